@@ -1,0 +1,29 @@
+package filters
+
+import (
+	"bytes"
+
+	"github.com/logweave/logweave/pipeline"
+	"github.com/tidwall/gjson"
+)
+
+// TagJSONParseFailure is the tag Logstash's json filter adds to lines it
+// could not parse; logweave uses the same so existing dashboards keep working.
+const TagJSONParseFailure = "_jsonparsefailure"
+
+// JSON parses the event's raw line as a JSON object. A line that is not a
+// JSON object keeps its text in message and is tagged _jsonparsefailure;
+// nothing is dropped.
+type JSON struct{}
+
+// Apply implements Filter.
+func (JSON) Apply(e *pipeline.Event) {
+	line := bytes.TrimSpace(e.Line)
+	if len(line) > 0 && line[0] == '{' && gjson.ValidBytes(line) {
+		e.Doc = line
+		return
+	}
+	e.Doc = nil
+	e.Set("message", pipeline.AppendJSONString(nil, string(bytes.TrimRight(e.Line, "\r\n"))))
+	e.AddTag(TagJSONParseFailure)
+}

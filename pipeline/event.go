@@ -1,0 +1,341 @@
+// Package pipeline holds what every stage of logweave shares: the event (a JSON
+// document kept as bytes, with edits spliced in when it is encoded), the
+// record that travels through the buffer to an output, configuration loading,
+// and Logstash-style index patterns.
+package pipeline
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
+)
+
+// Event is one log event on its way through the collector's filters.
+//
+// Doc holds the parsed JSON object as it arrived (nil when the line was not a
+// JSON object). Filters never rewrite Doc: they record edits with Set and
+// Delete, and Encode splices them in with one pass over the document. Reads
+// through Get see the edits first, so a filter sees what earlier filters did.
+type Event struct {
+	ID     string    // deterministic id derived from the event's origin
+	Line   []byte    // the raw line as read
+	Doc    []byte    // the JSON object parsed from Line, or nil
+	ReadAt time.Time // when the shipper (or the collector) read it
+	Time   time.Time // the event's own time (@timestamp), set by normalisation
+	Index  string    // destination index, set after normalisation
+	Key    string    // partitioning key (the request id), may be empty
+	Tags   []string
+
+	edits []edit
+}
+
+type edit struct {
+	path  string // dotted path, e.g. "log.level"
+	value []byte // raw JSON; nil means delete
+}
+
+// Reset empties e for reuse, keeping its allocations.
+func (e *Event) Reset() {
+	*e = Event{Tags: e.Tags[:0], edits: e.edits[:0]}
+}
+
+// Set records that the field at the dotted path takes the raw JSON value.
+// A later Set of the same path replaces an earlier one.
+func (e *Event) Set(path string, raw []byte) {
+	for i := range e.edits {
+		if e.edits[i].path == path {
+			e.edits[i].value = raw
+			return
+		}
+	}
+	e.edits = append(e.edits, edit{path: path, value: raw})
+}
+
+// SetString sets path to the JSON string s.
+func (e *Event) SetString(path, s string) {
+	e.Set(path, AppendJSONString(nil, s))
+}
+
+// SetInt sets path to the JSON number n.
+func (e *Event) SetInt(path string, n int64) {
+	e.Set(path, strconv.AppendInt(nil, n, 10))
+}
+
+// Delete removes the field at the dotted path from the encoded document.
+func (e *Event) Delete(path string) {
+	e.Set(path, nil)
+}
+
+// Rename moves the value at from to to, keeping its raw JSON.
+func (e *Event) Rename(from, to string) bool {
+	r := e.Get(from)
+	if !r.Exists() {
+		return false
+	}
+	e.Set(to, []byte(r.Raw))
+	e.Delete(from)
+	return true
+}
+
+// Get reads a field by dotted path: edits first, then the document, where a
+// literal dotted key ("log.level": ...) is found as well as nested objects.
+func (e *Event) Get(path string) gjson.Result {
+	for i := len(e.edits) - 1; i >= 0; i-- {
+		if e.edits[i].path == path {
+			if e.edits[i].value == nil {
+				return gjson.Result{}
+			}
+			return gjson.ParseBytes(e.edits[i].value)
+		}
+	}
+	if e.Doc == nil {
+		return gjson.Result{}
+	}
+	r := gjson.GetBytes(e.Doc, escapePath(path))
+	if !r.Exists() && strings.IndexByte(path, '.') >= 0 {
+		r = gjson.GetBytes(e.Doc, escapeAll(path))
+	}
+	return r
+}
+
+// AddTag appends tag unless it is already present.
+func (e *Event) AddTag(tag string) {
+	for _, t := range e.Tags {
+		if t == tag {
+			return
+		}
+	}
+	e.Tags = append(e.Tags, tag)
+}
+
+// HasTag reports whether tag was added.
+func (e *Event) HasTag(tag string) bool {
+	for _, t := range e.Tags {
+		if t == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// escapePath escapes gjson's special characters in each path segment but
+// keeps the dots as separators.
+func escapePath(path string) string {
+	if !strings.ContainsAny(path, `*?|#@\!=<>%`) {
+		return path
+	}
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if strings.IndexByte(`*?|#@\!=<>%`, c) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// escapeAll escapes the dots too, so the path names one literal key.
+func escapeAll(path string) string {
+	p := escapePath(path)
+	return strings.ReplaceAll(p, ".", `\.`)
+}
+
+// Encode appends the event's final JSON document to dst: the parsed document
+// with every edit applied, followed by the tags. It never decodes the document
+// into maps; it walks the members of the objects an edit touches.
+func (e *Event) Encode(dst []byte) []byte {
+	edits := e.edits
+	if len(e.Tags) > 0 {
+		edits = append(edits[:len(edits):len(edits)], edit{path: "tags", value: e.tagsJSON()})
+	}
+	return encodeObject(dst, e.Doc, edits)
+}
+
+func (e *Event) tagsJSON() []byte {
+	// Tags already in the document are kept in front of ours.
+	b := []byte{'['}
+	n := 0
+	if prev := e.Get("tags"); prev.IsArray() {
+		for _, t := range prev.Array() {
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, t.Raw...)
+			n++
+		}
+	}
+	for _, t := range e.Tags {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = AppendJSONString(b, t)
+		n++
+	}
+	return append(b, ']')
+}
+
+// encodeObject writes the object obj (raw JSON, may be nil) with edits whose
+// paths are relative to it.
+func encodeObject(dst, obj []byte, edits []edit) []byte {
+	dst = append(dst, '{')
+	first := true
+	done := make([]bool, len(edits))
+	member := func(key string, raw []byte) {
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = AppendJSONString(dst, key)
+		dst = append(dst, ':')
+		dst = append(dst, raw...)
+	}
+	if len(obj) > 0 {
+		gjson.Parse(b2s(obj)).ForEach(func(k, v gjson.Result) bool {
+			key := k.String()
+			// An edit of exactly this key (also a literal dotted key).
+			exact := -1
+			var sub []edit
+			for i, ed := range edits {
+				if done[i] {
+					continue
+				}
+				if ed.path == key {
+					exact = i
+				} else if len(ed.path) > len(key) && ed.path[len(key)] == '.' && ed.path[:len(key)] == key {
+					sub = append(sub, edit{path: ed.path[len(key)+1:], value: ed.value})
+					done[i] = true
+				}
+			}
+			switch {
+			case exact >= 0:
+				done[exact] = true
+				if edits[exact].value != nil {
+					if len(sub) > 0 && isObject(edits[exact].value) {
+						member(key, encodeObject(nil, edits[exact].value, sub))
+					} else {
+						member(key, edits[exact].value)
+					}
+				}
+			case len(sub) > 0:
+				if v.IsObject() {
+					member(key, encodeObject(nil, []byte(v.Raw), sub))
+				} else {
+					// A scalar is in the way of an object we must write:
+					// keep it beside, under <key>_value.
+					member(key+"_value", []byte(v.Raw))
+					member(key, encodeObject(nil, nil, sub))
+				}
+			default:
+				member(key, []byte(v.Raw))
+			}
+			return true
+		})
+	}
+	// Edits for keys the document does not have, grouped by first segment
+	// in the order they were made.
+	for i, ed := range edits {
+		if done[i] {
+			continue
+		}
+		done[i] = true
+		head, rest, nested := strings.Cut(ed.path, ".")
+		if !nested {
+			if ed.value != nil {
+				member(head, ed.value)
+			}
+			continue
+		}
+		sub := []edit{{path: rest, value: ed.value}}
+		for j := i + 1; j < len(edits); j++ {
+			if done[j] {
+				continue
+			}
+			if h, r, ok := strings.Cut(edits[j].path, "."); ok && h == head {
+				sub = append(sub, edit{path: r, value: edits[j].value})
+				done[j] = true
+			}
+		}
+		if allDeletes(sub) {
+			continue
+		}
+		member(head, encodeObject(nil, nil, sub))
+	}
+	return append(dst, '}')
+}
+
+func isObject(raw []byte) bool {
+	for _, c := range raw {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+func allDeletes(edits []edit) bool {
+	for _, e := range edits {
+		if e.value != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// AppendJSONString appends s as a JSON string literal, escaping what JSON
+// requires and replacing invalid UTF-8 with U+FFFD.
+func AppendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < 0x80 {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\ufffd"...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// b2s views b as a string without copying; b must not change while in use.
+func b2s(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}

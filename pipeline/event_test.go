@@ -1,0 +1,107 @@
+package pipeline_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/logweave/logweave/pipeline"
+)
+
+func TestEncodeSplicesEdits(t *testing.T) {
+	cases := []struct {
+		name string
+		doc  string
+		edit func(e *pipeline.Event)
+		want string
+	}{
+		{"no edits keeps document", `{"a":1,"b":{"c":"x"}}`, func(e *pipeline.Event) {}, `{"a":1,"b":{"c":"x"}}`},
+		{"replace top level", `{"a":1,"b":2}`, func(e *pipeline.Event) { e.SetInt("a", 5) }, `{"a":5,"b":2}`},
+		{"add nested into existing object", `{"log":{"file":"f"},"x":1}`, func(e *pipeline.Event) { e.SetString("log.level", "info") }, `{"log":{"file":"f","level":"info"},"x":1}`},
+		{"create nested objects", `{"x":1}`, func(e *pipeline.Event) {
+			e.SetString("http.request.id", "r1")
+			e.SetString("trace.id", "r1")
+			e.SetString("http.method", "GET")
+		}, `{"x":1,"http":{"request":{"id":"r1"},"method":"GET"},"trace":{"id":"r1"}}`},
+		{"rename", `{"msg":"hi","level":"INFO"}`, func(e *pipeline.Event) { e.Rename("msg", "message") }, `{"level":"INFO","message":"hi"}`},
+		{"delete nested", `{"a":{"b":1,"c":2}}`, func(e *pipeline.Event) { e.Delete("a.b") }, `{"a":{"c":2}}`},
+		{"scalar in the way of an object", `{"log":"text"}`, func(e *pipeline.Event) { e.SetString("log.level", "warn") }, `{"log_value":"text","log":{"level":"warn"}}`},
+		{"literal dotted key replaced in place", `{"log.level":"INFO","a":1}`, func(e *pipeline.Event) { e.SetString("log.level", "info") }, `{"log.level":"info","a":1}`},
+		{"tags appended to existing tags", `{"tags":["a"]}`, func(e *pipeline.Event) { e.AddTag("_jsonparsefailure") }, `{"tags":["a","_jsonparsefailure"]}`},
+		{"nil document", ``, func(e *pipeline.Event) { e.SetString("message", "plain \"text\"\n"); e.AddTag("t") }, `{"message":"plain \"text\"\n","tags":["t"]}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := &pipeline.Event{}
+			if c.doc != "" {
+				e.Doc = []byte(c.doc)
+			}
+			c.edit(e)
+			got := string(e.Encode(nil))
+			if got != c.want {
+				t.Fatalf("got  %s\nwant %s", got, c.want)
+			}
+			if !json.Valid([]byte(got)) {
+				t.Fatalf("invalid JSON %s", got)
+			}
+		})
+	}
+}
+
+func TestGetSeesEditsAndLiteralDottedKeys(t *testing.T) {
+	e := &pipeline.Event{Doc: []byte(`{"http.request.id":"abc","a":{"b":"c"}}`)}
+	if got := e.Get("http.request.id").String(); got != "abc" {
+		t.Fatalf("literal dotted key: got %q", got)
+	}
+	if got := e.Get("a.b").String(); got != "c" {
+		t.Fatalf("nested: got %q", got)
+	}
+	e.SetString("a.b", "d")
+	if got := e.Get("a.b").String(); got != "d" {
+		t.Fatalf("edit not seen: got %q", got)
+	}
+	e.Delete("a.b")
+	if e.Get("a.b").Exists() {
+		t.Fatal("deleted field still visible")
+	}
+}
+
+func TestAppendJSONStringEscapesAndRepairsUTF8(t *testing.T) {
+	in := "a\"b\\c\x01\té\xff"
+	got := pipeline.AppendJSONString(nil, in)
+	var back string
+	if err := json.Unmarshal(got, &back); err != nil {
+		t.Fatalf("%s: %v", got, err)
+	}
+	if back != "a\"b\\c\x01\té\ufffd" {
+		t.Fatalf("round trip: %q", back)
+	}
+}
+
+func TestRecordBinaryRoundTrip(t *testing.T) {
+	r := pipeline.Record{ID: "id1", Index: "logs-2026.11.26", Key: "req", Doc: []byte(`{"a":1}`)}
+	var got pipeline.Record
+	if err := got.UnmarshalBinary(r.AppendBinary(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != r.ID || got.Index != r.Index || got.Key != r.Key || string(got.Doc) != string(r.Doc) {
+		t.Fatalf("got %+v", got)
+	}
+	if err := got.UnmarshalBinary(r.AppendBinary(nil)[:10]); err == nil {
+		t.Fatal("truncated record decoded")
+	}
+}
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	in := pipeline.Envelope{ID: "x", Host: "h", Path: "/p/a.log", Offset: 42, Line: []byte(`{"msg":"q\"uote"}`)}
+	b := in.AppendJSON(nil)
+	var out pipeline.Envelope
+	if !pipeline.ParseEnvelope(b, &out) {
+		t.Fatalf("not an envelope: %s", b)
+	}
+	if out.ID != "x" || out.Host != "h" || out.Path != "/p/a.log" || out.Offset != 42 || string(out.Line) != string(in.Line) {
+		t.Fatalf("got %+v", out)
+	}
+	if pipeline.ParseEnvelope([]byte(`{"message":"not an envelope"}`), &out) {
+		t.Fatal("plain object taken for an envelope")
+	}
+}
