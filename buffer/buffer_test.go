@@ -1,0 +1,199 @@
+package buffer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/logweave/logweave/buffer"
+)
+
+func open(t *testing.T, dir string, seg, max int64) *buffer.Buffer {
+	t.Helper()
+	b, err := buffer.Open(buffer.Options{Path: dir, SegmentBytes: seg, MaxBytes: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func recs(from, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = []byte(fmt.Sprintf("record-%06d", from+i))
+	}
+	return out
+}
+
+// readAll reads until n records were returned, committing after each read
+// when commit is set.
+func readAll(t *testing.T, b *buffer.Buffer, n int, commit bool) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < n {
+		rs, pos, err := b.Read(ctx, min(100, n-len(got)), 4096)
+		if err != nil {
+			t.Fatalf("after %d records: %v", len(got), err)
+		}
+		for _, r := range rs {
+			got = append(got, string(r))
+		}
+		if commit {
+			if err := b.Commit(pos); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return got
+}
+
+func checkSeq(t *testing.T, got []string, from int) {
+	t.Helper()
+	for i, g := range got {
+		if want := fmt.Sprintf("record-%06d", from+i); g != want {
+			t.Fatalf("record %d: got %s want %s", i, g, want)
+		}
+	}
+}
+
+func TestAppendReadCommitAcrossSegmentsAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := open(t, dir, 1024, 1<<20)
+	for i := 0; i < 50; i++ {
+		if err := b.Append(recs(i*10, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := readAll(t, b, 300, true)
+	checkSeq(t, got, 0)
+	// Read 100 more without committing, then restart: they come again.
+	checkSeq(t, readAll(t, b, 100, false), 300)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = open(t, dir, 1024, 1<<20)
+	defer b.Close()
+	checkSeq(t, readAll(t, b, 200, true), 300)
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if len(segs) > 2 {
+		t.Fatalf("consumed segments not deleted: %d left", len(segs))
+	}
+	if st := b.Stats(); st.Pending != 0 {
+		t.Fatalf("pending %d after reading everything", st.Pending)
+	}
+}
+
+func TestTornTailIsCutAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	b := open(t, dir, 1<<20, 1<<20)
+	if err := b.Append(recs(0, 5)); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	f, err := os.OpenFile(segs[0], os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{40, 0, 0, 0, 1, 2, 3, 4, 'p', 'a', 'r'}) // a frame cut short by a crash
+	f.Close()
+
+	b = open(t, dir, 1<<20, 1<<20)
+	defer b.Close()
+	if err := b.Append(recs(5, 5)); err != nil {
+		t.Fatal(err)
+	}
+	checkSeq(t, readAll(t, b, 10, true), 0)
+}
+
+func TestFullThenDrained(t *testing.T) {
+	b := open(t, t.TempDir(), 256, 1024)
+	defer b.Close()
+	var err error
+	n := 0
+	for ; n < 1000; n++ {
+		if err = b.Append(recs(n, 1)); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, buffer.ErrFull) {
+		t.Fatalf("want ErrFull, got %v after %d", err, n)
+	}
+	checkSeq(t, readAll(t, b, n, true), 0)
+	if err := b.Append(recs(n, 1)); err != nil {
+		t.Fatalf("append after drain: %v", err)
+	}
+}
+
+func TestConcurrentAppendersOneReader(t *testing.T) {
+	b := open(t, t.TempDir(), 4096, 64<<20)
+	defer b.Close()
+	const writers, per = 4, 250
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				if err := b.Append([][]byte{[]byte(fmt.Sprintf("w%d-%d", w, i))}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	got := readAll(t, b, writers*per, true)
+	wg.Wait()
+	seen := map[string]bool{}
+	next := make([]int, writers)
+	for _, g := range got {
+		if seen[g] {
+			t.Fatalf("duplicate %s", g)
+		}
+		seen[g] = true
+		var w, i int
+		fmt.Sscanf(g, "w%d-%d", &w, &i)
+		if i != next[w] {
+			t.Fatalf("writer %d out of order: got %d want %d", w, i, next[w])
+		}
+		next[w]++
+	}
+}
+
+func TestReadWaitsAndHonoursContext(t *testing.T) {
+	b := open(t, t.TempDir(), 1<<20, 1<<20)
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, _, err := b.Read(ctx, 10, 1024); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v", err)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		b.Append(recs(0, 1))
+	}()
+	checkSeq(t, readAll(t, b, 1, true), 0)
+}
+
+func TestLargeRecordBiggerThanReadSize(t *testing.T) {
+	b := open(t, t.TempDir(), 1<<20, 1<<22)
+	defer b.Close()
+	big := make([]byte, 100_000)
+	for i := range big {
+		big[i] = byte('a' + i%26)
+	}
+	if err := b.Append([][]byte{[]byte("small"), big, []byte("after")}); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, b, 3, true)
+	if got[0] != "small" || got[1] != string(big) || got[2] != "after" {
+		t.Fatalf("got lengths %d %d %d", len(got[0]), len(got[1]), len(got[2]))
+	}
+}
