@@ -1,0 +1,429 @@
+// Package estest is an in-process Elasticsearch stand-in for tests. It speaks
+// the parts of the REST API that logweave uses, the way Elasticsearch 8 does:
+// the X-Elastic-Product header the official client checks, _bulk with one
+// result per action in order (and per-item errors), index templates, _count,
+// a small _search, and gzip request bodies. Faults can be injected per item
+// (429s, mapping errors) or for whole requests (an outage).
+package estest
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tidwall/gjson"
+)
+
+// ItemFault decides the fate of one bulk item; status 0 accepts it.
+type ItemFault func(index, id string, doc []byte) (status int, errType, reason string)
+
+// Server is the stand-in. Use New, and Close when done.
+type Server struct {
+	*httptest.Server
+
+	// Down makes every request fail with the status it holds (e.g. 503).
+	Down atomic.Int32
+
+	mu        sync.Mutex
+	fault     ItemFault
+	indices   map[string]map[string][]byte
+	templates map[string][]byte
+	bulks     int
+	items     int
+}
+
+// New starts a server on a loopback port.
+func New() *Server {
+	s := &Server{indices: map[string]map[string][]byte{}, templates: map[string][]byte{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// SetFault installs (or, with nil, removes) a per-item fault.
+func (s *Server) SetFault(f ItemFault) {
+	s.mu.Lock()
+	s.fault = f
+	s.mu.Unlock()
+}
+
+// Docs returns a copy of the documents of one index by id.
+func (s *Server) Docs(index string) map[string][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]byte{}
+	for id, d := range s.indices[index] {
+		out[id] = d
+	}
+	return out
+}
+
+// Indices lists the index names that hold documents, sorted.
+func (s *Server) Indices() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for name := range s.indices {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Count returns the number of documents in indices matching pattern
+// (comma-separated names with * wildcards).
+func (s *Server) Count(pattern string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for name, docs := range s.indices {
+		if matchIndex(pattern, name) {
+			n += len(docs)
+		}
+	}
+	return n
+}
+
+// Template returns an installed index template's body.
+func (s *Server) Template(name string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.templates[name]
+	return t, ok
+}
+
+// BulkStats returns how many bulk requests and items were received.
+func (s *Server) BulkStats() (requests, items int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bulks, s.items
+}
+
+func matchIndex(pattern, name string) bool {
+	for _, p := range strings.Split(pattern, ",") {
+		if p == "_all" || p == "*" {
+			return true
+		}
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Elastic-Product", "Elasticsearch")
+	w.Header().Set("Content-Type", "application/json")
+	if code := s.Down.Load(); code != 0 {
+		writeError(w, int(code), "unavailable", "injected outage")
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, 400, "parse_exception", err.Error())
+		return
+	}
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	last := parts[len(parts)-1]
+	switch {
+	case r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		io.WriteString(w, `{"name":"estest","cluster_name":"logweave-test","version":{"number":"8.19.7","build_flavor":"default","lucene_version":"9.12.2","minimum_wire_compatibility_version":"7.17.0","minimum_index_compatibility_version":"7.0.0"},"tagline":"You Know, for Search"}`)
+	case last == "_bulk":
+		defIndex := ""
+		if len(parts) == 2 {
+			defIndex = parts[0]
+		}
+		s.bulk(w, body, defIndex)
+	case len(parts) == 2 && parts[0] == "_index_template":
+		s.template(w, r, parts[1], body)
+	case last == "_refresh" || last == "_flush":
+		io.WriteString(w, `{"_shards":{"total":1,"successful":1,"failed":0}}`)
+	case len(parts) == 2 && last == "_count":
+		fmt.Fprintf(w, `{"count":%d}`, len(s.search(parts[0], body, -1)))
+	case len(parts) == 2 && last == "_search":
+		s.writeSearch(w, parts[0], body)
+	case len(parts) == 3 && parts[1] == "_doc" && r.Method == http.MethodGet:
+		s.mu.Lock()
+		doc, ok := s.indices[parts[0]][parts[2]]
+		s.mu.Unlock()
+		if !ok {
+			w.WriteHeader(404)
+			fmt.Fprintf(w, `{"_index":%q,"_id":%q,"found":false}`, parts[0], parts[2])
+			return
+		}
+		fmt.Fprintf(w, `{"_index":%q,"_id":%q,"found":true,"_source":%s}`, parts[0], parts[2], doc)
+	default:
+		writeError(w, 400, "illegal_argument_exception", "estest: unsupported request "+r.Method+" "+r.URL.Path)
+	}
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	var rd io.Reader = r.Body
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		rd = zr
+	}
+	return io.ReadAll(rd)
+}
+
+func writeError(w http.ResponseWriter, status int, typ, reason string) {
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"error":{"root_cause":[{"type":%q,"reason":%q}],"type":%q,"reason":%q},"status":%d}`, typ, reason, typ, reason, status)
+}
+
+func (s *Server) template(w http.ResponseWriter, r *http.Request, name string, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch r.Method {
+	case http.MethodPut, http.MethodPost:
+		if !json.Valid(body) {
+			writeError(w, 400, "parse_exception", "template body is not JSON")
+			return
+		}
+		s.templates[name] = body
+		io.WriteString(w, `{"acknowledged":true}`)
+	case http.MethodGet, http.MethodHead:
+		t, ok := s.templates[name]
+		if !ok {
+			writeError(w, 404, "resource_not_found_exception", "index template matching ["+name+"] not found")
+			return
+		}
+		fmt.Fprintf(w, `{"index_templates":[{"name":%q,"index_template":%s}]}`, name, t)
+	default:
+		writeError(w, 405, "method_not_allowed", r.Method)
+	}
+}
+
+// bulk answers exactly one item per action, in order, as Elasticsearch does.
+func (s *Server) bulk(w http.ResponseWriter, body []byte, defIndex string) {
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 1<<20), 100<<20)
+	var items []string
+	hasErrors := false
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bulks++
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		action := gjson.ParseBytes(line)
+		var op string
+		var meta gjson.Result
+		action.ForEach(func(k, v gjson.Result) bool { op, meta = k.String(), v; return false })
+		index := meta.Get("_index").String()
+		if index == "" {
+			index = defIndex
+		}
+		id := meta.Get("_id").String()
+		var doc []byte
+		if op != "delete" {
+			if !sc.Scan() {
+				writeError(w, 400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]")
+				return
+			}
+			doc = bytes.Clone(bytes.TrimSpace(sc.Bytes()))
+		}
+		s.items++
+		status, errType, reason := 0, "", ""
+		switch {
+		case op != "index" && op != "create" && op != "delete":
+			status, errType, reason = 400, "illegal_argument_exception", "estest: unsupported bulk op "+op
+		case index == "":
+			status, errType, reason = 400, "action_request_validation_exception", "index is missing"
+		case op != "delete" && !isObject(doc):
+			status, errType, reason = 400, "mapper_parsing_exception", "failed to parse: document is not a JSON object"
+		case op != "delete":
+			if k, dup := duplicateKey(doc); dup {
+				status, errType, reason = 400, "mapper_parsing_exception", "failed to parse: Duplicate field '"+k+"'"
+			}
+		}
+		if status == 0 && s.fault != nil {
+			status, errType, reason = s.fault(index, id, doc)
+		}
+		if status != 0 && status >= 300 {
+			hasErrors = true
+			items = append(items, fmt.Sprintf(`{%q:{"_index":%q,"_id":%q,"status":%d,"error":{"type":%q,"reason":%q}}}`, op, index, id, status, errType, reason))
+			continue
+		}
+		docs := s.indices[index]
+		if docs == nil {
+			docs = map[string][]byte{}
+			s.indices[index] = docs
+		}
+		if id == "" {
+			id = fmt.Sprintf("auto-%d", s.items)
+		}
+		_, existed := docs[id]
+		result, code := "created", 201
+		switch {
+		case op == "delete":
+			delete(docs, id)
+			result, code = "deleted", 200
+			if !existed {
+				result, code = "not_found", 404
+			}
+		case op == "create" && existed:
+			hasErrors = true
+			items = append(items, fmt.Sprintf(`{"create":{"_index":%q,"_id":%q,"status":409,"error":{"type":"version_conflict_engine_exception","reason":"[%s]: version conflict, document already exists"}}}`, index, id, id))
+			continue
+		default:
+			if existed {
+				result, code = "updated", 200
+			}
+			docs[id] = doc
+		}
+		items = append(items, fmt.Sprintf(`{%q:{"_index":%q,"_id":%q,"_version":1,"result":%q,"status":%d}}`, op, index, id, result, code))
+	}
+	fmt.Fprintf(w, `{"took":1,"errors":%t,"items":[%s]}`, hasErrors, strings.Join(items, ","))
+}
+
+func isObject(b []byte) bool {
+	return len(b) > 0 && b[0] == '{' && gjson.ValidBytes(b)
+}
+
+// duplicateKey finds a key that appears twice in one object at any depth;
+// Elasticsearch rejects such documents.
+func duplicateKey(doc []byte) (string, bool) {
+	var dup string
+	var walk func(r gjson.Result) bool
+	walk = func(r gjson.Result) bool {
+		seen := map[string]bool{}
+		ok := true
+		r.ForEach(func(k, v gjson.Result) bool {
+			if r.IsObject() {
+				if seen[k.Str] {
+					dup, ok = k.Str, false
+					return false
+				}
+				seen[k.Str] = true
+			}
+			if v.IsObject() || v.IsArray() {
+				ok = walk(v)
+			}
+			return ok
+		})
+		return ok
+	}
+	return dup, !walk(gjson.ParseBytes(doc))
+}
+
+// search supports match_all, and term/match on one field (dotted path,
+// exact string comparison), with size and a sort on one field.
+func (s *Server) search(pattern string, body []byte, size int) []hit {
+	q := gjson.GetBytes(body, "query")
+	var field, value string
+	for _, kind := range []string{"term", "match", "match_phrase"} {
+		if t := q.Get(kind); t.Exists() {
+			t.ForEach(func(k, v gjson.Result) bool {
+				field = k.String()
+				value = v.String()
+				if v.IsObject() {
+					value = v.Get("value").String()
+					if value == "" {
+						value = v.Get("query").String()
+					}
+				}
+				return false
+			})
+		}
+	}
+	s.mu.Lock()
+	var hits []hit
+	for name, docs := range s.indices {
+		if !matchIndex(pattern, name) {
+			continue
+		}
+		for id, d := range docs {
+			if field != "" {
+				v := gjson.GetBytes(d, field)
+				if !v.Exists() {
+					v = gjson.GetBytes(d, strings.ReplaceAll(field, ".", `\.`))
+				}
+				if !matchValue(v, value) {
+					continue
+				}
+			}
+			hits = append(hits, hit{index: name, id: id, source: d})
+		}
+	}
+	s.mu.Unlock()
+	sortField, desc := "", false
+	if so := gjson.GetBytes(body, "sort.0"); so.Exists() {
+		if so.Type == gjson.String {
+			sortField = so.Str
+		} else {
+			so.ForEach(func(k, v gjson.Result) bool {
+				sortField = k.String()
+				desc = v.String() == "desc" || v.Get("order").String() == "desc"
+				return false
+			})
+		}
+	}
+	sort.SliceStable(hits, func(i, j int) bool {
+		if sortField != "" {
+			a := gjson.GetBytes(hits[i].source, sortField).String()
+			b := gjson.GetBytes(hits[j].source, sortField).String()
+			if a != b {
+				return (a < b) != desc
+			}
+		}
+		return hits[i].index+hits[i].id < hits[j].index+hits[j].id
+	})
+	if size >= 0 && len(hits) > size {
+		hits = hits[:size]
+	}
+	return hits
+}
+
+func matchValue(v gjson.Result, want string) bool {
+	if v.IsArray() {
+		for _, e := range v.Array() {
+			if e.String() == want {
+				return true
+			}
+		}
+		return false
+	}
+	return v.Exists() && v.String() == want
+}
+
+type hit struct {
+	index, id string
+	source    []byte
+}
+
+func (s *Server) writeSearch(w http.ResponseWriter, pattern string, body []byte) {
+	size := 10
+	if sz := gjson.GetBytes(body, "size"); sz.Exists() {
+		size = int(sz.Int())
+	}
+	all := s.search(pattern, body, -1)
+	hits := all
+	if len(hits) > size {
+		hits = hits[:size]
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"took":1,"timed_out":false,"hits":{"total":{"value":%d,"relation":"eq"},"hits":[`, len(all))
+	for i, h := range hits {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"_index":%q,"_id":%q,"_score":1,"_source":%s}`, h.index, h.id, h.source)
+	}
+	b.WriteString(`]}}`)
+	io.WriteString(w, b.String())
+}
