@@ -194,76 +194,65 @@ func encodeObject(dst, obj []byte, edits []edit) []byte {
 		dst = append(dst, ':')
 		dst = append(dst, raw...)
 	}
+	// write emits key with its base value (nil: absent or deleted) and the
+	// edits below it.
+	write := func(key string, base []byte, sub []edit) {
+		switch {
+		case len(sub) == 0 || allDeletes(sub) && !isObject(base):
+			if base != nil {
+				member(key, base)
+			}
+		case base == nil || isObject(base):
+			member(key, encodeObject(nil, base, sub))
+		default:
+			// A scalar is in the way of an object we must write: keep it
+			// beside, under <key>_value.
+			member(key+"_value", base)
+			member(key, encodeObject(nil, nil, sub))
+		}
+	}
+	// collect finds the edit of exactly key (-1 if none) and the edits below
+	// it, marking them done.
+	collect := func(key string) (exact int, sub []edit) {
+		exact = -1
+		for i, ed := range edits {
+			if done[i] {
+				continue
+			}
+			if ed.path == key {
+				exact = i
+				done[i] = true
+			} else if len(ed.path) > len(key) && ed.path[len(key)] == '.' && ed.path[:len(key)] == key {
+				sub = append(sub, edit{path: ed.path[len(key)+1:], value: ed.value})
+				done[i] = true
+			}
+		}
+		return exact, sub
+	}
 	if len(obj) > 0 {
 		gjson.Parse(b2s(obj)).ForEach(func(k, v gjson.Result) bool {
 			key := k.String()
-			// An edit of exactly this key (also a literal dotted key).
-			exact := -1
-			var sub []edit
-			for i, ed := range edits {
-				if done[i] {
-					continue
-				}
-				if ed.path == key {
-					exact = i
-				} else if len(ed.path) > len(key) && ed.path[len(key)] == '.' && ed.path[:len(key)] == key {
-					sub = append(sub, edit{path: ed.path[len(key)+1:], value: ed.value})
-					done[i] = true
-				}
+			exact, sub := collect(key)
+			base := []byte(v.Raw)
+			if exact >= 0 {
+				base = edits[exact].value
 			}
-			switch {
-			case exact >= 0:
-				done[exact] = true
-				if edits[exact].value != nil {
-					if len(sub) > 0 && isObject(edits[exact].value) {
-						member(key, encodeObject(nil, edits[exact].value, sub))
-					} else {
-						member(key, edits[exact].value)
-					}
-				}
-			case len(sub) > 0:
-				if v.IsObject() {
-					member(key, encodeObject(nil, []byte(v.Raw), sub))
-				} else {
-					// A scalar is in the way of an object we must write:
-					// keep it beside, under <key>_value.
-					member(key+"_value", []byte(v.Raw))
-					member(key, encodeObject(nil, nil, sub))
-				}
-			default:
-				member(key, []byte(v.Raw))
-			}
+			write(key, base, sub)
 			return true
 		})
 	}
-	// Edits for keys the document does not have, grouped by first segment
-	// in the order they were made.
+	// Edits of keys the document does not have, in the order they were made.
 	for i, ed := range edits {
 		if done[i] {
 			continue
 		}
-		done[i] = true
-		head, rest, nested := strings.Cut(ed.path, ".")
-		if !nested {
-			if ed.value != nil {
-				member(head, ed.value)
-			}
-			continue
+		head, _, _ := strings.Cut(ed.path, ".")
+		exact, sub := collect(head)
+		var base []byte
+		if exact >= 0 {
+			base = edits[exact].value
 		}
-		sub := []edit{{path: rest, value: ed.value}}
-		for j := i + 1; j < len(edits); j++ {
-			if done[j] {
-				continue
-			}
-			if h, r, ok := strings.Cut(edits[j].path, "."); ok && h == head {
-				sub = append(sub, edit{path: r, value: edits[j].value})
-				done[j] = true
-			}
-		}
-		if allDeletes(sub) {
-			continue
-		}
-		member(head, encodeObject(nil, nil, sub))
+		write(head, base, sub)
 	}
 	return append(dst, '}')
 }

@@ -105,3 +105,18 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		t.Fatal("plain object taken for an envelope")
 	}
 }
+
+func TestEncodeRenameIntoObjectOfSameName(t *testing.T) {
+	e := &pipeline.Event{Doc: []byte(`{"service":"auth","a":1}`)}
+	e.Rename("service", "service.name")
+	if got := string(e.Encode(nil)); got != `{"service":{"name":"auth"},"a":1}` {
+		t.Fatalf("got %s", got)
+	}
+	e = &pipeline.Event{Doc: []byte(`{"a":1}`)}
+	e.SetString("x", "gone")
+	e.Delete("x")
+	e.Delete("y.z")
+	if got := string(e.Encode(nil)); got != `{"a":1}` {
+		t.Fatalf("got %s", got)
+	}
+}

@@ -1,0 +1,103 @@
+package collector
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/logweave/logweave/outputs/elasticsearch"
+	"github.com/logweave/logweave/outputs/file"
+	"github.com/logweave/logweave/pipeline"
+)
+
+// Config is the collector's YAML configuration. DefaultConfig makes an empty
+// file valid: HTTP on 127.0.0.1:8080, the embedded buffer under ./data/buffer,
+// and file output under ./data/out.
+type Config struct {
+	HTTP          HTTPConfig           `yaml:"http"`
+	Buffer        BufferConfig         `yaml:"buffer"`
+	Elasticsearch elasticsearch.Config `yaml:"elasticsearch"`
+	FileOutput    file.Config          `yaml:"file_output"`
+	Correlation   CorrelationConfig    `yaml:"correlation"`
+	Indexer       IndexerConfig        `yaml:"indexer"`
+}
+
+// HTTPConfig is the listener for ingest, /metrics, /healthz and /readyz.
+type HTTPConfig struct {
+	Listen       string            `yaml:"listen"`
+	MaxBodyBytes pipeline.ByteSize `yaml:"max_body_bytes"`
+}
+
+// BufferConfig is the embedded disk buffer.
+type BufferConfig struct {
+	Path         string            `yaml:"path"`
+	MaxBytes     pipeline.ByteSize `yaml:"max_bytes"`
+	SegmentBytes pipeline.ByteSize `yaml:"segment_bytes"`
+}
+
+// CorrelationConfig says where request ids are found.
+type CorrelationConfig struct {
+	RequestIDFields []string `yaml:"request_id_fields"`
+}
+
+// IndexerConfig sizes the batches read from the buffer.
+type IndexerConfig struct {
+	BatchSize  int               `yaml:"batch_size"`
+	BatchBytes pipeline.ByteSize `yaml:"batch_bytes"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() *Config {
+	return &Config{
+		HTTP:          HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 32 << 20},
+		Buffer:        BufferConfig{Path: "./data/buffer", MaxBytes: 1 << 30, SegmentBytes: 64 << 20},
+		Elasticsearch: elasticsearch.DefaultConfig(),
+		FileOutput:    file.Config{Path: "./data/out"},
+		Correlation: CorrelationConfig{RequestIDFields: []string{
+			"http.request.id", "request_id", "x_request_id", "requestId", "req_id", "headers.x-request-id"}},
+		Indexer: IndexerConfig{BatchSize: 2000, BatchBytes: 4 << 20},
+	}
+}
+
+// Validate checks every section, naming the key that is wrong.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		return fmt.Errorf("http.listen: %q is not host:port", c.HTTP.Listen)
+	}
+	if c.HTTP.MaxBodyBytes < 1024 {
+		return fmt.Errorf("http.max_body_bytes: must be at least 1KiB")
+	}
+	if c.Buffer.Path == "" {
+		return fmt.Errorf("buffer.path: must not be empty")
+	}
+	if c.Buffer.SegmentBytes < 4096 {
+		return fmt.Errorf("buffer.segment_bytes: must be at least 4KiB")
+	}
+	if c.Buffer.MaxBytes < 2*c.Buffer.SegmentBytes {
+		return fmt.Errorf("buffer.max_bytes: must be at least twice buffer.segment_bytes (%d)", c.Buffer.SegmentBytes)
+	}
+	if err := c.Elasticsearch.Validate("elasticsearch"); err != nil {
+		return err
+	}
+	if len(c.Elasticsearch.URLs) == 0 && c.FileOutput.Path == "" {
+		return fmt.Errorf("file_output.path: must be set when elasticsearch.urls is empty")
+	}
+	if len(c.Correlation.RequestIDFields) == 0 {
+		return fmt.Errorf("correlation.request_id_fields: must list at least one field")
+	}
+	if c.Indexer.BatchSize < 1 {
+		return fmt.Errorf("indexer.batch_size: must be at least 1")
+	}
+	if c.Indexer.BatchBytes < 4096 {
+		return fmt.Errorf("indexer.batch_bytes: must be at least 4KiB")
+	}
+	return nil
+}
+
+// Load reads and validates a configuration file.
+func Load(path string) (*Config, error) {
+	c := DefaultConfig()
+	if err := pipeline.LoadConfig(path, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
