@@ -1,9 +1,6 @@
 package filters
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
 	"time"
 
 	"github.com/logweave/logweave/pipeline"
@@ -42,7 +39,7 @@ func (p *Processor) Process(env *pipeline.Envelope, ev *pipeline.Event, dst []by
 	}
 	ev.ID = env.ID
 	if ev.ID == "" {
-		ev.ID = EventID(env.Host, env.Path, env.Offset, ev.ReadAt.UnixNano(), env.Line)
+		ev.ID = pipeline.EventID(env.Host, env.Path, env.Offset, ev.ReadAt.UnixNano(), env.Line)
 	}
 	p.Chain.Apply(ev)
 	if env.Host != "" && !ev.Get("host.name").Exists() {
@@ -60,22 +57,4 @@ func (p *Processor) Process(env *pipeline.Envelope, ev *pipeline.Event, dst []by
 		Key:   ev.Key,
 		Doc:   ev.Encode(dst),
 	}
-}
-
-// EventID derives a document id from an event's origin: the same origin
-// always gives the same id, so a replay overwrites instead of duplicating.
-// 20 bytes of SHA-256, base64url (27 characters).
-func EventID(host, source string, offset, extra int64, line []byte) string {
-	h := sha256.New()
-	var n [16]byte
-	binary.LittleEndian.PutUint64(n[:8], uint64(offset))
-	binary.LittleEndian.PutUint64(n[8:], uint64(extra))
-	h.Write([]byte(host))
-	h.Write([]byte{0})
-	h.Write([]byte(source))
-	h.Write([]byte{0})
-	h.Write(n[:])
-	h.Write(line)
-	var sum [32]byte
-	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:20])
 }

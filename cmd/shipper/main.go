@@ -1,0 +1,85 @@
+// Command shipper tails log files and ships their lines to the collector,
+// moving its checkpoints only when the collector acknowledged them.
+//
+//	shipper [run] -config FILE     run (the default subcommand)
+//	shipper validate -config FILE  check a configuration and exit
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/logweave/logweave/shipper"
+)
+
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	sub := "run"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		sub, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("shipper "+sub, flag.ContinueOnError)
+	configPath := fs.String("config", "", "configuration file (YAML)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintln(os.Stderr, "shipper: -log-level:", err)
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	switch sub {
+	case "run", "validate":
+	case "version":
+		fmt.Println(version)
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "shipper: unknown subcommand %q (run, validate, version)\n", sub)
+		return 2
+	}
+	if *configPath == "" {
+		fmt.Fprintln(os.Stderr, "shipper: -config FILE is required")
+		return 2
+	}
+	cfg, err := shipper.Load(*configPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "shipper: invalid configuration:", err)
+		return 1
+	}
+	if sub == "validate" {
+		fmt.Println("configuration ok")
+		return 0
+	}
+	if len(cfg.Inputs) == 0 {
+		fmt.Fprintln(os.Stderr, "shipper: no inputs configured; nothing to do")
+		return 1
+	}
+	s, err := shipper.New(cfg, log)
+	if err != nil {
+		log.Error("shipper: cannot start", "error", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info("shipper started", "collector", cfg.Collector.URLs, "inputs", len(cfg.Inputs))
+	if err := s.Run(ctx); err != nil {
+		log.Error("shipper: stopped with error", "error", err)
+		return 1
+	}
+	log.Info("shipper stopped", "acked", s.Acked())
+	return 0
+}

@@ -1,0 +1,299 @@
+// Package tail is the shipper's file input: it follows the files matching a
+// set of glob patterns and emits their complete lines with the offsets they
+// came from. It reads ahead of what was acknowledged; the caller keeps the
+// checkpoints (Checkpoints) and passes them in at start, so a restart resumes
+// at the last acknowledged line.
+//
+// A file is known by its device and inode, so a file renamed by rotation is
+// read to its end under its old identity while the new file at the path
+// starts at offset 0. A file that shrank (copytruncate) is read again from
+// the start.
+package tail
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Config is one `type: file` input.
+type Config struct {
+	Paths        []string      `yaml:"paths"`
+	ScanInterval time.Duration `yaml:"scan_interval"`
+	PollInterval time.Duration `yaml:"poll_interval"`
+	MaxLineBytes int           `yaml:"max_line_bytes"`
+	// CloseInactive closes a file whose path now names another file (or
+	// none) after it has been idle this long.
+	CloseInactive time.Duration `yaml:"close_inactive"`
+}
+
+// DefaultConfig returns the defaults for a file input.
+func DefaultConfig() Config {
+	return Config{ScanInterval: time.Second, PollInterval: 250 * time.Millisecond, MaxLineBytes: 1 << 20, CloseInactive: 5 * time.Second}
+}
+
+// Validate checks the input; prefix is its key path.
+func (c *Config) Validate(prefix string) error {
+	if len(c.Paths) == 0 {
+		return fmt.Errorf("%s.paths: list at least one glob pattern", prefix)
+	}
+	for i, p := range c.Paths {
+		if _, err := filepath.Match(p, ""); err != nil {
+			return fmt.Errorf("%s.paths[%d]: bad pattern %q: %w", prefix, i, p, err)
+		}
+	}
+	if c.ScanInterval <= 0 || c.PollInterval <= 0 {
+		return fmt.Errorf("%s: scan_interval and poll_interval must be positive", prefix)
+	}
+	if c.MaxLineBytes < 64 {
+		return fmt.Errorf("%s.max_line_bytes: must be at least 64", prefix)
+	}
+	return nil
+}
+
+// Line is one complete line (without its newline).
+type Line struct {
+	FileID string // device:inode
+	Path   string
+	Offset int64 // where the line starts
+	End    int64 // offset after its newline: the checkpoint once acknowledged
+	Data   []byte
+}
+
+// Checkpoint is the acknowledged position in one file.
+type Checkpoint struct {
+	Path   string `json:"path"`
+	Offset int64  `json:"offset"`
+}
+
+var (
+	linesRead = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "logweave_tail_lines_read_total", Help: "Lines read from files."})
+	filesOpen = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "logweave_tail_files_open", Help: "Files being followed."})
+	splitLines = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "logweave_tail_lines_split_total", Help: "Lines longer than max_line_bytes, emitted in pieces."})
+)
+
+// Tailer follows the files of one input.
+type Tailer struct {
+	cfg   Config
+	log   *slog.Logger
+	start map[string]Checkpoint
+	files map[string]*follower
+}
+
+type follower struct {
+	id       string
+	path     string
+	f        *os.File
+	offset   int64 // next byte to read
+	pending  []byte
+	lastData time.Time
+}
+
+// New returns a tailer that resumes from checkpoints (keyed by file id).
+func New(cfg Config, checkpoints map[string]Checkpoint, log *slog.Logger) *Tailer {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Tailer{cfg: cfg, log: log, start: checkpoints, files: map[string]*follower{}}
+}
+
+// FileID names a file by device and inode.
+func FileID(fi os.FileInfo) string {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	}
+	return fi.Name()
+}
+
+// Run emits lines on out until ctx ends. Sending blocks when out is full, so
+// a slow collector stops the reading (backpressure) instead of growing memory.
+func (t *Tailer) Run(ctx context.Context, out chan<- Line) error {
+	defer func() {
+		for _, f := range t.files {
+			f.f.Close()
+		}
+		filesOpen.Sub(float64(len(t.files)))
+	}()
+	scan := time.NewTicker(t.cfg.ScanInterval)
+	defer scan.Stop()
+	t.scan()
+	buf := make([]byte, 64<<10)
+	for {
+		progressed := false
+		for _, id := range t.order() {
+			n, err := t.readFile(ctx, t.files[id], buf, out)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				t.log.Warn("tail: read failed", "path", t.files[id].path, "error", err)
+			}
+			if n > 0 {
+				progressed = true
+			}
+		}
+		if progressed {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-scan.C:
+				t.scan()
+			default:
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-scan.C:
+			t.scan()
+		case <-time.After(t.cfg.PollInterval):
+			t.maintain()
+		}
+	}
+}
+
+func (t *Tailer) order() []string {
+	ids := make([]string, 0, len(t.files))
+	for id := range t.files {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// scan opens files that match the patterns and are not followed yet.
+func (t *Tailer) scan() {
+	for _, pat := range t.cfg.Paths {
+		matches, _ := filepath.Glob(pat)
+		for _, path := range matches {
+			fi, err := os.Stat(path)
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			id := FileID(fi)
+			if f, ok := t.files[id]; ok {
+				f.path = path // renamed within the pattern: same file
+				continue
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.log.Warn("tail: cannot open", "path", path, "error", err)
+				continue
+			}
+			fo := &follower{id: id, path: path, f: f, lastData: time.Now()}
+			if cp, ok := t.start[id]; ok {
+				fo.offset = cp.Offset
+				if cp.Offset > fi.Size() {
+					t.log.Warn("tail: file is shorter than its checkpoint (truncated); reading from the start", "path", path, "checkpoint", cp.Offset, "size", fi.Size())
+					fo.offset = 0
+				}
+			}
+			t.files[id] = fo
+			filesOpen.Inc()
+			t.log.Info("tail: following", "path", path, "id", id, "offset", fo.offset)
+		}
+	}
+}
+
+// maintain detects truncation and closes rotated-away files once idle.
+func (t *Tailer) maintain() {
+	for id, f := range t.files {
+		fi, err := f.f.Stat()
+		if err == nil && fi.Size() < f.offset {
+			t.log.Warn("tail: file truncated; reading from the start", "path", f.path, "offset", f.offset, "size", fi.Size())
+			f.offset, f.pending = 0, f.pending[:0]
+			continue
+		}
+		if time.Since(f.lastData) < t.cfg.CloseInactive {
+			continue
+		}
+		cur, err := os.Stat(f.path)
+		if err == nil && FileID(cur) == id {
+			continue // still the file at its path
+		}
+		t.log.Info("tail: closing rotated or deleted file after reading it to the end", "path", f.path, "id", id)
+		f.f.Close()
+		delete(t.files, id)
+		filesOpen.Dec()
+	}
+}
+
+// readFile reads what is new in one file and emits its complete lines.
+func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan<- Line) (int, error) {
+	n, err := f.f.ReadAt(buf, f.offset)
+	if n == 0 {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		return 0, nil
+	}
+	f.lastData = time.Now()
+	data := buf[:n]
+	// Absolute offset where f.pending starts.
+	base := f.offset - int64(len(f.pending))
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			f.pending = append(f.pending, data...)
+			f.offset += int64(len(data))
+			if len(f.pending) >= t.cfg.MaxLineBytes {
+				// Too long: emit this piece and keep reading the rest
+				// of the line as the next one. Nothing is dropped.
+				splitLines.Inc()
+				end := base + int64(len(f.pending))
+				if err := emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: base, End: end, Data: bytes.Clone(f.pending)}); err != nil {
+					return n, err
+				}
+				f.pending = f.pending[:0]
+			}
+			break
+		}
+		lineBytes := data[:i]
+		var line []byte
+		if len(f.pending) > 0 {
+			line = append(f.pending, lineBytes...)
+			f.pending = nil
+		} else {
+			line = bytes.Clone(lineBytes)
+		}
+		f.offset += int64(i + 1)
+		data = data[i+1:]
+		start := base
+		base = f.offset
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(bytes.TrimSpace(line)) == 0 {
+			// Blank lines carry nothing; the checkpoint passes them with
+			// the next line.
+			continue
+		}
+		linesRead.Inc()
+		if err := emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: f.offset, Data: line}); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func emit(ctx context.Context, out chan<- Line, l Line) error {
+	select {
+	case out <- l:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,236 @@
+// Package collector is the shipper's transport: it sends batches of
+// envelopes as gzip NDJSON over HTTP keep-alive to the collector's
+// /v1/events, retries until the collector answers 200 (honouring 429
+// Retry-After, backing off exponentially with jitter, failing over between
+// URLs), and only then acknowledges the batch to its source.
+package collector
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/logweave/logweave/pipeline"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Config is the shipper's `collector:` section.
+type Config struct {
+	URLs        []string          `yaml:"urls"`
+	MaxEvents   int               `yaml:"batch_max_events"`
+	MaxBytes    pipeline.ByteSize `yaml:"batch_max_bytes"`
+	Linger      time.Duration     `yaml:"linger"`
+	Timeout     time.Duration     `yaml:"timeout"`
+	Compression bool              `yaml:"compression"`
+	RetryMax    time.Duration     `yaml:"retry_max"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		URLs:        []string{"http://127.0.0.1:8080"},
+		MaxEvents:   1000,
+		MaxBytes:    1 << 20,
+		Linger:      200 * time.Millisecond,
+		Timeout:     30 * time.Second,
+		Compression: true,
+		RetryMax:    30 * time.Second,
+	}
+}
+
+// Validate checks the section.
+func (c *Config) Validate(prefix string) error {
+	if len(c.URLs) == 0 {
+		return fmt.Errorf("%s.urls: list at least one collector URL", prefix)
+	}
+	for i, u := range c.URLs {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("%s.urls[%d]: %q must start with http:// or https://", prefix, i, u)
+		}
+	}
+	if c.MaxEvents < 1 {
+		return fmt.Errorf("%s.batch_max_events: must be at least 1", prefix)
+	}
+	if c.MaxBytes < 1024 {
+		return fmt.Errorf("%s.batch_max_bytes: must be at least 1KiB", prefix)
+	}
+	if c.Linger <= 0 || c.Timeout <= 0 || c.RetryMax <= 0 {
+		return fmt.Errorf("%s: linger, timeout and retry_max must be positive", prefix)
+	}
+	return nil
+}
+
+var (
+	batchesSent = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "logweave_shipper_batches_sent_total", Help: "Batches the collector acknowledged."})
+	eventsSent = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "logweave_shipper_events_sent_total", Help: "Events the collector acknowledged."})
+	sendErrors = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "logweave_shipper_send_errors_total", Help: "Failed batch sends by reason (status code or 'network')."}, []string{"reason"})
+)
+
+// Item is one event to send, with whatever its source needs at ack time.
+type Item struct {
+	Envelope pipeline.Envelope
+	Ack      any
+}
+
+// Sender batches items and delivers them.
+type Sender struct {
+	cfg    Config
+	log    *slog.Logger
+	client *http.Client
+	next   int // index of the URL to try first
+}
+
+// NewSender returns a sender.
+func NewSender(cfg Config, log *slog.Logger) *Sender {
+	if log == nil {
+		log = slog.Default()
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 4
+	tr.DisableCompression = true
+	return &Sender{cfg: cfg, log: log, client: &http.Client{Transport: tr, Timeout: cfg.Timeout}}
+}
+
+// Run reads items from in, sends them in batches (by count, bytes, or after
+// Linger), and calls ack with each batch once the collector acknowledged it,
+// in order. When ctx ends it tries once more, for up to flushTimeout, to
+// deliver what it holds; undelivered items are not acknowledged.
+func (s *Sender) Run(ctx context.Context, in <-chan Item, ack func([]Item), flushTimeout time.Duration) {
+	var batch []Item
+	var body []byte
+	var timer <-chan time.Time
+	flush := func(ctx context.Context) bool {
+		if len(batch) == 0 {
+			return true
+		}
+		if err := s.send(ctx, body, len(batch)); err != nil {
+			return false
+		}
+		ack(batch)
+		batch, body, timer = nil, body[:0], nil
+		return true
+	}
+	for {
+		select {
+		case it := <-in:
+			body = it.Envelope.AppendJSON(body)
+			body = append(body, '\n')
+			batch = append(batch, it)
+			if len(batch) == 1 {
+				timer = time.After(s.cfg.Linger)
+			}
+			if len(batch) >= s.cfg.MaxEvents || len(body) >= int(s.cfg.MaxBytes) {
+				if !flush(ctx) {
+					s.final(flush, flushTimeout)
+					return
+				}
+			}
+		case <-timer:
+			if !flush(ctx) {
+				s.final(flush, flushTimeout)
+				return
+			}
+		case <-ctx.Done():
+			s.final(flush, flushTimeout)
+			return
+		}
+	}
+}
+
+func (s *Sender) final(flush func(context.Context) bool, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if !flush(ctx) {
+		s.log.Warn("shipper: batch not delivered before stopping; it is sent again after restart")
+	}
+}
+
+// send delivers one body, retrying until success or ctx ends.
+func (s *Sender) send(ctx context.Context, ndjson []byte, events int) error {
+	payload := ndjson
+	if s.cfg.Compression {
+		var zb bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&zb, gzip.BestSpeed)
+		zw.Write(ndjson)
+		zw.Close()
+		payload = zb.Bytes()
+	}
+	backoff := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		url := strings.TrimRight(s.cfg.URLs[s.next%len(s.cfg.URLs)], "/") + "/v1/events"
+		wait, err := s.post(ctx, url, payload)
+		if err == nil {
+			batchesSent.Inc()
+			eventsSent.Add(float64(events))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if wait == 0 {
+			// Not a 429: try the next collector, and back off.
+			s.next++
+			wait = backoff/2 + rand.N(backoff/2+1)
+			backoff = min(backoff*2, s.cfg.RetryMax)
+		}
+		if attempt%10 == 0 {
+			s.log.Warn("shipper: batch not accepted, retrying", "url", url, "error", err, "retry_in", wait.String(), "attempt", attempt+1)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// post sends once. For a 429 it returns the wait the collector asked for.
+func (s *Sender) post(ctx context.Context, url string, payload []byte) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	if s.cfg.Compression {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		sendErrors.WithLabelValues("network").Inc()
+		return 0, err
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return 0, nil
+	}
+	sendErrors.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
+	err = fmt.Errorf("collector answered %s: %s", resp.Status, bytes.TrimSpace(msg))
+	if resp.StatusCode == http.StatusTooManyRequests {
+		wait := time.Second
+		if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs >= 0 {
+			wait = time.Duration(secs) * time.Second
+		}
+		return max(wait, 50*time.Millisecond), err
+	}
+	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout {
+		// The collector will never take this batch as it is (e.g. 413):
+		// keep retrying would block forever, so say it loudly; the
+		// operator must raise http.max_body_bytes or lower batch sizes.
+		return 0, errors.Join(err, errors.New("permanent rejection; check collector limits"))
+	}
+	return 0, err
+}

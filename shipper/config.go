@@ -1,0 +1,93 @@
+package shipper
+
+import (
+	"fmt"
+
+	"github.com/logweave/logweave/inputs/tail"
+	"github.com/logweave/logweave/outputs/collector"
+	"github.com/logweave/logweave/pipeline"
+)
+
+// Config is the shipper's YAML configuration.
+type Config struct {
+	Collector collector.Config `yaml:"collector"`
+	State     StateConfig      `yaml:"state"`
+	Host      HostConfig       `yaml:"host"`
+	Inputs    []InputConfig    `yaml:"inputs"`
+	// QueueSize bounds the lines read ahead of the sender.
+	QueueSize int `yaml:"queue_size"`
+}
+
+// StateConfig says where checkpoints live.
+type StateConfig struct {
+	Path string `yaml:"path"`
+}
+
+// HostConfig names this host in events (host.name); default: the hostname.
+type HostConfig struct {
+	Name string `yaml:"name"`
+}
+
+// InputConfig is one entry of inputs:. Only type file exists so far.
+type InputConfig struct {
+	Type        string `yaml:"type"`
+	tail.Config `yaml:",inline"`
+}
+
+// UnmarshalYAML fills an input with its type's defaults before decoding.
+func (in *InputConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain InputConfig
+	p := plain{Config: tail.DefaultConfig()}
+	if err := unmarshal(&p); err != nil {
+		return err
+	}
+	*in = InputConfig(p)
+	return nil
+}
+
+// DefaultConfig returns the defaults; an empty file is valid but has no
+// inputs, so it only validates.
+func DefaultConfig() *Config {
+	return &Config{
+		Collector: collector.DefaultConfig(),
+		State:     StateConfig{Path: "./data/shipper"},
+		QueueSize: 4096,
+	}
+}
+
+// Validate checks the configuration, naming the key that is wrong.
+func (c *Config) Validate() error {
+	if err := c.Collector.Validate("collector"); err != nil {
+		return err
+	}
+	if c.State.Path == "" {
+		return fmt.Errorf("state.path: must not be empty")
+	}
+	if c.QueueSize < 1 {
+		return fmt.Errorf("queue_size: must be at least 1")
+	}
+	for i := range c.Inputs {
+		in := &c.Inputs[i]
+		prefix := fmt.Sprintf("inputs[%d]", i)
+		switch in.Type {
+		case "file":
+			if err := in.Config.Validate(prefix); err != nil {
+				return err
+			}
+		case "":
+			return fmt.Errorf("%s.type: missing (file)", prefix)
+		default:
+			return fmt.Errorf("%s.type: %q is not supported by this version (supported: file)", prefix, in.Type)
+		}
+	}
+	return nil
+}
+
+// Load reads and validates a configuration file.
+func Load(path string) (*Config, error) {
+	c := DefaultConfig()
+	if err := pipeline.LoadConfig(path, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

@@ -1,0 +1,164 @@
+// Package shipper wires the shipper: file inputs feed a bounded queue, the
+// sender delivers batches to the collector, and a file's checkpoint moves
+// only when the collector acknowledged the batch holding its lines.
+package shipper
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/logweave/logweave/inputs/tail"
+	"github.com/logweave/logweave/outputs/collector"
+	"github.com/logweave/logweave/pipeline"
+)
+
+// Shipper is one running shipper.
+type Shipper struct {
+	cfg  *Config
+	log  *slog.Logger
+	host string
+
+	mu          sync.Mutex
+	checkpoints map[string]tail.Checkpoint
+	acked       int64
+}
+
+// New loads the checkpoints.
+func New(cfg *Config, log *slog.Logger) (*Shipper, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	host := cfg.Host.Name
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	s := &Shipper{cfg: cfg, log: log, host: host, checkpoints: map[string]tail.Checkpoint{}}
+	if err := os.MkdirAll(cfg.State.Path, 0o755); err != nil {
+		return nil, fmt.Errorf("state.path: %w", err)
+	}
+	data, err := os.ReadFile(s.statePath())
+	switch {
+	case os.IsNotExist(err):
+	case err != nil:
+		return nil, err
+	default:
+		if err := json.Unmarshal(data, &s.checkpoints); err != nil {
+			return nil, fmt.Errorf("state: %s is damaged: %w", s.statePath(), err)
+		}
+	}
+	return s, nil
+}
+
+func (s *Shipper) statePath() string { return filepath.Join(s.cfg.State.Path, "checkpoints.json") }
+
+// Acked is how many events the collector acknowledged since start.
+func (s *Shipper) Acked() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acked
+}
+
+// Run ships until ctx ends, then delivers what it holds (for up to 5 s)
+// and saves the checkpoints.
+func (s *Shipper) Run(ctx context.Context) error {
+	lines := make(chan tail.Line, s.cfg.QueueSize)
+	items := make(chan collector.Item)
+	s.mu.Lock()
+	start := make(map[string]tail.Checkpoint, len(s.checkpoints))
+	for k, v := range s.checkpoints {
+		start[k] = v
+	}
+	s.mu.Unlock()
+
+	inCtx, stopInputs := context.WithCancel(ctx)
+	defer stopInputs()
+	var inputs sync.WaitGroup
+	for i := range s.cfg.Inputs {
+		t := tail.New(s.cfg.Inputs[i].Config, start, s.log)
+		inputs.Add(1)
+		go func() {
+			defer inputs.Done()
+			t.Run(inCtx, lines)
+		}()
+	}
+	// Turn lines into envelopes for the sender.
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case l := <-lines:
+				it := collector.Item{
+					Envelope: pipeline.Envelope{
+						ID:     pipeline.EventID(s.host, l.FileID, l.Offset, 0, l.Data),
+						ReadAt: time.Now(),
+						Host:   s.host,
+						Path:   l.Path,
+						Offset: l.Offset,
+						Line:   l.Data,
+					},
+					Ack: l,
+				}
+				select {
+				case items <- it:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	sender := collector.NewSender(s.cfg.Collector, s.log)
+	sender.Run(ctx, items, s.ack, 5*time.Second)
+	stopInputs()
+	inputs.Wait()
+	return s.save()
+}
+
+// ack advances checkpoints past an acknowledged batch and saves them.
+func (s *Shipper) ack(batch []collector.Item) {
+	s.mu.Lock()
+	for _, it := range batch {
+		l := it.Ack.(tail.Line)
+		// Batches are acknowledged in order and a file's lines are read
+		// in order, so the last line of a file in the batch is its mark.
+		s.checkpoints[l.FileID] = tail.Checkpoint{Path: l.Path, Offset: l.End}
+	}
+	s.acked += int64(len(batch))
+	s.mu.Unlock()
+	if err := s.save(); err != nil {
+		s.log.Error("shipper: saving checkpoints failed; lines may be sent again after a restart", "error", err)
+	}
+}
+
+// save writes the checkpoints atomically (write, fsync, rename).
+func (s *Shipper) save() error {
+	s.mu.Lock()
+	data, err := json.MarshalIndent(s.checkpoints, "", "  ")
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	tmp := s.statePath() + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.statePath())
+}
