@@ -106,17 +106,33 @@ func NewSender(cfg Config, log *slog.Logger) *Sender {
 
 // Run reads items from in, sends them in batches (by count, bytes, or after
 // Linger), and calls ack with each batch once the collector acknowledged it,
-// in order. When ctx ends it tries once more, for up to flushTimeout, to
-// deliver what it holds; undelivered items are not acknowledged.
+// in order. When ctx ends, a send in flight is allowed to finish and what is
+// held is delivered, for up to flushTimeout; what is still undelivered then
+// is not acknowledged (and is read again after a restart).
 func (s *Sender) Run(ctx context.Context, in <-chan Item, ack func([]Item), flushTimeout time.Duration) {
+	sendCtx, cancelSend := context.WithCancel(context.Background())
+	defer cancelSend()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-sendCtx.Done():
+			return
+		}
+		select {
+		case <-time.After(flushTimeout):
+			cancelSend()
+		case <-sendCtx.Done():
+		}
+	}()
 	var batch []Item
 	var body []byte
 	var timer <-chan time.Time
-	flush := func(ctx context.Context) bool {
+	flush := func() bool {
 		if len(batch) == 0 {
 			return true
 		}
-		if err := s.send(ctx, body, len(batch)); err != nil {
+		if err := s.send(sendCtx, body, len(batch)); err != nil {
+			s.log.Warn("shipper: batch not delivered before stopping; it is read again after restart", "events", len(batch))
 			return false
 		}
 		ack(batch)
@@ -133,28 +149,18 @@ func (s *Sender) Run(ctx context.Context, in <-chan Item, ack func([]Item), flus
 				timer = time.After(s.cfg.Linger)
 			}
 			if len(batch) >= s.cfg.MaxEvents || len(body) >= int(s.cfg.MaxBytes) {
-				if !flush(ctx) {
-					s.final(flush, flushTimeout)
+				if !flush() {
 					return
 				}
 			}
 		case <-timer:
-			if !flush(ctx) {
-				s.final(flush, flushTimeout)
+			if !flush() {
 				return
 			}
 		case <-ctx.Done():
-			s.final(flush, flushTimeout)
+			flush()
 			return
 		}
-	}
-}
-
-func (s *Sender) final(flush func(context.Context) bool, timeout time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if !flush(ctx) {
-		s.log.Warn("shipper: batch not delivered before stopping; it is sent again after restart")
 	}
 }
 
