@@ -1,0 +1,36 @@
+# logweave — the two commands: `make demo` and `make test`.
+GO      ?= go
+BIN     ?= bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+export CGO_ENABLED ?= 0
+
+.PHONY: all build demo test vet fmt-check bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/collector ./cmd/collector
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/shipper ./cmd/shipper
+	$(GO) build -o $(BIN)/demo ./cmd/demo
+
+# Runs collector + shipper + a log generator on embedded defaults and
+# prints what got indexed. Set ELASTICSEARCH_URL to index into a cluster.
+demo: build
+	$(BIN)/demo -bin $(BIN) -dir data/demo
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Every test, with the race detector (needs cgo for -race).
+test: fmt-check vet
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./pipeline ./filters ./inputs/ingest ./e2e
+
+clean:
+	rm -rf $(BIN) data
