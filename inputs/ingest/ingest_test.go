@@ -1,0 +1,117 @@
+package ingest_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/logweave/logweave/filters"
+	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/pipeline"
+	"github.com/tidwall/gjson"
+)
+
+type recordingSink struct {
+	mu   sync.Mutex
+	recs []pipeline.Record
+	err  error
+}
+
+func (s *recordingSink) Write(_ context.Context, recs []pipeline.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	for _, r := range recs {
+		r.Doc = bytes.Clone(r.Doc) // the handler reuses its buffers
+		s.recs = append(s.recs, r)
+	}
+	return nil
+}
+
+func newHandler(sink ingest.Sink) *ingest.Handler {
+	idx, _ := pipeline.ParseIndexPattern("logs-%{+yyyy.MM.dd}")
+	return &ingest.Handler{Processor: filters.NewProcessor(idx, nil), Sink: sink, MaxBodyBytes: 4096}
+}
+
+func post(h http.Handler, body []byte, gz bool) *httptest.ResponseRecorder {
+	if gz {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		zw.Write(body)
+		zw.Close()
+		body = b.Bytes()
+	}
+	req := httptest.NewRequest(http.MethodPost, "/v1/events", bytes.NewReader(body))
+	if gz {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestIngestEnvelopesAndPlainLines(t *testing.T) {
+	sink := &recordingSink{}
+	h := newHandler(sink)
+	env := pipeline.Envelope{ID: "e1", Host: "h", Path: "/a.log", Offset: 5, Line: []byte(`{"msg":"one","ts":1764115200000}`)}
+	body := append(env.AppendJSON(nil), "\n\n"+`{"message":"posted directly"}`+"\r\nnot json\n"...)
+	for _, gz := range []bool{false, true} {
+		sink.recs = nil
+		res := post(h, body, gz)
+		if res.Code != 200 || !strings.Contains(res.Body.String(), `"accepted":3`) {
+			t.Fatalf("gzip=%v: %d %s", gz, res.Code, res.Body)
+		}
+		if len(sink.recs) != 3 {
+			t.Fatalf("got %d records", len(sink.recs))
+		}
+		if sink.recs[0].ID != "e1" || gjson.GetBytes(sink.recs[0].Doc, "message").String() != "one" || sink.recs[0].Index != "logs-2025.11.26" {
+			t.Fatalf("envelope record: %+v %s", sink.recs[0], sink.recs[0].Doc)
+		}
+		if gjson.GetBytes(sink.recs[1].Doc, "message").String() != "posted directly" || sink.recs[1].ID == "" {
+			t.Fatalf("plain JSON record: %s", sink.recs[1].Doc)
+		}
+		if gjson.GetBytes(sink.recs[2].Doc, "tags.0").String() != filters.TagJSONParseFailure {
+			t.Fatalf("plain text record: %s", sink.recs[2].Doc)
+		}
+		// Records of one request must not share document memory.
+		if string(sink.recs[0].Doc) == string(sink.recs[1].Doc) {
+			t.Fatal("records alias each other")
+		}
+	}
+}
+
+func TestIngestAnswers429WhenSinkFull(t *testing.T) {
+	res := post(newHandler(&recordingSink{err: ingest.ErrFull}), []byte("x\n"), false)
+	if res.Code != http.StatusTooManyRequests || res.Header().Get("Retry-After") == "" {
+		t.Fatalf("got %d, Retry-After %q", res.Code, res.Header().Get("Retry-After"))
+	}
+}
+
+func TestIngestRejectsBadRequests(t *testing.T) {
+	h := newHandler(&recordingSink{})
+	if res := post(h, bytes.Repeat([]byte("x"), 5000), false); res.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized body: %d", res.Code)
+	}
+	if res := post(h, bytes.Repeat([]byte("x\n"), 5000), true); res.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized after decompression: %d", res.Code)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader("not gzip"))
+	req.Header.Set("Content-Encoding", "gzip")
+	res := httptest.NewRecorder()
+	h.ServeHTTP(res, req)
+	if res.Code != http.StatusBadRequest {
+		t.Fatalf("bad gzip: %d", res.Code)
+	}
+	res = httptest.NewRecorder()
+	h.ServeHTTP(res, httptest.NewRequest(http.MethodGet, "/v1/events", nil))
+	if res.Code != http.StatusMethodNotAllowed {
+		t.Fatalf("GET: %d", res.Code)
+	}
+}

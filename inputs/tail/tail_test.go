@@ -1,0 +1,162 @@
+package tail_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logweave/logweave/inputs/tail"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type harness struct {
+	t      *testing.T
+	lines  chan tail.Line
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func start(t *testing.T, glob string, cps map[string]tail.Checkpoint) *harness {
+	cfg := tail.DefaultConfig()
+	cfg.Paths = []string{glob}
+	cfg.ScanInterval = 20 * time.Millisecond
+	cfg.PollInterval = 10 * time.Millisecond
+	cfg.CloseInactive = 50 * time.Millisecond
+	cfg.MaxLineBytes = 100
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, lines: make(chan tail.Line, 1000), cancel: cancel, done: make(chan struct{})}
+	go func() { tail.New(cfg, cps, quiet).Run(ctx, h.lines); close(h.done) }()
+	t.Cleanup(func() { cancel(); <-h.done })
+	return h
+}
+
+func (h *harness) next(n int) []tail.Line {
+	h.t.Helper()
+	var out []tail.Line
+	timeout := time.After(5 * time.Second)
+	for len(out) < n {
+		select {
+		case l := <-h.lines:
+			out = append(out, l)
+		case <-timeout:
+			h.t.Fatalf("got %d lines, want %d: %v", len(out), n, out)
+		}
+	}
+	return out
+}
+
+func (h *harness) none() {
+	h.t.Helper()
+	select {
+	case l := <-h.lines:
+		h.t.Fatalf("unexpected line %q", l.Data)
+	case <-time.After(150 * time.Millisecond):
+	}
+}
+
+func appendTo(t *testing.T, path, s string) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(s)
+	f.Close()
+}
+
+func TestPartialLinesWaitForTheirNewline(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	appendTo(t, p, "first\nsec")
+	h := start(t, filepath.Join(dir, "*.log"), nil)
+	got := h.next(1)
+	if string(got[0].Data) != "first" || got[0].Offset != 0 || got[0].End != 6 {
+		t.Fatalf("got %+v", got[0])
+	}
+	h.none()
+	appendTo(t, p, "ond\r\n\n\nthird\n")
+	got = h.next(2)
+	if string(got[0].Data) != "second" || got[0].Offset != 6 || got[0].End != 14 {
+		t.Fatalf("got %+v", got[0])
+	}
+	if string(got[1].Data) != "third" || got[1].Offset != 16 {
+		t.Fatalf("blank lines: got %+v", got[1])
+	}
+}
+
+func TestResumesFromCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	appendTo(t, p, "one\ntwo\nthree\n")
+	fi, _ := os.Stat(p)
+	h := start(t, filepath.Join(dir, "*.log"), map[string]tail.Checkpoint{tail.FileID(fi): {Path: p, Offset: 8}})
+	got := h.next(1)
+	if string(got[0].Data) != "three" {
+		t.Fatalf("got %q", got[0].Data)
+	}
+	h.none()
+}
+
+func TestRotationByRenameReadsOldFileToTheEndThenTheNewOne(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	appendTo(t, p, "a1\n")
+	h := start(t, p, nil)
+	h.next(1)
+	// logrotate: rename, the writer still appends to the old file once,
+	// then a new file appears at the path.
+	if err := os.Rename(p, p+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, p+".1", "a2\n")
+	appendTo(t, p, "b1\n")
+	got := h.next(2)
+	seen := map[string]bool{}
+	for _, l := range got {
+		seen[string(l.Data)] = true
+	}
+	if !seen["a2"] || !seen["b1"] {
+		t.Fatalf("got %v", seen)
+	}
+}
+
+func TestCopyTruncateStartsAgainAtZero(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	appendTo(t, p, "old line one\nold line two\n")
+	h := start(t, p, nil)
+	h.next(2)
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	appendTo(t, p, "new\n")
+	got := h.next(1)
+	if string(got[0].Data) != "new" || got[0].Offset != 0 {
+		t.Fatalf("got %+v", got[0])
+	}
+}
+
+// A line that grows past max_line_bytes without a newline (a runaway
+// writer) must not grow memory without bound: it is emitted in pieces.
+func TestLineWithoutNewlineBeyondMaxIsEmittedInPieces(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	long := strings.Repeat("x", 250)
+	appendTo(t, p, long)
+	h := start(t, p, nil)
+	first := h.next(1)[0]
+	if len(first.Data) != 250 || first.Offset != 0 || first.End != 250 {
+		t.Fatalf("piece: offset %d end %d len %d", first.Offset, first.End, len(first.Data))
+	}
+	appendTo(t, p, "yy\nshort\n")
+	got := h.next(2)
+	if string(got[0].Data) != "yy" || got[0].Offset != 250 || string(got[1].Data) != "short" {
+		t.Fatalf("got %q@%d %q", got[0].Data, got[0].Offset, got[1].Data)
+	}
+}

@@ -1,0 +1,154 @@
+package collector_test
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/logweave/logweave/outputs/collector"
+	"github.com/logweave/logweave/pipeline"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// fakeCollector counts the envelopes of accepted batches; answer decides
+// each request's status (0 means 200).
+type fakeCollector struct {
+	mu       sync.Mutex
+	accepted []string
+	calls    atomic.Int32
+	answer   func(call int32, w http.ResponseWriter) bool
+}
+
+func (f *fakeCollector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := f.calls.Add(1)
+	if f.answer != nil && f.answer(n, w) {
+		return
+	}
+	zr, err := gzip.NewReader(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	sc := bufio.NewScanner(zr)
+	f.mu.Lock()
+	for sc.Scan() {
+		var e pipeline.Envelope
+		if !pipeline.ParseEnvelope(sc.Bytes(), &e) {
+			f.mu.Unlock()
+			http.Error(w, "not an envelope", 400)
+			return
+		}
+		f.accepted = append(f.accepted, string(e.Line))
+	}
+	f.mu.Unlock()
+	fmt.Fprint(w, `{"accepted":1}`)
+}
+
+func runSender(t *testing.T, urls []string, n int) (acked []string, elapsed time.Duration) {
+	t.Helper()
+	cfg := collector.DefaultConfig()
+	cfg.URLs = urls
+	cfg.MaxEvents = 10
+	cfg.Linger = 10 * time.Millisecond
+	if err := cfg.Validate("collector"); err != nil {
+		t.Fatal(err)
+	}
+	in := make(chan collector.Item)
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	done := make(chan struct{})
+	go func() {
+		collector.NewSender(cfg, quiet).Run(ctx, in, func(b []collector.Item) {
+			mu.Lock()
+			for _, it := range b {
+				acked = append(acked, string(it.Envelope.Line))
+			}
+			mu.Unlock()
+		}, time.Second)
+		close(done)
+	}()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		in <- collector.Item{Envelope: pipeline.Envelope{ID: fmt.Sprint(i), Line: []byte(fmt.Sprintf("line %d", i))}}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		k := len(acked)
+		mu.Unlock()
+		if k >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed = time.Since(start)
+	cancel()
+	<-done
+	return acked, elapsed
+}
+
+func TestSenderDeliversInOrderAndAcksOnlyAccepted(t *testing.T) {
+	fc := &fakeCollector{answer: func(call int32, w http.ResponseWriter) bool {
+		if call%3 == 0 {
+			http.Error(w, "boom", 503)
+			return true
+		}
+		return false
+	}}
+	srv := httptest.NewServer(fc)
+	defer srv.Close()
+	acked, _ := runSender(t, []string{srv.URL}, 55)
+	if len(acked) != 55 {
+		t.Fatalf("acked %d", len(acked))
+	}
+	for i, a := range acked {
+		if a != fmt.Sprintf("line %d", i) {
+			t.Fatalf("ack %d is %q: out of order", i, a)
+		}
+	}
+	if len(fc.accepted) != 55 {
+		t.Fatalf("collector accepted %d", len(fc.accepted))
+	}
+}
+
+func TestSenderHonoursRetryAfter(t *testing.T) {
+	fc := &fakeCollector{answer: func(call int32, w http.ResponseWriter) bool {
+		if call == 1 {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "buffer full", http.StatusTooManyRequests)
+			return true
+		}
+		return false
+	}}
+	srv := httptest.NewServer(fc)
+	defer srv.Close()
+	acked, elapsed := runSender(t, []string{srv.URL}, 5)
+	if len(acked) != 5 {
+		t.Fatalf("acked %d", len(acked))
+	}
+	if elapsed < time.Second {
+		t.Fatalf("retried after %s, before the 1 s the collector asked for", elapsed)
+	}
+}
+
+func TestSenderFailsOverToTheNextCollector(t *testing.T) {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", 503) }))
+	defer down.Close()
+	fc := &fakeCollector{}
+	up := httptest.NewServer(fc)
+	defer up.Close()
+	acked, _ := runSender(t, []string{down.URL, up.URL}, 20)
+	if len(acked) != 20 || len(fc.accepted) != 20 {
+		t.Fatalf("acked %d, accepted by the second collector %d", len(acked), len(fc.accepted))
+	}
+}
