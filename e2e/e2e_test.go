@@ -23,7 +23,7 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -34,7 +34,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-func startCollector(t *testing.T, dir, esURL string) *collector.Collector {
+func startCollector(t testing.TB, dir, esURL string) *collector.Collector {
 	t.Helper()
 	cfg := collector.DefaultConfig()
 	cfg.HTTP.Listen = "127.0.0.1:0"
@@ -58,7 +58,7 @@ func startCollector(t *testing.T, dir, esURL string) *collector.Collector {
 	return c
 }
 
-func stopCollector(t *testing.T, c *collector.Collector) {
+func stopCollector(t testing.TB, c *collector.Collector) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -73,7 +73,7 @@ type runningShipper struct {
 	done   chan error
 }
 
-func startShipper(t *testing.T, dir, collectorAddr string, globs ...string) *runningShipper {
+func startShipper(t testing.TB, dir, collectorAddr string, globs ...string) *runningShipper {
 	t.Helper()
 	cfg := shipper.DefaultConfig()
 	cfg.Collector.URLs = []string{"http://" + collectorAddr}
@@ -100,7 +100,7 @@ func startShipper(t *testing.T, dir, collectorAddr string, globs ...string) *run
 	return rs
 }
 
-func (rs *runningShipper) stop(t *testing.T) {
+func (rs *runningShipper) stop(t testing.TB) {
 	t.Helper()
 	rs.cancel()
 	select {

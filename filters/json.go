@@ -20,10 +20,10 @@ type JSON struct{}
 func (JSON) Apply(e *pipeline.Event) {
 	line := bytes.TrimSpace(e.Line)
 	if len(line) > 0 && line[0] == '{' && gjson.ValidBytes(line) {
-		e.Doc = line
+		e.SetDoc(line)
 		return
 	}
-	e.Doc = nil
+	e.SetDoc(nil)
 	e.Set("message", pipeline.AppendJSONString(nil, string(bytes.TrimRight(e.Line, "\r\n"))))
 	e.AddTag(TagJSONParseFailure)
 }

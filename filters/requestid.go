@@ -33,7 +33,7 @@ func (f RequestID) Apply(e *pipeline.Event) {
 			continue
 		}
 		id := r.String()
-		raw := pipeline.AppendJSONString(nil, id)
+		raw := e.JSONString(id)
 		e.Set("http.request.id", raw)
 		e.Set("trace.id", raw)
 		e.Key = id

@@ -1,11 +1,11 @@
 package pipeline
 
 import (
+	"bytes"
 	"strconv"
-	"strings"
 	"time"
-
-	"github.com/tidwall/gjson"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Envelope is how the shipper sends one line to the collector: one JSON
@@ -49,32 +49,125 @@ func (e *Envelope) AppendJSON(dst []byte) []byte {
 
 // ParseEnvelope decodes one NDJSON line. It reports false when the line is
 // not an envelope; the caller then treats the whole line as the log line.
-// Line is a fresh copy (unescaped); the other strings too.
+// Line is unescaped into e.Line's storage (reused across calls); the other
+// strings are fresh copies.
 func ParseEnvelope(b []byte, e *Envelope) bool {
 	if len(b) == 0 || b[0] != '{' {
 		return false
 	}
+	var buf [8]member
+	ms := members(buf[:0], b)
+	line := e.Line[:0]
 	*e = Envelope{}
 	found := false
-	gjson.Parse(b2s(b)).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	for _, m := range ms {
+		switch m.key {
 		case "line":
-			if v.Type == gjson.String {
-				e.Line = []byte(v.Str)
+			if len(m.val) >= 2 && m.val[0] == '"' {
+				line = appendUnescaped(line, m.val[1:len(m.val)-1])
 				found = true
 			}
 		case "id":
-			e.ID = strings.Clone(v.String())
+			e.ID = jsonString(m.val)
 		case "ts":
-			e.ReadAt, _ = time.Parse(time.RFC3339Nano, v.Str)
+			e.ReadAt, _ = time.Parse(time.RFC3339Nano, b2s(unquote(m.val)))
 		case "host":
-			e.Host = strings.Clone(v.String())
+			e.Host = jsonString(m.val)
 		case "path":
-			e.Path = strings.Clone(v.String())
+			e.Path = jsonString(m.val)
 		case "offset":
-			e.Offset = v.Int()
+			e.Offset, _ = strconv.ParseInt(b2s(m.val), 10, 64)
 		}
-		return true
-	})
+	}
+	e.Line = line
 	return found
+}
+
+func unquote(v []byte) []byte {
+	if len(v) >= 2 && v[0] == '"' {
+		return v[1 : len(v)-1]
+	}
+	return v
+}
+
+// jsonString returns a JSON value as a new Go string.
+func jsonString(v []byte) string {
+	if len(v) >= 2 && v[0] == '"' {
+		return string(appendUnescaped(nil, v[1:len(v)-1]))
+	}
+	return string(v)
+}
+
+// appendUnescaped appends the JSON string body s (without quotes), with its
+// escapes decoded, to dst. Invalid escapes are kept as they are.
+func appendUnescaped(dst, s []byte) []byte {
+	for {
+		i := bytes.IndexByte(s, '\\')
+		if i < 0 || i+1 >= len(s) {
+			return append(dst, s...)
+		}
+		dst = append(dst, s[:i]...)
+		c := s[i+1]
+		s = s[i+2:]
+		switch c {
+		case '"', '\\', '/':
+			dst = append(dst, c)
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, n := hex4(s)
+			if n == 0 {
+				dst = append(dst, '\\', 'u')
+				continue
+			}
+			s = s[n:]
+			if utf16.IsSurrogate(r) {
+				if len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
+					if r2, n2 := hex4(s[2:]); n2 > 0 {
+						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+							r = d
+							s = s[6:]
+						} else {
+							r = utf8.RuneError
+						}
+					} else {
+						r = utf8.RuneError
+					}
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			dst = utf8.AppendRune(dst, r)
+		default:
+			dst = append(dst, '\\', c)
+		}
+	}
+}
+
+func hex4(s []byte) (rune, int) {
+	if len(s) < 4 {
+		return 0, 0
+	}
+	var r rune
+	for _, c := range s[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, 0
+		}
+	}
+	return r, 4
 }

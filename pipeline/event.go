@@ -31,6 +31,10 @@ type Event struct {
 	Tags   []string
 
 	edits []edit
+	top   []member // top-level members of Doc, found on first Get
+	topOK bool
+	arena []byte // backing store for values made by Set*
+	stack []edit // the encoder's scratch, kept for reuse
 }
 
 type edit struct {
@@ -40,7 +44,30 @@ type edit struct {
 
 // Reset empties e for reuse, keeping its allocations.
 func (e *Event) Reset() {
-	*e = Event{Tags: e.Tags[:0], edits: e.edits[:0]}
+	*e = Event{Tags: e.Tags[:0], edits: e.edits[:0], top: e.top[:0], arena: e.arena[:0], stack: e.stack[:0]}
+}
+
+// alloc returns n bytes of the event's arena. Slices handed out stay valid
+// until Reset: a full arena is replaced, never written over.
+func (e *Event) alloc(n int) []byte {
+	if cap(e.arena)-len(e.arena) < n {
+		e.arena = make([]byte, 0, max(2*cap(e.arena), n, 512))
+	}
+	start := len(e.arena)
+	e.arena = e.arena[:start+n]
+	return e.arena[start : start+n : start+n]
+}
+
+// appendArena copies b into the arena.
+func (e *Event) appendArena(b []byte) []byte {
+	out := e.alloc(len(b))
+	copy(out, b)
+	return out
+}
+
+// SetDoc sets the parsed document (nil when the line was not a JSON object).
+func (e *Event) SetDoc(doc []byte) {
+	e.Doc, e.top, e.topOK = doc, e.top[:0], false
 }
 
 // Set records that the field at the dotted path takes the raw JSON value.
@@ -57,12 +84,20 @@ func (e *Event) Set(path string, raw []byte) {
 
 // SetString sets path to the JSON string s.
 func (e *Event) SetString(path, s string) {
-	e.Set(path, AppendJSONString(nil, s))
+	e.Set(path, e.JSONString(s))
+}
+
+// JSONString returns s encoded as a JSON string in the event's arena, for
+// use as a value in Set (valid until Reset).
+func (e *Event) JSONString(s string) []byte {
+	var buf [128]byte
+	return e.appendArena(AppendJSONString(buf[:0], s))
 }
 
 // SetInt sets path to the JSON number n.
 func (e *Event) SetInt(path string, n int64) {
-	e.Set(path, strconv.AppendInt(nil, n, 10))
+	var buf [24]byte
+	e.Set(path, e.appendArena(strconv.AppendInt(buf[:0], n, 10)))
 }
 
 // Delete removes the field at the dotted path from the encoded document.
@@ -76,7 +111,8 @@ func (e *Event) Rename(from, to string) bool {
 	if !r.Exists() {
 		return false
 	}
-	e.Set(to, []byte(r.Raw))
+	// r.Raw points into the document or an edit, both unchanging.
+	e.Set(to, unsafe.Slice(unsafe.StringData(r.Raw), len(r.Raw)))
 	e.Delete(from)
 	return true
 }
@@ -89,17 +125,33 @@ func (e *Event) Get(path string) gjson.Result {
 			if e.edits[i].value == nil {
 				return gjson.Result{}
 			}
-			return gjson.ParseBytes(e.edits[i].value)
+			return gjson.Parse(b2s(e.edits[i].value))
 		}
 	}
 	if e.Doc == nil {
 		return gjson.Result{}
 	}
-	r := gjson.GetBytes(e.Doc, escapePath(path))
-	if !r.Exists() && strings.IndexByte(path, '.') >= 0 {
-		r = gjson.GetBytes(e.Doc, escapeAll(path))
+	if !e.topOK {
+		e.top = members(e.top[:0], e.Doc)
+		e.topOK = true
 	}
-	return r
+	head, rest, nested := strings.Cut(path, ".")
+	for i := range e.top {
+		m := &e.top[i]
+		if m.key == path {
+			return gjson.Parse(b2s(m.val))
+		}
+		if nested && m.key == head && len(m.val) > 0 && m.val[0] == '{' {
+			r := gjson.GetBytes(m.val, escapePath(rest))
+			if !r.Exists() && strings.IndexByte(rest, '.') >= 0 {
+				r = gjson.GetBytes(m.val, escapeAll(rest))
+			}
+			if r.Exists() {
+				return r
+			}
+		}
+	}
+	return gjson.Result{}
 }
 
 // AddTag appends tag unless it is already present.
@@ -153,7 +205,14 @@ func (e *Event) Encode(dst []byte) []byte {
 	if len(e.Tags) > 0 {
 		edits = append(edits[:len(edits):len(edits)], edit{path: "tags", value: e.tagsJSON()})
 	}
-	return encodeObject(dst, e.Doc, edits)
+	enc := encoder{dst: dst, stack: e.stack[:0]}
+	if !e.topOK {
+		e.top = members(e.top[:0], e.Doc)
+		e.topOK = true
+	}
+	enc.object(e.top, edits)
+	e.stack = enc.stack[:0]
+	return enc.dst
 }
 
 func (e *Event) tagsJSON() []byte {
@@ -179,82 +238,105 @@ func (e *Event) tagsJSON() []byte {
 	return append(b, ']')
 }
 
-// encodeObject writes the object obj (raw JSON, may be nil) with edits whose
-// paths are relative to it.
-func encodeObject(dst, obj []byte, edits []edit) []byte {
-	dst = append(dst, '{')
+type encoder struct {
+	dst   []byte
+	stack []edit // sub-edits of the objects being written, used as a stack
+}
+
+// object writes an object made of members ms (none for a new object) with
+// edits whose paths are relative to it.
+func (enc *encoder) object(ms []member, edits []edit) {
+	enc.dst = append(enc.dst, '{')
 	first := true
-	done := make([]bool, len(edits))
-	member := func(key string, raw []byte) {
-		if !first {
-			dst = append(dst, ',')
+	var doneBuf [16]bool
+	done := doneBuf[:0]
+	if len(edits) <= len(doneBuf) {
+		done = doneBuf[:len(edits)]
+	} else {
+		done = make([]bool, len(edits))
+	}
+	for _, m := range ms {
+		mark := len(enc.stack)
+		exact, sub := enc.collect(edits, done, m.key)
+		base := m.val
+		if exact >= 0 {
+			base = edits[exact].value
 		}
-		first = false
-		dst = AppendJSONString(dst, key)
-		dst = append(dst, ':')
-		dst = append(dst, raw...)
+		first = enc.write(first, m.key, base, sub)
+		enc.stack = enc.stack[:mark]
 	}
-	// write emits key with its base value (nil: absent or deleted) and the
-	// edits below it.
-	write := func(key string, base []byte, sub []edit) {
-		switch {
-		case len(sub) == 0 || allDeletes(sub) && !isObject(base):
-			if base != nil {
-				member(key, base)
-			}
-		case base == nil || isObject(base):
-			member(key, encodeObject(nil, base, sub))
-		default:
-			// A scalar is in the way of an object we must write: keep it
-			// beside, under <key>_value.
-			member(key+"_value", base)
-			member(key, encodeObject(nil, nil, sub))
-		}
-	}
-	// collect finds the edit of exactly key (-1 if none) and the edits below
-	// it, marking them done.
-	collect := func(key string) (exact int, sub []edit) {
-		exact = -1
-		for i, ed := range edits {
-			if done[i] {
-				continue
-			}
-			if ed.path == key {
-				exact = i
-				done[i] = true
-			} else if len(ed.path) > len(key) && ed.path[len(key)] == '.' && ed.path[:len(key)] == key {
-				sub = append(sub, edit{path: ed.path[len(key)+1:], value: ed.value})
-				done[i] = true
-			}
-		}
-		return exact, sub
-	}
-	if len(obj) > 0 {
-		gjson.Parse(b2s(obj)).ForEach(func(k, v gjson.Result) bool {
-			key := k.String()
-			exact, sub := collect(key)
-			base := []byte(v.Raw)
-			if exact >= 0 {
-				base = edits[exact].value
-			}
-			write(key, base, sub)
-			return true
-		})
-	}
-	// Edits of keys the document does not have, in the order they were made.
+	// Edits of keys the object does not have, in the order they were made.
 	for i, ed := range edits {
 		if done[i] {
 			continue
 		}
 		head, _, _ := strings.Cut(ed.path, ".")
-		exact, sub := collect(head)
+		mark := len(enc.stack)
+		exact, sub := enc.collect(edits, done, head)
 		var base []byte
 		if exact >= 0 {
 			base = edits[exact].value
 		}
-		write(head, base, sub)
+		first = enc.write(first, head, base, sub)
+		enc.stack = enc.stack[:mark]
 	}
-	return append(dst, '}')
+	enc.dst = append(enc.dst, '}')
+}
+
+// collect finds the edit of exactly key (-1 if none) and the edits below
+// it, marking them done. The sub-edits are pushed on enc.stack; the caller
+// pops them when it has written the key.
+func (enc *encoder) collect(edits []edit, done []bool, key string) (exact int, sub []edit) {
+	exact = -1
+	mark := len(enc.stack)
+	for i, ed := range edits {
+		if done[i] {
+			continue
+		}
+		if ed.path == key {
+			exact = i
+			done[i] = true
+		} else if len(ed.path) > len(key) && ed.path[len(key)] == '.' && ed.path[:len(key)] == key {
+			enc.stack = append(enc.stack, edit{path: ed.path[len(key)+1:], value: ed.value})
+			done[i] = true
+		}
+	}
+	return exact, enc.stack[mark:len(enc.stack):len(enc.stack)]
+}
+
+func (enc *encoder) key(first bool, key string) {
+	if !first {
+		enc.dst = append(enc.dst, ',')
+	}
+	enc.dst = AppendJSONString(enc.dst, key)
+	enc.dst = append(enc.dst, ':')
+}
+
+// write emits key with its base value (nil: absent or deleted) and the
+// edits below it. It returns the new "first" state.
+func (enc *encoder) write(first bool, key string, base []byte, sub []edit) bool {
+	switch {
+	case len(sub) == 0 || allDeletes(sub) && !isObject(base):
+		if base == nil {
+			return first
+		}
+		enc.key(first, key)
+		enc.dst = append(enc.dst, base...)
+	case base == nil:
+		enc.key(first, key)
+		enc.object(nil, sub)
+	case isObject(base):
+		enc.key(first, key)
+		enc.object(members(nil, base), sub)
+	default:
+		// A scalar is in the way of an object we must write: keep it
+		// beside, under <key>_value.
+		enc.key(first, key+"_value")
+		enc.dst = append(enc.dst, base...)
+		enc.key(false, key)
+		enc.object(nil, sub)
+	}
+	return false
 }
 
 func isObject(raw []byte) bool {

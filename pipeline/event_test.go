@@ -120,3 +120,34 @@ func TestEncodeRenameIntoObjectOfSameName(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+func TestEnvelopeUnescapesLikeEncodingJSON(t *testing.T) {
+	lines := []string{
+		`plain`, `{"msg":"quoted \"x\" and \\ backslash"}`, "tab\tnewline\ncr\rnul\x00bell\x07",
+		"unicode é 日本 😀", "invalid \xff utf8", `escaped \u00e9 literally`, "</script>&",
+	}
+	var out pipeline.Envelope
+	for _, l := range lines {
+		in := pipeline.Envelope{ID: "i\"d", Host: "h\\", Path: "/p", Line: []byte(l)}
+		b := in.AppendJSON(nil)
+		if !pipeline.ParseEnvelope(b, &out) {
+			t.Fatalf("%q: not an envelope", b)
+		}
+		var ref struct {
+			ID, Host, Line string
+		}
+		if err := json.Unmarshal(b, &ref); err != nil {
+			t.Fatal(err)
+		}
+		if string(out.Line) != ref.Line || out.ID != ref.ID || out.Host != ref.Host {
+			t.Fatalf("%q: got %q/%q/%q, encoding/json says %q/%q/%q", l, out.Line, out.ID, out.Host, ref.Line, ref.ID, ref.Host)
+		}
+	}
+	// Escapes other encoders produce (\u sequences, surrogate pairs, \/).
+	raw := `{"line":"a\u00e9\ud83d\ude00\/\b\f\u0041 \ud800x"}`
+	var ref struct{ Line string }
+	json.Unmarshal([]byte(raw), &ref)
+	if !pipeline.ParseEnvelope([]byte(raw), &out) || string(out.Line) != ref.Line {
+		t.Fatalf("got %q want %q", out.Line, ref.Line)
+	}
+}

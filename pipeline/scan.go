@@ -1,0 +1,115 @@
+package pipeline
+
+import "github.com/tidwall/gjson"
+
+// member is one member of a JSON object: its key (unescaped) and the raw
+// bytes of its value.
+type member struct {
+	key string
+	val []byte
+}
+
+// members appends the top-level members of the JSON object obj to dst. obj
+// must be valid JSON (the json filter checks that); on anything else it
+// stops. It only finds the boundaries of values, it does not decode them,
+// which is what makes reading a document by its top-level keys cheap.
+func members(dst []member, obj []byte) []member {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return dst
+	}
+	i++
+	for {
+		i = skipSpace(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			return dst
+		}
+		kEnd, escaped := scanString(obj, i)
+		if kEnd < 0 {
+			return dst
+		}
+		var key string
+		if escaped {
+			key = gjson.Parse(string(obj[i:kEnd])).Str
+		} else {
+			key = b2s(obj[i+1 : kEnd-1])
+		}
+		i = skipSpace(obj, kEnd)
+		if i >= len(obj) || obj[i] != ':' {
+			return dst
+		}
+		i = skipSpace(obj, i+1)
+		vEnd := scanValue(obj, i)
+		if vEnd < 0 {
+			return dst
+		}
+		dst = append(dst, member{key: key, val: obj[i:vEnd]})
+		i = skipSpace(obj, vEnd)
+		if i >= len(obj) || obj[i] != ',' {
+			return dst
+		}
+		i++
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// scanString returns the index after the string starting at b[i] == '"'.
+func scanString(b []byte, i int) (end int, escaped bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			return j + 1, escaped
+		}
+	}
+	return -1, escaped
+}
+
+// scanValue returns the index after the value starting at b[i].
+func scanValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		end, _ := scanString(b, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, _ := scanString(b, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	default:
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+			j++
+		}
+		if j == i {
+			return -1
+		}
+		return j
+	}
+}
