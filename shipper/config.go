@@ -2,6 +2,7 @@ package shipper
 
 import (
 	"fmt"
+	"net"
 
 	"github.com/logweave/logweave/inputs/tail"
 	"github.com/logweave/logweave/outputs/collector"
@@ -14,8 +15,14 @@ type Config struct {
 	State     StateConfig      `yaml:"state"`
 	Host      HostConfig       `yaml:"host"`
 	Inputs    []InputConfig    `yaml:"inputs"`
+	HTTP      HTTPConfig       `yaml:"http"`
 	// QueueSize bounds the lines read ahead of the sender.
 	QueueSize int `yaml:"queue_size"`
+}
+
+// HTTPConfig is the optional listener for /metrics and /healthz.
+type HTTPConfig struct {
+	Listen string `yaml:"listen"` // empty: no listener
 }
 
 // StateConfig says where checkpoints live.
@@ -62,6 +69,11 @@ func (c *Config) Validate() error {
 	}
 	if c.State.Path == "" {
 		return fmt.Errorf("state.path: must not be empty")
+	}
+	if c.HTTP.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+			return fmt.Errorf("http.listen: %q is not host:port", c.HTTP.Listen)
+		}
 	}
 	if c.QueueSize < 1 {
 		return fmt.Errorf("queue_size: must be at least 1")

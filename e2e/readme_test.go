@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/logweave/logweave/collector"
+	"github.com/logweave/logweave/inputs/tail"
+	"github.com/logweave/logweave/pipeline"
+	"github.com/logweave/logweave/shipper"
+)
+
+// yamlKeys lists the dotted YAML keys of a config struct.
+func yamlKeys(t reflect.Type, prefix string) []string {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || t.PkgPath() == "time" {
+		return nil
+	}
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if opts == "inline" {
+			keys = append(keys, yamlKeys(f.Type, prefix)...)
+			continue
+		}
+		if name == "" {
+			continue
+		}
+		key := prefix + name
+		keys = append(keys, key)
+		keys = append(keys, yamlKeys(f.Type, key+".")...)
+	}
+	return keys
+}
+
+// The README's configuration reference must name every key the code
+// accepts, and its examples must load.
+func TestReadmeConfigReferenceIsComplete(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(heading string) string {
+		s := string(readme)
+		i := strings.Index(s, heading)
+		if i < 0 {
+			t.Fatalf("README has no %q section", heading)
+		}
+		s = s[i:]
+		start := strings.Index(s, "```yaml\n") + len("```yaml\n")
+		end := strings.Index(s[start:], "```")
+		return s[start : start+end]
+	}
+	for _, c := range []struct {
+		heading string
+		typ     reflect.Type
+		cfg     pipeline.Validator
+	}{
+		{"### collector.yaml", reflect.TypeOf(collector.Config{}), collector.DefaultConfig()},
+		{"### shipper.yaml", reflect.TypeOf(shipper.Config{}), shipper.DefaultConfig()},
+	} {
+		yml := block(c.heading)
+		for _, key := range yamlKeys(c.typ, "") {
+			last := key[strings.LastIndex(key, ".")+1:]
+			if !strings.Contains(yml, last+":") {
+				t.Errorf("%s: key %s is not documented", c.heading, key)
+			}
+		}
+		if err := pipeline.ParseConfig([]byte(yml), c.cfg); err != nil {
+			t.Errorf("%s: the documented example does not load: %v", c.heading, err)
+		}
+	}
+	// The values shown are the defaults.
+	col := collector.DefaultConfig()
+	pipeline.ParseConfig([]byte(block("### collector.yaml")), col)
+	if len(col.Elasticsearch.URLs) == 0 {
+		col.Elasticsearch.URLs = nil // documented as []
+	}
+	if !reflect.DeepEqual(col, collector.DefaultConfig()) {
+		t.Errorf("collector.yaml in the README differs from the defaults:\n%+v\n%+v", col, collector.DefaultConfig())
+	}
+	sh := shipper.DefaultConfig()
+	pipeline.ParseConfig([]byte(block("### shipper.yaml")), sh)
+	if len(sh.Inputs) != 1 {
+		t.Fatalf("shipper.yaml example should have one input")
+	}
+	in := sh.Inputs[0].Config
+	in.Paths = nil
+	if !reflect.DeepEqual(in, tail.DefaultConfig()) {
+		t.Errorf("documented file input differs from the defaults:\n%+v\n%+v", in, tail.DefaultConfig())
+	}
+	sh.Inputs = nil
+	if !reflect.DeepEqual(sh, shipper.DefaultConfig()) {
+		t.Errorf("shipper.yaml in the README differs from the defaults:\n%+v\n%+v", sh, shipper.DefaultConfig())
+	}
+}
