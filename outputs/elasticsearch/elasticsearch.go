@@ -215,7 +215,7 @@ func (o *Output) deadLetter(f failure) pipeline.Record {
 }
 
 // bulk sends recs once through a BulkIndexer and sorts the outcome.
-func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) (retry []pipeline.Record, rejected []failure, err error) {
+func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) ([]pipeline.Record, []failure, error) {
 	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
 		Client:        o.client,
 		NumWorkers:    o.cfg.Workers,
@@ -225,8 +225,14 @@ func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) (retry []pipe
 	if err != nil {
 		return nil, nil, err
 	}
-	var mu sync.Mutex
-	var ok int
+	// The callbacks run on the indexer's workers, possibly after an early
+	// return on a cancelled context: they only touch these, under mu.
+	var (
+		mu       sync.Mutex
+		ok       int
+		retry    []pipeline.Record
+		rejected []failure
+	)
 	for i := range recs {
 		rec := recs[i]
 		item := esutil.BulkIndexerItem{
