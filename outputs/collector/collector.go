@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/logweave/logweave/pipeline"
@@ -33,6 +34,7 @@ type Config struct {
 	Timeout     time.Duration     `yaml:"timeout"`
 	Compression bool              `yaml:"compression"`
 	RetryMax    time.Duration     `yaml:"retry_max"`
+	Parallel    int               `yaml:"parallel"`
 }
 
 // DefaultConfig returns the defaults.
@@ -45,6 +47,7 @@ func DefaultConfig() Config {
 		Timeout:     30 * time.Second,
 		Compression: true,
 		RetryMax:    30 * time.Second,
+		Parallel:    2,
 	}
 }
 
@@ -63,6 +66,9 @@ func (c *Config) Validate(prefix string) error {
 	}
 	if c.MaxBytes < 1024 {
 		return fmt.Errorf("%s.batch_max_bytes: must be at least 1KiB", prefix)
+	}
+	if c.Parallel < 1 || c.Parallel > 64 {
+		return fmt.Errorf("%s.parallel: must be between 1 and 64", prefix)
 	}
 	if c.Linger <= 0 || c.Timeout <= 0 || c.RetryMax <= 0 {
 		return fmt.Errorf("%s: linger, timeout and retry_max must be positive", prefix)
@@ -90,7 +96,7 @@ type Sender struct {
 	cfg    Config
 	log    *slog.Logger
 	client *http.Client
-	next   int // index of the URL to try first
+	next   atomic.Uint32 // index of the URL to try first
 }
 
 // NewSender returns a sender.
@@ -105,10 +111,12 @@ func NewSender(cfg Config, log *slog.Logger) *Sender {
 }
 
 // Run reads items from in, sends them in batches (by count, bytes, or after
-// Linger), and calls ack with each batch once the collector acknowledged it,
-// in order. When ctx ends, a send in flight is allowed to finish and what is
-// held is delivered, for up to flushTimeout; what is still undelivered then
-// is not acknowledged (and is read again after a restart).
+// Linger), up to Parallel batches at a time, and calls ack with each batch
+// once the collector acknowledged it — always in the order the batches were
+// made, so a source may treat an ack as "everything before is delivered".
+// When ctx ends, sends in flight may finish and what is held is delivered,
+// for up to flushTimeout; after a batch that could not be delivered, no
+// later batch is acknowledged (its lines are read again after a restart).
 func (s *Sender) Run(ctx context.Context, in <-chan Item, ack func([]Item), flushTimeout time.Duration) {
 	sendCtx, cancelSend := context.WithCancel(context.Background())
 	defer cancelSend()
@@ -124,6 +132,35 @@ func (s *Sender) Run(ctx context.Context, in <-chan Item, ack func([]Item), flus
 		case <-sendCtx.Done():
 		}
 	}()
+
+	type flight struct {
+		items []Item
+		done  chan struct{}
+		err   error
+	}
+	slots := make(chan struct{}, s.cfg.Parallel)
+	flights := make(chan *flight, s.cfg.Parallel)
+	ackerDone := make(chan struct{})
+	go func() { // acknowledge in order
+		defer close(ackerDone)
+		failed := false
+		for f := range flights {
+			<-f.done
+			if f.err != nil && !failed {
+				failed = true
+				s.log.Warn("shipper: batch not delivered before stopping; it is read again after restart", "events", len(f.items))
+			}
+			if !failed {
+				ack(f.items)
+			}
+			<-slots
+		}
+	}()
+	defer func() {
+		close(flights)
+		<-ackerDone
+	}()
+
 	var batch []Item
 	var body []byte
 	var timer <-chan time.Time
@@ -131,12 +168,19 @@ func (s *Sender) Run(ctx context.Context, in <-chan Item, ack func([]Item), flus
 		if len(batch) == 0 {
 			return true
 		}
-		if err := s.send(sendCtx, body, len(batch)); err != nil {
-			s.log.Warn("shipper: batch not delivered before stopping; it is read again after restart", "events", len(batch))
+		select {
+		case slots <- struct{}{}:
+		case <-sendCtx.Done():
 			return false
 		}
-		ack(batch)
-		batch, body, timer = nil, body[:0], nil
+		f := &flight{items: batch, done: make(chan struct{})}
+		payload := body
+		go func() {
+			f.err = s.send(sendCtx, payload, len(f.items))
+			close(f.done)
+		}()
+		flights <- f
+		batch, body, timer = nil, nil, nil
 		return true
 	}
 	for {
@@ -176,7 +220,7 @@ func (s *Sender) send(ctx context.Context, ndjson []byte, events int) error {
 	}
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
-		url := strings.TrimRight(s.cfg.URLs[s.next%len(s.cfg.URLs)], "/") + "/v1/events"
+		url := strings.TrimRight(s.cfg.URLs[int(s.next.Load())%len(s.cfg.URLs)], "/") + "/v1/events"
 		wait, err := s.post(ctx, url, payload)
 		if err == nil {
 			batchesSent.Inc()
@@ -188,7 +232,7 @@ func (s *Sender) send(ctx context.Context, ndjson []byte, events int) error {
 		}
 		if wait == 0 {
 			// Not a 429: try the next collector, and back off.
-			s.next++
+			s.next.Add(1)
 			wait = backoff/2 + rand.N(backoff/2+1)
 			backoff = min(backoff*2, s.cfg.RetryMax)
 		}
