@@ -3,6 +3,9 @@ package elasticsearch_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -42,22 +45,52 @@ func records(n int) []pipeline.Record {
 	return recs
 }
 
-func TestWriteIndexesEveryRecordByID(t *testing.T) {
+// target is a real cluster when ELASTICSEARCH_URL is set, else the stand-in.
+func target(t *testing.T) string {
+	if u := os.Getenv("ELASTICSEARCH_URL"); u != "" {
+		return strings.TrimRight(u, "/")
+	}
 	srv := estest.New()
-	defer srv.Close()
-	o := newOutput(t, srv.URL)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func getJSON(t *testing.T, method, url string) gjson.Result {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return gjson.ParseBytes(body)
+}
+
+// Runs against a real Elasticsearch when ELASTICSEARCH_URL is set.
+func TestWriteIndexesEveryRecordByID(t *testing.T) {
+	url := target(t)
+	o := newOutput(t, url)
+	index := fmt.Sprintf("logweave-test-%d-2026.11.26", time.Now().UnixNano())
 	recs := records(500)
+	for i := range recs {
+		recs[i].Index = index
+	}
 	for round := 0; round < 2; round++ { // the replay overwrites
 		if err := o.Write(context.Background(), recs); err != nil {
 			t.Fatal(err)
 		}
 	}
-	docs := srv.Docs("logs-2026.11.26")
-	if len(docs) != 500 {
-		t.Fatalf("got %d docs, want 500", len(docs))
+	getJSON(t, http.MethodPost, url+"/"+index+"/_refresh")
+	if n := getJSON(t, http.MethodGet, url+"/"+index+"/_count").Get("count").Int(); n != 500 {
+		t.Fatalf("got %d docs, want 500", n)
 	}
-	if got := gjson.GetBytes(docs["id-7"], "message").String(); got != "m7" {
-		t.Fatalf("doc id-7: %s", docs["id-7"])
+	doc := getJSON(t, http.MethodGet, url+"/"+index+"/_doc/id-7")
+	if got := doc.Get("_source.message").String(); got != "m7" {
+		t.Fatalf("doc id-7: %s", doc.Raw)
+	}
+	if os.Getenv("ELASTICSEARCH_URL") != "" {
+		getJSON(t, http.MethodDelete, url+"/"+index)
 	}
 }
 

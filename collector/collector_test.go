@@ -1,0 +1,155 @@
+package collector_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logweave/logweave/collector"
+	"github.com/logweave/logweave/pipeline"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestConfigValidation(t *testing.T) {
+	cases := map[string]string{
+		"http: {listen: nonsense}":                           "http.listen",
+		"buffer: {path: ''}":                                 "buffer.path",
+		"buffer: {segment_bytes: 1MiB, max_bytes: 1MiB}":     "buffer.max_bytes",
+		"elasticsearch: {urls: ['localhost:9200']}":          "elasticsearch.urls[0]",
+		"elasticsearch: {index: 'logs-%{+yyyy.QQ}'}":         "elasticsearch.index",
+		"elasticsearch: {api_key: k, username: u}":           "api_key",
+		"elasticsearch: {workers: 0}":                        "elasticsearch.workers",
+		"file_output: {path: ''}":                            "file_output.path",
+		"correlation: {request_id_fields: []}":               "correlation.request_id_fields",
+		"indexer: {batch_size: 0}":                           "indexer.batch_size",
+		"indexer: {batch_size: ten}":                         "batch_size",
+		"elasticsearch: {retry_initial: 10s, retry_max: 1s}": "retry_initial",
+		"elastic: {urls: []}":                                `unknown field "elastic"`,
+	}
+	for in, want := range cases {
+		err := pipeline.ParseConfig([]byte(in), collector.DefaultConfig())
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want an error mentioning %q", in, err, want)
+		}
+	}
+	if err := pipeline.ParseConfig(nil, collector.DefaultConfig()); err != nil {
+		t.Fatalf("empty config: %v", err)
+	}
+}
+
+func start(t *testing.T, cfg *collector.Config) (*collector.Collector, string) {
+	t.Helper()
+	c, err := collector.New(cfg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DrainTimeout = 100 * time.Millisecond
+	c.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.Shutdown(ctx)
+	})
+	return c, "http://" + c.Addr()
+}
+
+func testConfig(t *testing.T) *collector.Config {
+	dir := t.TempDir()
+	cfg := collector.DefaultConfig()
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Buffer.Path = filepath.Join(dir, "buffer")
+	cfg.FileOutput.Path = filepath.Join(dir, "out")
+	return cfg
+}
+
+func TestHealthReadyMetrics(t *testing.T) {
+	c, base := start(t, testConfig(t))
+	resp, err := http.Post(base+"/v1/events", "application/x-ndjson", strings.NewReader(`{"msg":"hello","level":"info"}`+"\nplain\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("ingest: %s", resp.Status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Indexed() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for path, want := range map[string]string{
+		"/healthz": "ok",
+		"/readyz":  "ready",
+		"/metrics": "logweave_events_received_total",
+	} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("%s: %s %.200s", path, resp.Status, body)
+		}
+	}
+	resp, _ = http.Get(base + "/metrics")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{"logweave_buffer_bytes", "logweave_buffer_pending_bytes", "logweave_events_parse_failures_total", `logweave_ingest_requests_total{code="200"}`} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("metric %s missing", m)
+		}
+	}
+}
+
+// A full buffer turns into 429 + Retry-After for the sender, and /readyz
+// says so; once the indexer drains it, ingest accepts again.
+func TestFullBufferAnswers429(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Buffer.SegmentBytes = 4096
+	cfg.Buffer.MaxBytes = 8192
+	cfg.Elasticsearch.URLs = []string{"http://127.0.0.1:1"} // unreachable: nothing drains
+	cfg.Elasticsearch.RetryInitial = 10 * time.Millisecond
+	cfg.Elasticsearch.RetryMax = 20 * time.Millisecond
+	_, base := start(t, cfg)
+	line := `{"msg":"` + strings.Repeat("x", 500) + `"}` + "\n"
+	got429 := false
+	for i := 0; i < 100 && !got429; i++ {
+		resp, err := http.Post(base+"/v1/events", "application/x-ndjson", strings.NewReader(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			got429 = true
+			if resp.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+		} else if resp.StatusCode != 200 {
+			t.Fatalf("status %s", resp.Status)
+		}
+	}
+	if !got429 {
+		t.Fatal("buffer never reported full")
+	}
+	resp, _ := http.Get(base + "/readyz")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with a full buffer: %s", resp.Status)
+	}
+}
+
+func TestShutdownWithoutStart(t *testing.T) {
+	c, err := collector.New(testConfig(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
