@@ -24,6 +24,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/logweave/logweave/internal/fsutil"
 )
 
 // ErrFull is returned by Append when the buffer holds MaxBytes already; the
@@ -321,7 +323,7 @@ func (b *Buffer) rotateLocked() error {
 	}
 	b.w = f
 	b.sizes[b.wID] = 0
-	return syncDir(b.opts.Path)
+	return fsutil.SyncDir(b.opts.Path)
 }
 
 // Read returns up to maxRecords records (and about maxBytes) from the read
@@ -447,11 +449,7 @@ func (b *Buffer) skipCorrupt(recs [][]byte, pos Position, off int) ([][]byte, Po
 // wholly before pos are deleted.
 func (b *Buffer) Commit(pos Position) error {
 	data, _ := json.Marshal(pos)
-	tmp := b.cursorPath() + ".tmp"
-	if err := writeFileSync(tmp, data); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, b.cursorPath()); err != nil {
+	if err := fsutil.WriteFileAtomic(b.cursorPath(), data); err != nil {
 		return err
 	}
 	b.mu.Lock()
@@ -509,29 +507,4 @@ func (b *Buffer) Close() error {
 		err = cerr
 	}
 	return err
-}
-
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/inputs/tail"
+	"github.com/logweave/logweave/internal/fsutil"
 	"github.com/logweave/logweave/outputs/collector"
 	"github.com/logweave/logweave/pipeline"
 )
@@ -144,21 +145,5 @@ func (s *Shipper) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := s.statePath() + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.statePath())
+	return fsutil.WriteFileAtomic(s.statePath(), data)
 }

@@ -8,15 +8,14 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/logweave/logweave/collector"
+	"github.com/logweave/logweave/internal/cli"
 )
 
 var version = "dev"
@@ -26,23 +25,12 @@ func main() {
 }
 
 func run(args []string) int {
-	sub := "run"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		sub, args = args[0], args[1:]
+	cmd, code := cli.Parse("collector", args)
+	if code >= 0 {
+		return code
 	}
-	fs := flag.NewFlagSet("collector "+sub, flag.ContinueOnError)
-	configPath := fs.String("config", "", "configuration file (YAML); empty means all defaults")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintln(os.Stderr, "collector: -log-level:", err)
-		return 2
-	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(log)
+	sub, log := cmd.Sub, cmd.Log
+	configPath := &cmd.Config
 
 	cfg := collector.DefaultConfig()
 	if *configPath != "" {

@@ -7,9 +7,7 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/logweave/logweave/internal/cli"
 	"github.com/logweave/logweave/shipper"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -28,23 +27,12 @@ func main() {
 }
 
 func run(args []string) int {
-	sub := "run"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		sub, args = args[0], args[1:]
+	cmd, code := cli.Parse("shipper", args)
+	if code >= 0 {
+		return code
 	}
-	fs := flag.NewFlagSet("shipper "+sub, flag.ContinueOnError)
-	configPath := fs.String("config", "", "configuration file (YAML)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintln(os.Stderr, "shipper: -log-level:", err)
-		return 2
-	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(log)
+	sub, log := cmd.Sub, cmd.Log
+	configPath := &cmd.Config
 
 	switch sub {
 	case "run", "validate":
