@@ -1,6 +1,7 @@
 // Package collector wires the collector: the HTTP ingest, the filters, the
-// durable buffer, and the indexer that moves buffered records to
-// Elasticsearch (or files) and commits only what was delivered.
+// durable buffer (embedded disk buffer or Kafka), and the indexer that moves
+// buffered records to Elasticsearch (or files) and commits only what was
+// delivered.
 package collector
 
 import (
@@ -19,9 +20,17 @@ import (
 	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/outputs/file"
+	"github.com/logweave/logweave/outputs/kafka"
 	"github.com/logweave/logweave/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Roles a collector process can take.
+const (
+	RoleAll    = "all"    // ingest and index
+	RoleIngest = "ingest" // HTTP ingest into the buffer (Kafka)
+	RoleIndex  = "index"  // buffer (Kafka) into Elasticsearch
 )
 
 // Output receives batches from the indexer; Write returns nil only when
@@ -30,80 +39,159 @@ type Output interface {
 	Write(ctx context.Context, recs []pipeline.Record) error
 }
 
+// Source hands the indexer batches; commit marks a batch delivered.
+type Source interface {
+	Next(ctx context.Context, max, maxBytes int) ([]pipeline.Record, func(context.Context) error, error)
+}
+
 // Collector is one running collector.
 type Collector struct {
-	cfg *Config
-	log *slog.Logger
-	buf *buffer.Buffer
-	out Output
-	ln  net.Listener
-	srv *http.Server
+	cfg  *Config
+	role string
+	log  *slog.Logger
+	buf  *buffer.Buffer // embedded buffer, nil with Kafka
+	sink ingest.Sink    // nil without the ingest role
+	src  Source         // nil without the index role
+	out  Output
+	es   *elasticsearch.Output
+	ln   net.Listener
+	srv  *http.Server
 
 	// DrainTimeout bounds how long Shutdown waits for the batch being
-	// indexed; what is not delivered by then stays in the buffer.
+	// indexed; what is not delivered by then stays buffered.
 	DrainTimeout time.Duration
 
 	indexed  atomic.Int64
-	lastErr  atomic.Value // string
 	stopRead context.CancelFunc
 	stopOut  context.CancelFunc
 	wg       sync.WaitGroup
-	closeOut func() error
+	closers  []func() error
 }
 
-// New opens the buffer and the output and binds the listener; Start serves.
+// New opens the buffer, the output and the listener for role (RoleAll when
+// empty); Start serves.
 func New(cfg *Config, log *slog.Logger) (*Collector, error) {
+	return NewRole(cfg, RoleAll, log)
+}
+
+// NewRole is New for one role.
+func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Collector{cfg: cfg, log: log, DrainTimeout: 10 * time.Second}
+	if role == "" {
+		role = RoleAll
+	}
+	switch role {
+	case RoleAll:
+	case RoleIngest, RoleIndex:
+		if !cfg.Kafka.Enabled() {
+			return nil, fmt.Errorf("role %s needs kafka.brokers: the embedded buffer is local to one process", role)
+		}
+	default:
+		return nil, fmt.Errorf("role %q is not all, ingest or index", role)
+	}
+	c = &Collector{cfg: cfg, role: role, log: log, DrainTimeout: 10 * time.Second}
+	defer func() {
+		if err != nil {
+			c.closeAll()
+		}
+	}()
 	idx, err := pipeline.ParseIndexPattern(cfg.Elasticsearch.Index)
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch.index: %w", err)
 	}
-	if len(cfg.Elasticsearch.URLs) > 0 {
-		o, err := elasticsearch.New(cfg.Elasticsearch, log)
-		if err != nil {
-			return nil, err
+	ingesting, indexing := role != RoleIndex, role != RoleIngest
+
+	// The buffer.
+	if cfg.Kafka.Enabled() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if cfg.Kafka.CreateTopic {
+			if err := kafka.EnsureTopic(ctx, cfg.Kafka); err != nil {
+				log.Warn("kafka: could not make sure the topic exists", "topic", cfg.Kafka.Topic, "error", err)
+			}
 		}
-		c.out = o
-		log.Info("output: elasticsearch", "urls", cfg.Elasticsearch.URLs, "index", cfg.Elasticsearch.Index)
+		cancel()
+		if ingesting {
+			p, err := kafka.NewProducer(cfg.Kafka)
+			if err != nil {
+				return nil, err
+			}
+			c.sink = p
+			c.closers = append(c.closers, p.Close)
+		}
+		if indexing {
+			k, err := kafka.NewConsumer(cfg.Kafka, log)
+			if err != nil {
+				return nil, err
+			}
+			c.src = k
+			c.closers = append(c.closers, k.Close)
+		}
+		log.Info("buffer: kafka", "brokers", cfg.Kafka.Brokers, "topic", cfg.Kafka.Topic, "group", cfg.Kafka.Group, "role", role)
 	} else {
-		o, err := file.New(cfg.FileOutput)
+		c.buf, err = buffer.Open(buffer.Options{
+			Path: cfg.Buffer.Path, MaxBytes: int64(cfg.Buffer.MaxBytes), SegmentBytes: int64(cfg.Buffer.SegmentBytes), Logger: log,
+		})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("buffer.path: %w", err)
 		}
-		c.out, c.closeOut = o, o.Close
-		log.Info("output: files", "path", cfg.FileOutput.Path, "index", cfg.Elasticsearch.Index)
-	}
-	c.buf, err = buffer.Open(buffer.Options{
-		Path: cfg.Buffer.Path, MaxBytes: int64(cfg.Buffer.MaxBytes), SegmentBytes: int64(cfg.Buffer.SegmentBytes), Logger: log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("buffer.path: %w", err)
-	}
-	c.ln, err = net.Listen("tcp", cfg.HTTP.Listen)
-	if err != nil {
-		c.buf.Close()
-		return nil, fmt.Errorf("http.listen: %w", err)
+		c.closers = append(c.closers, c.buf.Close)
+		c.sink, c.src = bufferSink{c.buf}, bufferSource{c.buf}
+		log.Info("buffer: embedded disk buffer", "path", cfg.Buffer.Path)
 	}
 
+	// The output.
+	if indexing {
+		if len(cfg.Elasticsearch.URLs) > 0 {
+			o, err := elasticsearch.New(cfg.Elasticsearch, log)
+			if err != nil {
+				return nil, err
+			}
+			c.out, c.es = o, o
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := o.Setup(ctx); err != nil {
+				log.Warn("elasticsearch: index templates not installed now (run `collector setup` once the cluster is up)", "error", err)
+			}
+			cancel()
+			log.Info("output: elasticsearch", "urls", cfg.Elasticsearch.URLs, "index", cfg.Elasticsearch.Index)
+		} else {
+			o, err := file.New(cfg.FileOutput)
+			if err != nil {
+				return nil, err
+			}
+			c.out = o
+			c.closers = append(c.closers, o.Close)
+			log.Info("output: files", "path", cfg.FileOutput.Path, "index", cfg.Elasticsearch.Index)
+		}
+	} else {
+		c.src = nil
+	}
+
+	c.ln, err = net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen: %w", err)
+	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "logweave_buffer_bytes", Help: "Bytes on disk in the embedded buffer."},
-			func() float64 { return float64(c.buf.Stats().Bytes) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "logweave_buffer_pending_bytes", Help: "Buffered bytes not yet delivered."},
-			func() float64 { return float64(c.buf.Stats().Pending) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "logweave_buffer_max_bytes", Help: "buffer.max_bytes."},
-			func() float64 { return float64(cfg.Buffer.MaxBytes) }),
-	)
+	if c.buf != nil {
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "logweave_buffer_bytes", Help: "Bytes on disk in the embedded buffer."},
+				func() float64 { return float64(c.buf.Stats().Bytes) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "logweave_buffer_pending_bytes", Help: "Buffered bytes not yet delivered."},
+				func() float64 { return float64(c.buf.Stats().Pending) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "logweave_buffer_max_bytes", Help: "buffer.max_bytes."},
+				func() float64 { return float64(cfg.Buffer.MaxBytes) }),
+		)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/events", &ingest.Handler{
-		Processor:    filters.NewProcessor(idx, cfg.Correlation.RequestIDFields),
-		Sink:         bufferSink{c.buf},
-		MaxBodyBytes: int64(cfg.HTTP.MaxBodyBytes),
-		Log:          log,
-	})
+	if ingesting {
+		mux.Handle("/v1/events", &ingest.Handler{
+			Processor:    filters.NewProcessor(idx, cfg.Correlation.RequestIDFields),
+			Sink:         c.sink,
+			MaxBodyBytes: int64(cfg.HTTP.MaxBodyBytes),
+			Log:          log,
+		})
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", c.readyz)
@@ -122,56 +210,68 @@ func (c *Collector) Start() {
 	readCtx, stopRead := context.WithCancel(context.Background())
 	outCtx, stopOut := context.WithCancel(context.Background())
 	c.stopRead, c.stopOut = stopRead, stopOut
-	c.wg.Add(2)
+	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		if err := c.srv.Serve(c.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			c.log.Error("http server", "error", err)
 		}
 	}()
-	go func() {
-		defer c.wg.Done()
-		c.index(readCtx, outCtx)
-	}()
-	c.log.Info("collector started", "listen", c.Addr(), "buffer", c.cfg.Buffer.Path)
+	if c.src != nil {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.index(readCtx, outCtx)
+		}()
+	}
+	c.log.Info("collector started", "listen", c.Addr(), "role", c.role)
 }
 
-// index moves batches from the buffer to the output, committing each batch
+// index moves batches from the source to the output, committing each batch
 // only after the output accepted all of it.
 func (c *Collector) index(readCtx, outCtx context.Context) {
-	var recs []pipeline.Record
 	for {
-		raws, pos, err := c.buf.Read(readCtx, c.cfg.Indexer.BatchSize, int(c.cfg.Indexer.BatchBytes))
+		recs, commit, err := c.src.Next(readCtx, c.cfg.Indexer.BatchSize, int(c.cfg.Indexer.BatchBytes))
 		if err != nil {
-			return // shutting down
-		}
-		recs = recs[:0]
-		for _, raw := range raws {
-			var r pipeline.Record
-			if err := r.UnmarshalBinary(raw); err != nil {
-				c.log.Error("buffer: undecodable record skipped", "error", err)
-				continue
+			if readCtx.Err() != nil || errors.Is(err, buffer.ErrClosed) {
+				return // shutting down
 			}
-			recs = append(recs, r)
+			c.log.Warn("indexer: reading the buffer failed; retrying", "error", err)
+			select {
+			case <-readCtx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
 		}
 		if err := c.out.Write(outCtx, recs); err != nil {
-			c.lastErr.Store(err.Error())
 			c.log.Warn("indexer stopped before the batch was delivered; it stays buffered", "events", len(recs), "error", err)
 			return
 		}
-		if err := c.buf.Commit(pos); err != nil {
-			c.log.Error("buffer: commit failed; the batch may be delivered again", "error", err)
+		if err := commit(outCtx); err != nil {
+			// Delivered but not committed: it is read and indexed again,
+			// and overwrites itself by id.
+			c.log.Warn("indexer: commit failed; the batch will be delivered again", "error", err)
 		}
 		c.indexed.Add(int64(len(recs)))
 	}
 }
 
 func (c *Collector) readyz(w http.ResponseWriter, _ *http.Request) {
-	st := c.buf.Stats()
-	if st.Bytes >= st.MaxBytes*9/10 {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "not ready: buffer %d of %d bytes full\n", st.Bytes, st.MaxBytes)
-		return
+	if c.buf != nil {
+		st := c.buf.Stats()
+		if st.Bytes >= st.MaxBytes*9/10 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: buffer %d of %d bytes full\n", st.Bytes, st.MaxBytes)
+			return
+		}
+	}
+	if c.es != nil {
+		if open, why := c.es.BreakerOpen(); open {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: elasticsearch circuit breaker open: %s\n", why)
+			return
+		}
 	}
 	fmt.Fprintln(w, "ready")
 }
@@ -198,16 +298,25 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 	} else {
 		c.ln.Close()
 	}
-	if berr := c.buf.Close(); err == nil {
-		err = berr
-	}
-	if c.closeOut != nil {
-		if cerr := c.closeOut(); err == nil {
-			err = cerr
-		}
+	if cerr := c.closeAll(); err == nil {
+		err = cerr
 	}
 	c.log.Info("collector stopped", "indexed", c.Indexed())
 	return err
+}
+
+func (c *Collector) closeAll() error {
+	var first error
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		if err := c.closers[i](); err != nil && first == nil {
+			first = err
+		}
+	}
+	c.closers = nil
+	if c.ln != nil && c.stopRead == nil {
+		c.ln.Close()
+	}
+	return first
 }
 
 // bufferSink makes ingest batches durable in the disk buffer.
@@ -230,4 +339,26 @@ func (s bufferSink) Write(_ context.Context, recs []pipeline.Record) error {
 		return ingest.ErrFull
 	}
 	return err
+}
+
+// bufferSource reads the disk buffer for the indexer.
+type bufferSource struct{ b *buffer.Buffer }
+
+func (s bufferSource) Next(ctx context.Context, max, maxBytes int) ([]pipeline.Record, func(context.Context) error, error) {
+	raws, pos, err := s.b.Read(ctx, max, maxBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	recs := make([]pipeline.Record, 0, len(raws))
+	for _, raw := range raws {
+		var r pipeline.Record
+		if err := r.UnmarshalBinary(raw); err != nil {
+			// Framed and checksummed but not decodable: a bug, not a
+			// disk fault. Say so; do not block the buffer on it.
+			slog.Error("buffer: undecodable record skipped", "error", err)
+			continue
+		}
+		recs = append(recs, r)
+	}
+	return recs, func(context.Context) error { return s.b.Commit(pos) }, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/outputs/file"
+	"github.com/logweave/logweave/outputs/kafka"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -19,6 +20,7 @@ type Config struct {
 	FileOutput    file.Config          `yaml:"file_output"`
 	Correlation   CorrelationConfig    `yaml:"correlation"`
 	Indexer       IndexerConfig        `yaml:"indexer"`
+	Kafka         kafka.Config         `yaml:"kafka"`
 }
 
 // HTTPConfig is the listener for ingest, /metrics, /healthz and /readyz.
@@ -55,6 +57,7 @@ func DefaultConfig() *Config {
 		Correlation: CorrelationConfig{RequestIDFields: []string{
 			"http.request.id", "request_id", "x_request_id", "requestId", "req_id", "headers.x-request-id"}},
 		Indexer: IndexerConfig{BatchSize: 2000, BatchBytes: 4 << 20},
+		Kafka:   kafka.DefaultConfig(),
 	}
 }
 
@@ -74,6 +77,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Buffer.MaxBytes < 2*c.Buffer.SegmentBytes {
 		return fmt.Errorf("buffer.max_bytes: must be at least twice buffer.segment_bytes (%d)", c.Buffer.SegmentBytes)
+	}
+	if err := c.Kafka.Validate("kafka"); err != nil {
+		return err
 	}
 	if err := c.Elasticsearch.Validate("elasticsearch"); err != nil {
 		return err

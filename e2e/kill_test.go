@@ -89,6 +89,7 @@ elasticsearch:
   urls: [%q]
   retry_initial: 10ms
   retry_max: 100ms
+  breaker_cooldown: 500ms
 indexer: {batch_size: 300}
 `, addr, filepath.Join(dir, "buffer"), srv.URL)), 0o644)
 	logFile := filepath.Join(dir, "logs", "app.log")

@@ -85,6 +85,9 @@ func TestReadmeConfigReferenceIsComplete(t *testing.T) {
 	if len(col.Elasticsearch.URLs) == 0 {
 		col.Elasticsearch.URLs = nil // documented as []
 	}
+	if len(col.Kafka.Brokers) == 0 {
+		col.Kafka.Brokers = nil
+	}
 	if !reflect.DeepEqual(col, collector.DefaultConfig()) {
 		t.Errorf("collector.yaml in the README differs from the defaults:\n%+v\n%+v", col, collector.DefaultConfig())
 	}

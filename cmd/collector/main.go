@@ -2,13 +2,19 @@
 // them, buffers them durably and indexes them into daily Elasticsearch
 // indices (or NDJSON files).
 //
-//	collector [run] -config FILE     run (the default subcommand)
+//	collector [run] -config FILE [-role all|ingest|index]
+//	                                 run (the default subcommand); with Kafka,
+//	                                 ingest and index can run as separate processes
 //	collector validate -config FILE  check a configuration and exit
+//	collector setup -config FILE     install index templates (and the ILM policy)
+//	                                 in Elasticsearch, waiting up to -wait for it
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,6 +22,7 @@ import (
 
 	"github.com/logweave/logweave/collector"
 	"github.com/logweave/logweave/internal/cli"
+	"github.com/logweave/logweave/outputs/elasticsearch"
 )
 
 var version = "dev"
@@ -25,7 +32,12 @@ func main() {
 }
 
 func run(args []string) int {
-	cmd, code := cli.Parse("collector", args)
+	var role string
+	var wait time.Duration
+	cmd, code := cli.Parse("collector", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&role, "role", collector.RoleAll, "run: all, ingest or index")
+		fs.DurationVar(&wait, "wait", 2*time.Minute, "setup: how long to wait for Elasticsearch")
+	})
 	if code >= 0 {
 		return code
 	}
@@ -45,15 +57,17 @@ func run(args []string) int {
 		fmt.Println("configuration ok")
 		return 0
 	case "run":
+	case "setup":
+		return setup(cfg, wait, log)
 	case "version":
 		fmt.Println(version)
 		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "collector: unknown subcommand %q (run, validate, version)\n", sub)
+		fmt.Fprintf(os.Stderr, "collector: unknown subcommand %q (run, validate, setup, version)\n", sub)
 		return 2
 	}
 
-	c, err := collector.New(cfg, log)
+	c, err := collector.NewRole(cfg, role, log)
 	if err != nil {
 		log.Error("collector: cannot start", "error", err)
 		return 1
@@ -69,5 +83,40 @@ func run(args []string) int {
 		log.Error("collector: shutdown", "error", err)
 		return 1
 	}
+	return 0
+}
+
+// setup installs the Elasticsearch templates, retrying until the cluster
+// answers or wait runs out (so a one-shot container can start with it).
+func setup(cfg *collector.Config, wait time.Duration, log *slog.Logger) int {
+	if len(cfg.Elasticsearch.URLs) == 0 {
+		fmt.Fprintln(os.Stderr, "collector setup: elasticsearch.urls is empty; nothing to set up")
+		return 1
+	}
+	o, err := elasticsearch.New(cfg.Elasticsearch, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "collector setup:", err)
+		return 1
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = o.Setup(ctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintln(os.Stderr, "collector setup:", err)
+			return 1
+		}
+		log.Info("setup: waiting for elasticsearch", "error", err)
+		time.Sleep(2 * time.Second)
+	}
+	fmt.Printf("installed index templates %s, %s", elasticsearch.LogsTemplate, elasticsearch.DeadLetterTemplate)
+	if cfg.Elasticsearch.RetentionDays > 0 {
+		fmt.Printf(" and ILM policy %s (delete after %d days)", elasticsearch.ILMPolicy, cfg.Elasticsearch.RetentionDays)
+	}
+	fmt.Println()
 	return 0
 }

@@ -18,7 +18,8 @@ type Command struct {
 
 // Parse reads args (without the program name). It returns an exit code
 // other than -1 when the program should exit right away.
-func Parse(program string, args []string) (*Command, int) {
+// extra, when given, registers the program's own flags.
+func Parse(program string, args []string, extra ...func(*flag.FlagSet)) (*Command, int) {
 	c := &Command{Sub: "run"}
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		c.Sub, args = args[0], args[1:]
@@ -26,6 +27,9 @@ func Parse(program string, args []string) (*Command, int) {
 	fs := flag.NewFlagSet(program+" "+c.Sub, flag.ContinueOnError)
 	fs.StringVar(&c.Config, "config", "", "configuration file (YAML)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	for _, f := range extra {
+		f(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, 2
 	}

@@ -97,7 +97,15 @@ func (s *Server) Count(pattern string) int {
 func (s *Server) Template(name string) ([]byte, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.templates[name]
+	t, ok := s.templates["_index_template/"+name]
+	return t, ok
+}
+
+// ILMPolicy returns an installed lifecycle policy's body.
+func (s *Server) ILMPolicy(name string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.templates["_ilm/policy/"+name]
 	return t, ok
 }
 
@@ -144,7 +152,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.bulk(w, body, defIndex)
 	case len(parts) == 2 && parts[0] == "_index_template":
-		s.template(w, r, parts[1], body)
+		s.template(w, r, "_index_template/"+parts[1], body)
+	case len(parts) == 3 && parts[0] == "_ilm" && parts[1] == "policy":
+		s.template(w, r, "_ilm/policy/"+parts[2], body)
 	case last == "_refresh" || last == "_flush":
 		io.WriteString(w, `{"_shards":{"total":1,"successful":1,"failed":0}}`)
 	case len(parts) == 2 && last == "_count":
@@ -200,7 +210,7 @@ func (s *Server) template(w http.ResponseWriter, r *http.Request, name string, b
 			writeError(w, 404, "resource_not_found_exception", "index template matching ["+name+"] not found")
 			return
 		}
-		fmt.Fprintf(w, `{"index_templates":[{"name":%q,"index_template":%s}]}`, name, t)
+		fmt.Fprintf(w, `{"resources":[{"name":%q,"body":%s}]}`, name, t)
 	default:
 		writeError(w, 405, "method_not_allowed", r.Method)
 	}

@@ -30,32 +30,43 @@ import (
 
 // Config is the collector's `elasticsearch:` section.
 type Config struct {
-	URLs            []string          `yaml:"urls"`
-	Username        string            `yaml:"username"`
-	Password        string            `yaml:"password"`
-	APIKey          string            `yaml:"api_key"`
-	CACert          string            `yaml:"ca_cert"`
-	Index           string            `yaml:"index"`
-	TracesIndex     string            `yaml:"traces_index"`
-	DeadLetterIndex string            `yaml:"dead_letter_index"`
-	Workers         int               `yaml:"workers"`
-	FlushBytes      pipeline.ByteSize `yaml:"flush_bytes"`
-	Compression     bool              `yaml:"compression"`
-	RetryInitial    time.Duration     `yaml:"retry_initial"`
-	RetryMax        time.Duration     `yaml:"retry_max"`
+	URLs             []string          `yaml:"urls"`
+	Username         string            `yaml:"username"`
+	Password         string            `yaml:"password"`
+	APIKey           string            `yaml:"api_key"`
+	CACert           string            `yaml:"ca_cert"`
+	Index            string            `yaml:"index"`
+	TracesIndex      string            `yaml:"traces_index"`
+	DeadLetterIndex  string            `yaml:"dead_letter_index"`
+	Workers          int               `yaml:"workers"`
+	FlushBytes       pipeline.ByteSize `yaml:"flush_bytes"`
+	Compression      bool              `yaml:"compression"`
+	RetryInitial     time.Duration     `yaml:"retry_initial"`
+	RetryMax         time.Duration     `yaml:"retry_max"`
+	BreakerFailures  int               `yaml:"breaker_failures"`
+	BreakerCooldown  time.Duration     `yaml:"breaker_cooldown"`
+	Shards           int               `yaml:"shards"`
+	Replicas         int               `yaml:"replicas"`
+	TotalFieldsLimit int               `yaml:"total_fields_limit"`
+	RetentionDays    int               `yaml:"retention_days"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Index:           "logs-%{+yyyy.MM.dd}",
-		TracesIndex:     "traces-%{+yyyy.MM.dd}",
-		DeadLetterIndex: "logweave-deadletter-%{+yyyy.MM.dd}",
-		Workers:         2,
-		FlushBytes:      5 << 20,
-		Compression:     true,
-		RetryInitial:    200 * time.Millisecond,
-		RetryMax:        30 * time.Second,
+		Index:            "logs-%{+yyyy.MM.dd}",
+		TracesIndex:      "traces-%{+yyyy.MM.dd}",
+		DeadLetterIndex:  "logweave-deadletter-%{+yyyy.MM.dd}",
+		Workers:          2,
+		FlushBytes:       5 << 20,
+		Compression:      true,
+		RetryInitial:     200 * time.Millisecond,
+		RetryMax:         30 * time.Second,
+		BreakerFailures:  5,
+		BreakerCooldown:  10 * time.Second,
+		Shards:           1,
+		Replicas:         1,
+		TotalFieldsLimit: 2000,
 	}
 }
 
@@ -80,6 +91,12 @@ func (c *Config) Validate(prefix string) error {
 	if c.APIKey != "" && c.Username != "" {
 		return fmt.Errorf("%s: set api_key or username/password, not both", prefix)
 	}
+	if c.BreakerFailures < 1 || c.BreakerCooldown <= 0 {
+		return fmt.Errorf("%s.breaker_failures/breaker_cooldown: must be positive", prefix)
+	}
+	if c.Shards < 1 || c.Replicas < 0 || c.TotalFieldsLimit < 100 || c.RetentionDays < 0 {
+		return fmt.Errorf("%s: shards >= 1, replicas >= 0, total_fields_limit >= 100, retention_days >= 0", prefix)
+	}
 	if c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial {
 		return fmt.Errorf("%s.retry_initial/retry_max: need 0 < retry_initial <= retry_max", prefix)
 	}
@@ -102,10 +119,11 @@ var (
 
 // Output writes records to Elasticsearch.
 type Output struct {
-	cfg    Config
-	client *es.Client
-	dlq    *pipeline.IndexPattern
-	log    *slog.Logger
+	cfg     Config
+	client  *es.Client
+	dlq     *pipeline.IndexPattern
+	log     *slog.Logger
+	breaker *breaker
 }
 
 // New creates the client. It does not contact the cluster.
@@ -138,7 +156,8 @@ func New(cfg Config, log *slog.Logger) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Output{cfg: cfg, client: client, dlq: dlq, log: log}, nil
+	return &Output{cfg: cfg, client: client, dlq: dlq, log: log,
+		breaker: &breaker{threshold: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown}}, nil
 }
 
 // Client returns the underlying client (for set-up and queries).
@@ -161,9 +180,18 @@ func (o *Output) Write(ctx context.Context, recs []pipeline.Record) error {
 	isDLQ := map[string]bool{} // id+index of dead-letter records in pending
 	backoff := o.cfg.RetryInitial
 	for len(pending) > 0 {
-		retry, rejected, err := o.bulk(ctx, pending)
+		if err := o.breaker.wait(ctx); err != nil {
+			return err
+		}
+		retry, rejected, failed, err := o.bulk(ctx, pending)
 		if err != nil {
 			return err
+		}
+		// The attempt failed as a whole when nothing got through and the
+		// cluster answered nothing useful (network, 5xx, all 429).
+		whole := len(retry) == len(pending) && len(rejected) == 0
+		if o.breaker.result(!whole, failed) {
+			o.log.Error("elasticsearch: circuit breaker open; indexing paused", "cooldown", o.cfg.BreakerCooldown.String(), "reason", failed)
 		}
 		for _, f := range rejected {
 			if isDLQ[f.rec.ID+"\x00"+f.rec.Index] {
@@ -215,7 +243,8 @@ func (o *Output) deadLetter(f failure) pipeline.Record {
 }
 
 // bulk sends recs once through a BulkIndexer and sorts the outcome.
-func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) ([]pipeline.Record, []failure, error) {
+// It also returns one failure reason, for the breaker and the logs.
+func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) ([]pipeline.Record, []failure, string, error) {
 	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
 		Client:        o.client,
 		NumWorkers:    o.cfg.Workers,
@@ -223,7 +252,7 @@ func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) ([]pipeline.R
 		FlushInterval: time.Hour, // Close flushes
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	// The callbacks run on the indexer's workers, possibly after an early
 	// return on a cancelled context: they only touch these, under mu.
@@ -232,6 +261,7 @@ func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) ([]pipeline.R
 		ok       int
 		retry    []pipeline.Record
 		rejected []failure
+		reason   string
 	)
 	for i := range recs {
 		rec := recs[i]
@@ -252,9 +282,11 @@ func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) ([]pipeline.R
 				case err != nil: // the whole request failed: network, 5xx, 429
 					retried.WithLabelValues("0").Inc()
 					retry = append(retry, rec)
+					reason = err.Error()
 				case res.Status == http.StatusTooManyRequests || res.Status >= 500:
 					retried.WithLabelValues(fmt.Sprint(res.Status)).Inc()
 					retry = append(retry, rec)
+					reason = fmt.Sprintf("%d %s: %s", res.Status, res.Error.Type, res.Error.Reason)
 				default:
 					rejected = append(rejected, failure{rec: rec, status: res.Status, typ: res.Error.Type, reason: res.Error.Reason})
 				}
@@ -262,11 +294,11 @@ func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) ([]pipeline.R
 		}
 		if err := bi.Add(ctx, item); err != nil {
 			bi.Close(context.Background())
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 	}
 	if err := bi.Close(ctx); err != nil && ctx.Err() != nil {
-		return nil, nil, ctx.Err()
+		return nil, nil, "", ctx.Err()
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -274,13 +306,17 @@ func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) ([]pipeline.R
 	if missing := len(recs) - ok - len(retry) - len(rejected); missing > 0 {
 		// BulkIndexer loses items whose response is missing; never trust
 		// that silently.
-		return nil, nil, fmt.Errorf("elasticsearch: %d bulk items got no result", missing)
+		return nil, nil, "", fmt.Errorf("elasticsearch: %d bulk items got no result", missing)
 	}
 	if len(retry) > 0 {
-		o.log.Warn("bulk items failed, will retry", "count", len(retry), "of", len(recs))
+		o.log.Warn("bulk items failed, will retry", "count", len(retry), "of", len(recs), "reason", reason)
 	}
-	return retry, rejected, nil
+	return retry, rejected, reason, nil
 }
+
+// BreakerOpen reports whether indexing is paused by the circuit breaker,
+// and why.
+func (o *Output) BreakerOpen() (bool, string) { return o.breaker.state() }
 
 // Ping checks that the cluster answers (used by /readyz and the demo).
 func (o *Output) Ping(ctx context.Context) error {

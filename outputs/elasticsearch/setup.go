@@ -1,0 +1,154 @@
+package elasticsearch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+)
+
+// Names of what Setup installs.
+const (
+	LogsTemplate       = "logweave-logs"
+	DeadLetterTemplate = "logweave-deadletter"
+	ILMPolicy          = "logweave-logs"
+)
+
+// patternPrefix is the literal part of an index pattern before its first
+// date part: "logs-%{+yyyy.MM.dd}" -> "logs-".
+func patternPrefix(p string) string {
+	if i := strings.Index(p, "%{"); i >= 0 {
+		return p[:i]
+	}
+	return p
+}
+
+// LogsTemplateBody is the index template for the daily log indices: ECS
+// types for the fields logweave writes, other strings as keyword with
+// ignore_above, message as text, a total-fields guard, and the ILM policy
+// when retention is set.
+func (o *Output) LogsTemplateBody() map[string]any {
+	kw := map[string]any{"type": "keyword", "ignore_above": 1024}
+	settings := map[string]any{
+		"number_of_shards":                 o.cfg.Shards,
+		"number_of_replicas":               o.cfg.Replicas,
+		"index.mapping.total_fields.limit": o.cfg.TotalFieldsLimit,
+		"index.refresh_interval":           "5s",
+	}
+	if o.cfg.RetentionDays > 0 {
+		settings["index.lifecycle.name"] = ILMPolicy
+	}
+	return map[string]any{
+		"index_patterns": []string{patternPrefix(o.cfg.Index) + "*"},
+		"priority":       200,
+		"_meta":          map[string]any{"managed_by": "logweave"},
+		"template": map[string]any{
+			"settings": settings,
+			"mappings": map[string]any{
+				"dynamic_templates": []any{
+					map[string]any{"strings_as_keyword": map[string]any{
+						"match_mapping_type": "string",
+						"mapping":            kw,
+					}},
+				},
+				"properties": map[string]any{
+					"@timestamp": map[string]any{"type": "date"},
+					"message":    map[string]any{"type": "text"},
+					"tags":       kw,
+					"log": map[string]any{"properties": map[string]any{
+						"level":  kw,
+						"offset": map[string]any{"type": "long"},
+						"file":   map[string]any{"properties": map[string]any{"path": kw}},
+					}},
+					"service": map[string]any{"properties": map[string]any{"name": kw}},
+					"host":    map[string]any{"properties": map[string]any{"name": kw}},
+					"trace":   map[string]any{"properties": map[string]any{"id": kw}},
+					"http": map[string]any{"properties": map[string]any{
+						"request": map[string]any{"properties": map[string]any{"id": kw}},
+					}},
+					"event": map[string]any{"properties": map[string]any{
+						"id":       kw,
+						"original": map[string]any{"type": "text", "index": false},
+					}},
+				},
+			},
+		},
+	}
+}
+
+// DeadLetterTemplateBody maps the dead-letter index strictly enough that a
+// rejected document can never be rejected again for its content: the
+// original is stored as an unindexed string, and no field is added
+// dynamically.
+func (o *Output) DeadLetterTemplateBody() map[string]any {
+	kw := map[string]any{"type": "keyword", "ignore_above": 1024}
+	return map[string]any{
+		"index_patterns": []string{patternPrefix(o.cfg.DeadLetterIndex) + "*"},
+		"priority":       210,
+		"_meta":          map[string]any{"managed_by": "logweave"},
+		"template": map[string]any{
+			"settings": map[string]any{"number_of_shards": 1, "number_of_replicas": o.cfg.Replicas},
+			"mappings": map[string]any{
+				"dynamic": false,
+				"properties": map[string]any{
+					"@timestamp": map[string]any{"type": "date"},
+					"event":      map[string]any{"properties": map[string]any{"original": map[string]any{"type": "text", "index": false}}},
+					"error": map[string]any{"properties": map[string]any{
+						"type":    kw,
+						"message": map[string]any{"type": "text"},
+					}},
+					"logweave": map[string]any{"properties": map[string]any{
+						"target_index": kw,
+						"status":       map[string]any{"type": "integer"},
+						"event_id":     kw,
+					}},
+				},
+			},
+		},
+	}
+}
+
+// ILMPolicyBody deletes indices retention_days after they were created.
+func (o *Output) ILMPolicyBody() map[string]any {
+	return map[string]any{"policy": map[string]any{
+		"_meta": map[string]any{"managed_by": "logweave"},
+		"phases": map[string]any{
+			"hot":    map[string]any{"actions": map[string]any{}},
+			"delete": map[string]any{"min_age": fmt.Sprintf("%dd", o.cfg.RetentionDays), "actions": map[string]any{"delete": map[string]any{}}},
+		},
+	}}
+}
+
+// Setup installs the ILM policy (when retention_days is set) and the index
+// templates. It is idempotent: the collector runs it at start, and
+// `collector setup` runs it on demand.
+func (o *Output) Setup(ctx context.Context) error {
+	if o.cfg.RetentionDays > 0 {
+		body, _ := json.Marshal(o.ILMPolicyBody())
+		if err := o.do(ctx, esapi.ILMPutLifecycleRequest{Policy: ILMPolicy, Body: bytes.NewReader(body)}); err != nil {
+			return fmt.Errorf("ILM policy %s: %w", ILMPolicy, err)
+		}
+	}
+	for name, tpl := range map[string]map[string]any{LogsTemplate: o.LogsTemplateBody(), DeadLetterTemplate: o.DeadLetterTemplateBody()} {
+		body, _ := json.Marshal(tpl)
+		if err := o.do(ctx, esapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)}); err != nil {
+			return fmt.Errorf("index template %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (o *Output) do(ctx context.Context, req esapi.Request) error {
+	res, err := req.Do(ctx, o.client)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		return fmt.Errorf("%s", res.String())
+	}
+	return nil
+}
