@@ -25,9 +25,11 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# Every test, with the race detector (needs cgo for -race).
+# Every test with the race detector (needs cgo), then the end-to-end
+# scenarios again without it at full size (100k events per Kafka scenario).
 test: fmt-check vet
-	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -timeout 20m ./e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./pipeline ./filters ./inputs/ingest ./e2e

@@ -21,8 +21,6 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-const kafkaEvents = 100_000
-
 type kafkaEnv struct {
 	k   *kafkatest.Cluster
 	es  *estest.Server

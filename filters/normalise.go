@@ -1,11 +1,11 @@
 package filters
 
 import (
-	"bytes"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/logweave/logweave/pipeline"
 	"github.com/tidwall/gjson"
@@ -33,47 +33,39 @@ type Normalise struct{}
 var timeFields = [...]string{"@timestamp", "timestamp", "time", "ts"}
 
 // Apply implements Filter.
-func (Normalise) Apply(e *pipeline.Event) {
+func (n Normalise) Apply(e *pipeline.Event) {
+	var f fields
 	if e.Doc != nil {
-		if !e.Get("message").Exists() {
-			for _, f := range [...]string{"msg", "log"} {
-				if r := e.Get(f); r.Type == gjson.String {
-					e.Rename(f, "message")
-					break
-				}
+		if e.Edited() {
+			f = n.lookup(e)
+		} else {
+			f = n.scan(e)
+		}
+		if !f.hasMessage {
+			if f.msg.Type == gjson.String {
+				e.Set("message", rawOf(f.msg))
+				e.Delete(f.msgName)
 			}
 		}
-		if !e.Get("log.level").Exists() {
-			for _, f := range [...]string{"level", "severity"} {
-				r := e.Get(f)
-				if r.Type == gjson.String || r.Type == gjson.Number {
-					e.SetString("log.level", normLevel(r))
-					e.Delete(f)
-					break
-				}
-			}
+		if !f.hasLevel && (f.level.Type == gjson.String || f.level.Type == gjson.Number) {
+			e.SetString("log.level", normLevel(f.level))
+			e.Delete(f.levelName)
 		}
-		if r := e.Get("service"); r.Type == gjson.String {
-			e.Rename("service", "service.name")
+		if f.service.Type == gjson.String {
+			e.Set("service.name", rawOf(f.service))
+			e.Delete("service")
 		}
 	}
 	e.Time = time.Time{}
 	failed := false
-	if e.Doc != nil {
-		for _, f := range timeFields {
-			r := e.Get(f)
-			if !r.Exists() {
-				continue
+	if f.timeName != "" {
+		if t, ok := ParseTime(f.time); ok {
+			e.Time = t
+			if f.timeName != "@timestamp" {
+				e.Delete(f.timeName)
 			}
-			if t, ok := ParseTime(r); ok {
-				e.Time = t
-				if f != "@timestamp" {
-					e.Delete(f)
-				}
-			} else {
-				failed = true
-			}
-			break
+		} else {
+			failed = true
 		}
 	}
 	if e.Time.IsZero() {
@@ -84,9 +76,98 @@ func (Normalise) Apply(e *pipeline.Event) {
 	}
 	var buf [40]byte
 	b := append(buf[:0], '"')
-	b = e.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	b = AppendTimestamp(b, e.Time)
 	b = append(b, '"')
-	e.Set("@timestamp", bytes.Clone(b))
+	e.Set("@timestamp", e.Bytes(b))
+}
+
+// fields are what Normalise looks at, found in one pass.
+type fields struct {
+	hasMessage, hasLevel bool
+	msg, level, service  gjson.Result
+	msgName, levelName   string
+	time                 gjson.Result
+	timeName             string
+}
+
+func rawOf(r gjson.Result) []byte { return unsafe.Slice(unsafe.StringData(r.Raw), len(r.Raw)) }
+
+// scan finds the fields in one pass over the top-level members (when no
+// filter edited the event before).
+func (Normalise) scan(e *pipeline.Event) (f fields) {
+	msgRank, levelRank, timeRank := 9, 9, 9
+	top := e.TopLevel()
+	for i := range top {
+		m := &top[i]
+		switch m.Key {
+		case "message":
+			f.hasMessage = true
+		case "msg", "log":
+			rank := 0
+			if m.Key == "log" {
+				rank = 1
+				if len(m.Val) > 0 && m.Val[0] == '{' && gjson.GetBytes(m.Val, "level").Exists() {
+					f.hasLevel = true
+				}
+			}
+			if v := m.Value(); v.Type == gjson.String && rank < msgRank {
+				f.msg, f.msgName, msgRank = v, m.Key, rank
+			}
+		case "log.level":
+			f.hasLevel = true
+		case "level", "severity":
+			rank := 0
+			if m.Key == "severity" {
+				rank = 1
+			}
+			if rank < levelRank {
+				f.level, f.levelName, levelRank = m.Value(), m.Key, rank
+			}
+		case "service":
+			f.service = m.Value()
+		case "@timestamp", "timestamp", "time", "ts":
+			rank := timeRankOf(m.Key)
+			if rank < timeRank {
+				f.time, f.timeName, timeRank = m.Value(), m.Key, rank
+			}
+		}
+	}
+	return f
+}
+
+func timeRankOf(k string) int {
+	for i, n := range timeFields {
+		if n == k {
+			return i
+		}
+	}
+	return 9
+}
+
+// lookup finds the fields through Get, which sees earlier filters' edits.
+func (Normalise) lookup(e *pipeline.Event) (f fields) {
+	f.hasMessage = e.Get("message").Exists()
+	for _, name := range [...]string{"msg", "log"} {
+		if r := e.Get(name); r.Type == gjson.String {
+			f.msg, f.msgName = r, name
+			break
+		}
+	}
+	f.hasLevel = e.Get("log.level").Exists()
+	for _, name := range [...]string{"level", "severity"} {
+		if r := e.Get(name); r.Exists() {
+			f.level, f.levelName = r, name
+			break
+		}
+	}
+	f.service = e.Get("service")
+	for _, name := range timeFields {
+		if r := e.Get(name); r.Exists() {
+			f.time, f.timeName = r, name
+			break
+		}
+	}
+	return f
 }
 
 func normLevel(r gjson.Result) string {
@@ -184,4 +265,21 @@ func epoch(f float64, raw string) (time.Time, bool) {
 		return time.UnixMicro(int64(f)).UTC(), true
 	}
 	return time.Unix(0, int64(f)).UTC(), true
+}
+
+// AppendTimestamp appends t in UTC as 2006-01-02T15:04:05.000Z, the form
+// logweave writes @timestamp in (what time.AppendFormat does, faster).
+func AppendTimestamp(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	ms := t.Nanosecond() / 1e6
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(dst, "2006-01-02T15:04:05.000Z")
+	}
+	dst = append(dst, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10), '.',
+		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+	return dst
 }

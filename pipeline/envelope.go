@@ -55,28 +55,28 @@ func ParseEnvelope(b []byte, e *Envelope) bool {
 	if len(b) == 0 || b[0] != '{' {
 		return false
 	}
-	var buf [8]member
+	var buf [8]Member
 	ms := members(buf[:0], b)
 	line := e.Line[:0]
 	*e = Envelope{}
 	found := false
 	for _, m := range ms {
-		switch m.key {
+		switch m.Key {
 		case "line":
-			if len(m.val) >= 2 && m.val[0] == '"' {
-				line = appendUnescaped(line, m.val[1:len(m.val)-1])
+			if len(m.Val) >= 2 && m.Val[0] == '"' {
+				line = appendUnescaped(line, m.Val[1:len(m.Val)-1])
 				found = true
 			}
 		case "id":
-			e.ID = jsonString(m.val)
+			e.ID = jsonString(m.Val)
 		case "ts":
-			e.ReadAt, _ = time.Parse(time.RFC3339Nano, b2s(unquote(m.val)))
+			e.ReadAt, _ = time.Parse(time.RFC3339Nano, b2s(unquote(m.Val)))
 		case "host":
-			e.Host = jsonString(m.val)
+			e.Host = jsonString(m.Val)
 		case "path":
-			e.Path = jsonString(m.val)
+			e.Path = jsonString(m.Val)
 		case "offset":
-			e.Offset, _ = strconv.ParseInt(b2s(m.val), 10, 64)
+			e.Offset, _ = strconv.ParseInt(b2s(m.Val), 10, 64)
 		}
 	}
 	e.Line = line

@@ -31,7 +31,7 @@ type Event struct {
 	Tags   []string
 
 	edits []edit
-	top   []member // top-level members of Doc, found on first Get
+	top   []Member // top-level members of Doc, found on first Get
 	topOK bool
 	arena []byte // backing store for values made by Set*
 	stack []edit // the encoder's scratch, kept for reuse
@@ -87,6 +87,9 @@ func (e *Event) SetString(path, s string) {
 	e.Set(path, e.JSONString(s))
 }
 
+// Bytes copies b into the event's arena (valid until Reset).
+func (e *Event) Bytes(b []byte) []byte { return e.appendArena(b) }
+
 // JSONString returns s encoded as a JSON string in the event's arena, for
 // use as a value in Set (valid until Reset).
 func (e *Event) JSONString(s string) []byte {
@@ -138,13 +141,13 @@ func (e *Event) Get(path string) gjson.Result {
 	head, rest, nested := strings.Cut(path, ".")
 	for i := range e.top {
 		m := &e.top[i]
-		if m.key == path {
-			return gjson.Parse(b2s(m.val))
+		if m.Key == path {
+			return gjson.Parse(b2s(m.Val))
 		}
-		if nested && m.key == head && len(m.val) > 0 && m.val[0] == '{' {
-			r := gjson.GetBytes(m.val, escapePath(rest))
+		if nested && m.Key == head && len(m.Val) > 0 && m.Val[0] == '{' {
+			r := gjson.GetBytes(m.Val, escapePath(rest))
 			if !r.Exists() && strings.IndexByte(rest, '.') >= 0 {
-				r = gjson.GetBytes(m.val, escapeAll(rest))
+				r = gjson.GetBytes(m.Val, escapeAll(rest))
 			}
 			if r.Exists() {
 				return r
@@ -245,7 +248,7 @@ type encoder struct {
 
 // object writes an object made of members ms (none for a new object) with
 // edits whose paths are relative to it.
-func (enc *encoder) object(ms []member, edits []edit) {
+func (enc *encoder) object(ms []Member, edits []edit) {
 	enc.dst = append(enc.dst, '{')
 	first := true
 	var doneBuf [16]bool
@@ -257,12 +260,12 @@ func (enc *encoder) object(ms []member, edits []edit) {
 	}
 	for _, m := range ms {
 		mark := len(enc.stack)
-		exact, sub := enc.collect(edits, done, m.key)
-		base := m.val
+		exact, sub := enc.collect(edits, done, m.Key)
+		base := m.Val
 		if exact >= 0 {
 			base = edits[exact].value
 		}
-		first = enc.write(first, m.key, base, sub)
+		first = enc.write(first, m.Key, m.RawKey, base, sub)
 		enc.stack = enc.stack[:mark]
 	}
 	// Edits of keys the object does not have, in the order they were made.
@@ -277,7 +280,7 @@ func (enc *encoder) object(ms []member, edits []edit) {
 		if exact >= 0 {
 			base = edits[exact].value
 		}
-		first = enc.write(first, head, base, sub)
+		first = enc.write(first, head, nil, base, sub)
 		enc.stack = enc.stack[:mark]
 	}
 	enc.dst = append(enc.dst, '}')
@@ -293,6 +296,9 @@ func (enc *encoder) collect(edits []edit, done []bool, key string) (exact int, s
 		if done[i] {
 			continue
 		}
+		if len(ed.path) < len(key) || ed.path[0] != key[0] {
+			continue // the common case, decided cheaply
+		}
 		if ed.path == key {
 			exact = i
 			done[i] = true
@@ -304,36 +310,43 @@ func (enc *encoder) collect(edits []edit, done []bool, key string) (exact int, s
 	return exact, enc.stack[mark:len(enc.stack):len(enc.stack)]
 }
 
-func (enc *encoder) key(first bool, key string) {
+// key writes a Member's key: raw (as it stood in the source, quotes
+// included) when given, else key escaped.
+func (enc *encoder) key(first bool, key string, raw []byte) {
 	if !first {
 		enc.dst = append(enc.dst, ',')
 	}
-	enc.dst = AppendJSONString(enc.dst, key)
+	if raw != nil {
+		enc.dst = append(enc.dst, raw...)
+	} else {
+		enc.dst = AppendJSONString(enc.dst, key)
+	}
 	enc.dst = append(enc.dst, ':')
 }
 
 // write emits key with its base value (nil: absent or deleted) and the
 // edits below it. It returns the new "first" state.
-func (enc *encoder) write(first bool, key string, base []byte, sub []edit) bool {
+func (enc *encoder) write(first bool, key string, raw, base []byte, sub []edit) bool {
 	switch {
 	case len(sub) == 0 || allDeletes(sub) && !isObject(base):
 		if base == nil {
 			return first
 		}
-		enc.key(first, key)
+		enc.key(first, key, raw)
 		enc.dst = append(enc.dst, base...)
 	case base == nil:
-		enc.key(first, key)
+		enc.key(first, key, raw)
 		enc.object(nil, sub)
 	case isObject(base):
-		enc.key(first, key)
-		enc.object(members(nil, base), sub)
+		enc.key(first, key, raw)
+		var buf [16]Member
+		enc.object(members(buf[:0], base), sub)
 	default:
 		// A scalar is in the way of an object we must write: keep it
 		// beside, under <key>_value.
-		enc.key(first, key+"_value")
+		enc.key(first, key+"_value", nil)
 		enc.dst = append(enc.dst, base...)
-		enc.key(false, key)
+		enc.key(false, key, raw)
 		enc.object(nil, sub)
 	}
 	return false
@@ -362,19 +375,28 @@ func allDeletes(edits []edit) bool {
 	return true
 }
 
+// jsonSafe marks the bytes that may stand in a JSON string unescaped.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // AppendJSONString appends s as a JSON string literal, escaping what JSON
-// requires and replacing invalid UTF-8 with U+FFFD.
+// requires and replacing invalid UTF-8 with U+FFFD (per byte, as
+// encoding/json does).
 func AppendJSONString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if jsonSafe[c] {
+			i++
+			continue
+		}
 		if c < 0x80 {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"', '\\':
@@ -405,6 +427,20 @@ func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+// TopLevel returns the document's top-level members (as parsed, without
+// edits). Filters that look for several fields use it for one pass instead
+// of one Get each. The slice is valid until Reset.
+func (e *Event) TopLevel() []Member {
+	if !e.topOK {
+		e.top = members(e.top[:0], e.Doc)
+		e.topOK = true
+	}
+	return e.top
+}
+
+// Edited reports whether any edit was recorded.
+func (e *Event) Edited() bool { return len(e.edits) > 0 }
 
 // b2s views b as a string without copying; b must not change while in use.
 func b2s(b []byte) string {

@@ -2,18 +2,19 @@ package pipeline
 
 import "github.com/tidwall/gjson"
 
-// member is one member of a JSON object: its key (unescaped) and the raw
+// Member is one member of a JSON object: its key (unescaped) and the raw
 // bytes of its value.
-type member struct {
-	key string
-	val []byte
+type Member struct {
+	Key    string
+	RawKey []byte // the key as written, with its quotes
+	Val    []byte // the raw JSON value
 }
 
 // members appends the top-level members of the JSON object obj to dst. obj
 // must be valid JSON (the json filter checks that); on anything else it
 // stops. It only finds the boundaries of values, it does not decode them,
 // which is what makes reading a document by its top-level keys cheap.
-func members(dst []member, obj []byte) []member {
+func members(dst []Member, obj []byte) []Member {
 	i := skipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return dst
@@ -24,6 +25,7 @@ func members(dst []member, obj []byte) []member {
 		if i >= len(obj) || obj[i] != '"' {
 			return dst
 		}
+		keyStart := i
 		kEnd, escaped := scanString(obj, i)
 		if kEnd < 0 {
 			return dst
@@ -43,7 +45,7 @@ func members(dst []member, obj []byte) []member {
 		if vEnd < 0 {
 			return dst
 		}
-		dst = append(dst, member{key: key, val: obj[i:vEnd]})
+		dst = append(dst, Member{Key: key, RawKey: obj[keyStart:kEnd], Val: obj[i:vEnd]})
 		i = skipSpace(obj, vEnd)
 		if i >= len(obj) || obj[i] != ',' {
 			return dst
@@ -113,3 +115,6 @@ func scanValue(b []byte, i int) int {
 		return j
 	}
 }
+
+// Value parses the member's value (without copying it).
+func (m *Member) Value() gjson.Result { return gjson.Parse(b2s(m.Val)) }

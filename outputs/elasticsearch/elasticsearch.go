@@ -1,6 +1,6 @@
 // Package elasticsearch is the collector's Elasticsearch output: it bulk-
-// indexes records into their daily indices with go-elasticsearch's
-// esutil.BulkIndexer, retries what is retryable (429, 5xx, network) with
+// indexes records into their daily indices through go-elasticsearch's
+// client (bulk bodies written here, answers read item by item), retries what is retryable (429, 5xx, network) with
 // exponential backoff and jitter, and sends what Elasticsearch rejects for
 // good (mapping conflicts, parse errors) to a dead-letter index with the
 // reason. Write returns only when every record is indexed or dead-lettered,
@@ -12,20 +12,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
-	"github.com/elastic/go-elasticsearch/v8/esutil"
 	"github.com/logweave/logweave/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/tidwall/gjson"
 )
 
 // Config is the collector's `elasticsearch:` section.
@@ -242,76 +244,158 @@ func (o *Output) deadLetter(f failure) pipeline.Record {
 	return pipeline.Record{ID: f.rec.ID, Index: o.dlq.Format(now), Key: f.rec.Key, Doc: b}
 }
 
-// bulk sends recs once through a BulkIndexer and sorts the outcome.
-// It also returns one failure reason, for the breaker and the logs.
+// bulk sends recs once, in requests of about flush_bytes, up to workers
+// requests at a time, and sorts the outcome per record: accepted, to retry
+// (429, 5xx, network), or rejected for good (other 4xx). It also returns
+// one failure reason, for the breaker and the logs.
 func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) ([]pipeline.Record, []failure, string, error) {
-	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
-		Client:        o.client,
-		NumWorkers:    o.cfg.Workers,
-		FlushBytes:    int(o.cfg.FlushBytes),
-		FlushInterval: time.Hour, // Close flushes
-	})
-	if err != nil {
-		return nil, nil, "", err
+	var chunks [][]pipeline.Record
+	start, size := 0, 0
+	for i := range recs {
+		size += len(recs[i].Doc) + len(recs[i].ID) + len(recs[i].Index) + 40
+		if size >= int(o.cfg.FlushBytes) && i+1 > start {
+			chunks = append(chunks, recs[start:i+1])
+			start, size = i+1, 0
+		}
 	}
-	// The callbacks run on the indexer's workers, possibly after an early
-	// return on a cancelled context: they only touch these, under mu.
+	if start < len(recs) {
+		chunks = append(chunks, recs[start:])
+	}
+	results := make([]chunkResult, len(chunks))
+	sem := make(chan struct{}, o.cfg.Workers)
+	var wg sync.WaitGroup
+	for i, chunk := range chunks {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i] = o.send(ctx, chunk)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil, nil, "", ctx.Err()
+	}
 	var (
-		mu       sync.Mutex
 		ok       int
 		retry    []pipeline.Record
 		rejected []failure
 		reason   string
 	)
-	for i := range recs {
-		rec := recs[i]
-		item := esutil.BulkIndexerItem{
-			Action:     "index",
-			Index:      rec.Index,
-			DocumentID: rec.ID,
-			Body:       bytes.NewReader(rec.Doc),
-			OnSuccess: func(context.Context, esutil.BulkIndexerItem, esutil.BulkIndexerResponseItem) {
-				mu.Lock()
-				ok++
-				mu.Unlock()
-			},
-			OnFailure: func(_ context.Context, _ esutil.BulkIndexerItem, res esutil.BulkIndexerResponseItem, err error) {
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err != nil: // the whole request failed: network, 5xx, 429
-					retried.WithLabelValues("0").Inc()
-					retry = append(retry, rec)
-					reason = err.Error()
-				case res.Status == http.StatusTooManyRequests || res.Status >= 500:
-					retried.WithLabelValues(fmt.Sprint(res.Status)).Inc()
-					retry = append(retry, rec)
-					reason = fmt.Sprintf("%d %s: %s", res.Status, res.Error.Type, res.Error.Reason)
-				default:
-					rejected = append(rejected, failure{rec: rec, status: res.Status, typ: res.Error.Type, reason: res.Error.Reason})
-				}
-			},
-		}
-		if err := bi.Add(ctx, item); err != nil {
-			bi.Close(context.Background())
-			return nil, nil, "", err
+	for _, r := range results {
+		ok += r.ok
+		retry = append(retry, r.retry...)
+		rejected = append(rejected, r.rejected...)
+		if r.reason != "" {
+			reason = r.reason
 		}
 	}
-	if err := bi.Close(ctx); err != nil && ctx.Err() != nil {
-		return nil, nil, "", ctx.Err()
-	}
-	mu.Lock()
-	defer mu.Unlock()
 	indexed.Add(float64(ok))
-	if missing := len(recs) - ok - len(retry) - len(rejected); missing > 0 {
-		// BulkIndexer loses items whose response is missing; never trust
-		// that silently.
-		return nil, nil, "", fmt.Errorf("elasticsearch: %d bulk items got no result", missing)
-	}
 	if len(retry) > 0 {
 		o.log.Warn("bulk items failed, will retry", "count", len(retry), "of", len(recs), "reason", reason)
 	}
 	return retry, rejected, reason, nil
+}
+
+type chunkResult struct {
+	ok       int
+	retry    []pipeline.Record
+	rejected []failure
+	reason   string
+}
+
+var bodyPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// AppendBulk appends the bulk request body for recs: an index action with
+// the record's index and id, then its document, each on one line.
+func AppendBulk(dst []byte, recs []pipeline.Record) []byte {
+	for i := range recs {
+		r := &recs[i]
+		dst = append(dst, `{"index":{"_index":`...)
+		dst = pipeline.AppendJSONString(dst, r.Index)
+		dst = append(dst, `,"_id":`...)
+		dst = pipeline.AppendJSONString(dst, r.ID)
+		dst = append(dst, "}}\n"...)
+		dst = append(dst, r.Doc...)
+		dst = append(dst, '\n')
+	}
+	return dst
+}
+
+// send makes one bulk request and reads Elasticsearch's answer item by item
+// (one item per action, in order).
+func (o *Output) send(ctx context.Context, recs []pipeline.Record) (res chunkResult) {
+	bp := bodyPool.Get().(*[]byte)
+	defer bodyPool.Put(bp)
+	body := AppendBulk((*bp)[:0], recs)
+	*bp = body
+	retryAll := func(why string) chunkResult {
+		retried.WithLabelValues("0").Add(float64(len(recs)))
+		return chunkResult{retry: recs, reason: why}
+	}
+	resp, err := esapi.BulkRequest{
+		Body:       bytes.NewReader(body),
+		FilterPath: []string{"errors", "items.*.status", "items.*.error.type", "items.*.error.reason"},
+	}.Do(ctx, o.client)
+	if err != nil {
+		return retryAll(err.Error())
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return retryAll("reading bulk response: " + err.Error())
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		return retryAll(fmt.Sprintf("bulk request: %s: %.200s", resp.Status(), data))
+	}
+	if resp.StatusCode >= 300 {
+		// The request as a whole was refused (e.g. 400, 413): no retry
+		// would change that, so each record goes to the dead-letter index.
+		typ := gjson.GetBytes(data, "error.type").String()
+		why := gjson.GetBytes(data, "error.reason").String()
+		if typ == "" {
+			typ, why = "bulk_request_rejected", fmt.Sprintf("%s: %.200s", resp.Status(), data)
+		}
+		for _, r := range recs {
+			res.rejected = append(res.rejected, failure{rec: r, status: resp.StatusCode, typ: typ, reason: why})
+		}
+		res.reason = why
+		return res
+	}
+	items := gjson.GetBytes(data, "items")
+	if n := int(items.Get("#").Int()); n != len(recs) {
+		// Never trust a short or long answer: send all again (ids make
+		// that safe).
+		return retryAll(fmt.Sprintf("bulk response has %d items for %d actions", n, len(recs)))
+	}
+	if !gjson.GetBytes(data, "errors").Bool() {
+		res.ok = len(recs)
+		return res
+	}
+	i := 0
+	items.ForEach(func(_, item gjson.Result) bool {
+		var status int
+		var typ, why string
+		item.ForEach(func(_, v gjson.Result) bool { // {"index":{...}}
+			status = int(v.Get("status").Int())
+			typ, why = v.Get("error.type").String(), v.Get("error.reason").String()
+			return false
+		})
+		rec := recs[i]
+		i++
+		switch {
+		case status >= 200 && status < 300:
+			res.ok++
+		case status == http.StatusTooManyRequests || status >= 500:
+			retried.WithLabelValues(strconv.Itoa(status)).Inc()
+			res.retry = append(res.retry, rec)
+			res.reason = fmt.Sprintf("%d %s: %s", status, typ, why)
+		default:
+			res.rejected = append(res.rejected, failure{rec: rec, status: status, typ: typ, reason: why})
+		}
+		return true
+	})
+	return res
 }
 
 // BreakerOpen reports whether indexing is paused by the circuit breaker,
