@@ -252,15 +252,23 @@ func (enc *encoder) object(ms []Member, edits []edit) {
 	enc.dst = append(enc.dst, '{')
 	first := true
 	var doneBuf [16]bool
-	done := doneBuf[:0]
+	var headBuf [16]string
+	done, heads := doneBuf[:0], headBuf[:0]
 	if len(edits) <= len(doneBuf) {
-		done = doneBuf[:len(edits)]
+		done, heads = doneBuf[:len(edits)], headBuf[:len(edits)]
 	} else {
-		done = make([]bool, len(edits))
+		done, heads = make([]bool, len(edits)), make([]string, len(edits))
+	}
+	for i := range edits {
+		p := edits[i].path
+		if j := strings.IndexByte(p, '.'); j >= 0 {
+			p = p[:j]
+		}
+		heads[i] = p
 	}
 	for _, m := range ms {
 		mark := len(enc.stack)
-		exact, sub := enc.collect(edits, done, m.Key)
+		exact, sub := enc.collect(edits, heads, done, m.Key)
 		base := m.Val
 		if exact >= 0 {
 			base = edits[exact].value
@@ -269,40 +277,45 @@ func (enc *encoder) object(ms []Member, edits []edit) {
 		enc.stack = enc.stack[:mark]
 	}
 	// Edits of keys the object does not have, in the order they were made.
-	for i, ed := range edits {
+	for i := range edits {
 		if done[i] {
 			continue
 		}
-		head, _, _ := strings.Cut(ed.path, ".")
 		mark := len(enc.stack)
-		exact, sub := enc.collect(edits, done, head)
+		exact, sub := enc.collect(edits, heads, done, heads[i])
 		var base []byte
 		if exact >= 0 {
 			base = edits[exact].value
 		}
-		first = enc.write(first, head, nil, base, sub)
+		first = enc.write(first, heads[i], nil, base, sub)
 		enc.stack = enc.stack[:mark]
 	}
 	enc.dst = append(enc.dst, '}')
 }
 
 // collect finds the edit of exactly key (-1 if none) and the edits below
-// it, marking them done. The sub-edits are pushed on enc.stack; the caller
-// pops them when it has written the key.
-func (enc *encoder) collect(edits []edit, done []bool, key string) (exact int, sub []edit) {
+// it, marking them done. heads holds each edit's first path segment. The
+// sub-edits are pushed on enc.stack; the caller pops them when it has
+// written the key.
+func (enc *encoder) collect(edits []edit, heads []string, done []bool, key string) (exact int, sub []edit) {
 	exact = -1
 	mark := len(enc.stack)
-	for i, ed := range edits {
+	dotted := strings.IndexByte(key, '.') >= 0
+	for i := range edits {
 		if done[i] {
 			continue
 		}
-		if len(ed.path) < len(key) || ed.path[0] != key[0] {
-			continue // the common case, decided cheaply
-		}
-		if ed.path == key {
+		ed := &edits[i]
+		switch {
+		case ed.path == key:
 			exact = i
 			done[i] = true
-		} else if len(ed.path) > len(key) && ed.path[len(key)] == '.' && ed.path[:len(key)] == key {
+		case heads[i] == key:
+			enc.stack = append(enc.stack, edit{path: ed.path[len(key)+1:], value: ed.value})
+			done[i] = true
+		case dotted && len(ed.path) > len(key) && ed.path[len(key)] == '.' && ed.path[:len(key)] == key:
+			// A literal dotted key in the document ("log.file") that an
+			// edit ("log.file.path") reaches into.
 			enc.stack = append(enc.stack, edit{path: ed.path[len(key)+1:], value: ed.value})
 			done[i] = true
 		}
@@ -310,7 +323,7 @@ func (enc *encoder) collect(edits []edit, done []bool, key string) (exact int, s
 	return exact, enc.stack[mark:len(enc.stack):len(enc.stack)]
 }
 
-// key writes a Member's key: raw (as it stood in the source, quotes
+// key writes a member's key: raw (as it stood in the source, quotes
 // included) when given, else key escaped.
 func (enc *encoder) key(first bool, key string, raw []byte) {
 	if !first {
