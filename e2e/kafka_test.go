@@ -317,3 +317,56 @@ indexer: {batch_size: 500}
 	}
 	t.Logf("killed with %d indexed; all %d indexed once after restart", killedAt, kafkaEvents)
 }
+
+// rssKiB reads a process's resident set size.
+func rssKiB(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%d", &kb)
+			return kb
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// While Elasticsearch is stalled, the indexer keeps one batch in memory
+// and Kafka keeps the backlog: the indexer process does not grow with the
+// backlog.
+func TestKafkaStalledElasticsearchKeepsIndexerMemoryFlat(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Fatalf("needs /proc: %v", err)
+	}
+	collectorBin, _ := buildBinaries(t)
+	env := newKafkaEnv(t)
+	cfg := env.cfg(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "collector.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+http: {listen: "127.0.0.1:0"}
+kafka: {brokers: [%q], topic: %q, group: %q, partitions: %d}
+elasticsearch: {urls: [%q], retry_initial: 10ms, retry_max: 100ms, breaker_cooldown: 500ms}
+`, cfg.Kafka.Brokers[0], cfg.Kafka.Topic, cfg.Kafka.Group, cfg.Kafka.Partitions, env.es.URL)), 0o644)
+	env.es.Down.Store(503)
+	p := spawn(t, filepath.Join(dir, "indexer.log"), collectorBin, "run", "-role", "index", "-config", cfgPath)
+	env.produce(t, 0, kafkaEvents/10) // warm up: the first batch is held
+	time.Sleep(time.Second)
+	before := rssKiB(t, p.cmd.Process.Pid)
+	env.produce(t, kafkaEvents/10, kafkaEvents*9/10)
+	time.Sleep(time.Second)
+	after := rssKiB(t, p.cmd.Process.Pid)
+	t.Logf("indexer RSS %d KiB with a small backlog, %d KiB with %d events waiting", before, after, kafkaEvents)
+	if after-before > 32<<10 {
+		t.Fatalf("indexer grew by %d KiB while Elasticsearch was stalled", after-before)
+	}
+	env.es.Down.Store(0)
+	env.waitIndexed(t, kafkaEvents, 3*time.Minute)
+	p.term()
+	env.check(t, kafkaEvents, noneDead)
+}
