@@ -203,7 +203,7 @@ func TestKafkaOutageOpensBreakerAndCommitsNothingUnindexed(t *testing.T) {
 	defer stopCollector(t, c)
 	group := env.cfg(t).Kafka.Group
 	env.produce(t, 0, kafkaEvents/2)
-	eventually(t, time.Minute, "first events indexed", func() bool { return env.es.Count("logs-*") > 10_000 })
+	eventually(t, time.Minute, "first events indexed", func() bool { return env.es.Count("logs-*") > kafkaEvents/10 })
 
 	env.es.Down.Store(503)
 	outageEnd := time.Now().Add(10 * time.Second)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -168,5 +169,63 @@ func TestWriteStopsWithContext(t *testing.T) {
 	defer cancel()
 	if err := o.Write(ctx, records(5)); err == nil {
 		t.Fatal("want an error when the context ends before the cluster is back")
+	}
+}
+
+// After breaker_failures failed attempts the breaker opens: no request
+// reaches the cluster during the cooldown; then one probe, and success
+// closes it.
+func TestBreakerStopsRequestsWhileOpen(t *testing.T) {
+	var requests atomic.Int32
+	var down atomic.Bool
+	down.Store(true)
+	srv := estest.New()
+	defer srv.Close()
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if down.Load() {
+			w.Header().Set("X-Elastic-Product", "Elasticsearch")
+			http.Error(w, `{"error":"down"}`, 503)
+			return
+		}
+		srv.Config.Handler.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	cfg := elasticsearch.DefaultConfig()
+	cfg.URLs = []string{front.URL}
+	cfg.RetryInitial, cfg.RetryMax = time.Millisecond, 2*time.Millisecond
+	cfg.BreakerFailures, cfg.BreakerCooldown = 3, 600*time.Millisecond
+	o, err := elasticsearch.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- o.Write(context.Background(), records(10)) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for open, _ := o.BreakerOpen(); !open; open, _ = o.BreakerOpen() {
+		if time.Now().After(deadline) {
+			t.Fatal("breaker did not open")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	atOpen := requests.Load()
+	time.Sleep(400 * time.Millisecond) // inside the cooldown
+	if n := requests.Load(); n != atOpen {
+		t.Fatalf("%d requests reached the cluster while the breaker was open", n-atOpen)
+	}
+	down.Store(false)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Write did not finish after the cluster came back")
+	}
+	if open, _ := o.BreakerOpen(); open {
+		t.Fatal("breaker still open after a successful probe")
+	}
+	if n := srv.Count("logs-*"); n != 10 {
+		t.Fatalf("%d documents indexed", n)
 	}
 }
