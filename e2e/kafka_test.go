@@ -248,10 +248,20 @@ func TestKafkaTwoIndexersShareAndRebalance(t *testing.T) {
 	a := env.startIndexer(t, env.cfg(t))
 	b := env.startIndexer(t, env.cfg(t))
 	defer stopCollector(t, a)
-	env.produce(t, 0, kafkaEvents/2)
+	// The stream arrives over a few seconds, so the group has settled
+	// (both members own partitions) while it still flows.
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		const chunks = 20
+		for i := 0; i < chunks; i++ {
+			env.produce(t, i*kafkaEvents/chunks, kafkaEvents/chunks)
+			time.Sleep(250 * time.Millisecond)
+		}
+	}()
 	eventually(t, time.Minute, "both indexers working", func() bool { return a.Indexed() > 0 && b.Indexed() > 0 })
-	stopCollector(t, b) // leaves the group: its partitions move to a
-	env.produce(t, kafkaEvents/2, kafkaEvents/2)
+	stopCollector(t, b) // leaves the group mid-stream: its partitions move to a
+	<-produced
 	env.waitIndexed(t, kafkaEvents, 3*time.Minute)
 	env.check(t, kafkaEvents, noneDead)
 	t.Logf("indexer a delivered %d, b %d", a.Indexed(), b.Indexed())
