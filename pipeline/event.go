@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"time"
@@ -253,27 +254,38 @@ func (enc *encoder) object(ms []Member, edits []edit) {
 	first := true
 	var doneBuf [16]bool
 	var headBuf [16]string
-	done, heads := doneBuf[:0], headBuf[:0]
+	var bitBuf [16]uint64
+	done, heads, bits := doneBuf[:0], headBuf[:0], bitBuf[:0]
 	if len(edits) <= len(doneBuf) {
-		done, heads = doneBuf[:len(edits)], headBuf[:len(edits)]
+		done, heads, bits = doneBuf[:len(edits)], headBuf[:len(edits)], bitBuf[:len(edits)]
 	} else {
-		done, heads = make([]bool, len(edits)), make([]string, len(edits))
+		done, heads, bits = make([]bool, len(edits)), make([]string, len(edits)), make([]uint64, len(edits))
 	}
+	// bits[i] is a one-bit hash of edit i's first path segment; mask has
+	// them all: a member whose bit is not in mask is untouched.
+	var mask uint64
 	for i := range edits {
 		p := edits[i].path
 		if j := strings.IndexByte(p, '.'); j >= 0 {
 			p = p[:j]
 		}
-		heads[i] = p
+		heads[i], bits[i] = p, headBit(p)
+		mask |= bits[i]
 	}
+	g := group{edits: edits, heads: heads, bits: bits, done: done}
 	for _, m := range ms {
+		dotted := strings.IndexByte(m.Key, '.') >= 0
+		if mask&headBit(m.Key) == 0 && !dotted {
+			first = enc.write(first, m.Key, m.RawKey, m.Val, nil)
+			continue
+		}
 		mark := len(enc.stack)
-		exact, sub := enc.collect(edits, heads, done, m.Key)
+		exact := enc.collect(&g, m.Key, dotted)
 		base := m.Val
 		if exact >= 0 {
 			base = edits[exact].value
 		}
-		first = enc.write(first, m.Key, m.RawKey, base, sub)
+		first = enc.write(first, m.Key, m.RawKey, base, enc.stack[mark:len(enc.stack):len(enc.stack)])
 		enc.stack = enc.stack[:mark]
 	}
 	// Edits of keys the object does not have, in the order they were made.
@@ -282,45 +294,131 @@ func (enc *encoder) object(ms []Member, edits []edit) {
 			continue
 		}
 		mark := len(enc.stack)
-		exact, sub := enc.collect(edits, heads, done, heads[i])
+		exact := enc.collect(&g, heads[i], false)
 		var base []byte
 		if exact >= 0 {
 			base = edits[exact].value
 		}
-		first = enc.write(first, heads[i], nil, base, sub)
+		first = enc.write(first, heads[i], nil, base, enc.stack[mark:len(enc.stack):len(enc.stack)])
 		enc.stack = enc.stack[:mark]
 	}
 	enc.dst = append(enc.dst, '}')
 }
 
-// collect finds the edit of exactly key (-1 if none) and the edits below
-// it, marking them done. heads holds each edit's first path segment. The
-// sub-edits are pushed on enc.stack; the caller pops them when it has
-// written the key.
-func (enc *encoder) collect(edits []edit, heads []string, done []bool, key string) (exact int, sub []edit) {
-	exact = -1
-	mark := len(enc.stack)
-	dotted := strings.IndexByte(key, '.') >= 0
+// newObject writes an object made only of edits (at most 64): the common
+// case of fields added under a new key ("log": {"level", "file.path"}).
+// Same result as object(nil, edits), without its bookkeeping.
+func (enc *encoder) newObject(edits []edit) {
+	enc.dst = append(enc.dst, '{')
+	first := true
+	var done uint64
 	for i := range edits {
+		if done&(1<<i) != 0 {
+			continue
+		}
+		done |= 1 << i
+		p := edits[i].path
+		j := strings.IndexByte(p, '.')
+		if j < 0 {
+			// A plain key; a later edit of the same key wins, and edits
+			// below it (p.x) make it an object.
+			exact := i
+			mark := len(enc.stack)
+			for k := i + 1; k < len(edits); k++ {
+				if done&(1<<k) != 0 {
+					continue
+				}
+				q := edits[k].path
+				if q == p {
+					exact = k
+					done |= 1 << k
+				} else if len(q) > len(p) && q[len(p)] == '.' && q[:len(p)] == p {
+					enc.stack = append(enc.stack, edit{path: q[len(p)+1:], value: edits[k].value})
+					done |= 1 << k
+				}
+			}
+			first = enc.write(first, p, nil, edits[exact].value, enc.stack[mark:len(enc.stack):len(enc.stack)])
+			enc.stack = enc.stack[:mark]
+			continue
+		}
+		head := p[:j]
+		mark := len(enc.stack)
+		enc.stack = append(enc.stack, edit{path: p[j+1:], value: edits[i].value})
+		exact := -1
+		for k := i + 1; k < len(edits); k++ {
+			if done&(1<<k) != 0 {
+				continue
+			}
+			q := edits[k].path
+			if q == head {
+				exact = k
+				done |= 1 << k
+			} else if len(q) > len(head) && q[len(head)] == '.' && q[:len(head)] == head {
+				enc.stack = append(enc.stack, edit{path: q[len(head)+1:], value: edits[k].value})
+				done |= 1 << k
+			}
+		}
+		var base []byte
+		if exact >= 0 {
+			base = edits[exact].value
+		}
+		first = enc.write(first, head, nil, base, enc.stack[mark:len(enc.stack):len(enc.stack)])
+		enc.stack = enc.stack[:mark]
+	}
+	enc.dst = append(enc.dst, '}')
+}
+
+// group is the edits of one object with their first path segments.
+type group struct {
+	edits []edit
+	heads []string
+	bits  []uint64
+	done  []bool
+}
+
+func headBit(k string) uint64 {
+	if k == "" {
+		return 1
+	}
+	return 1 << ((uint(len(k))*7 + uint(k[0])) & 63)
+}
+
+// collect finds the edit of exactly key (-1 if none) and pushes the edits
+// below it on enc.stack, marking them done; the caller pops them when it
+// has written the key. dotted says key is a literal dotted key ("log.file")
+// that edits ("log.file.path") may reach into.
+func (enc *encoder) collect(g *group, key string, dotted bool) (exact int) {
+	exact = -1
+	kb := headBit(key)
+	edits, heads, bits, done := g.edits, g.heads, g.bits, g.done
+	if len(heads) < len(edits) || len(bits) < len(edits) || len(done) < len(edits) {
+		return exact
+	}
+	for i := range edits {
+		if bits[i] != kb && !dotted {
+			continue // the common case: another head, decided by one compare
+		}
 		if done[i] {
 			continue
 		}
 		ed := &edits[i]
 		switch {
-		case ed.path == key:
+		case bits[i] == kb && heads[i] == key:
+			if len(ed.path) == len(key) {
+				exact = i
+			} else {
+				enc.stack = append(enc.stack, edit{path: ed.path[len(key)+1:], value: ed.value})
+			}
+			done[i] = true
+		case dotted && ed.path == key:
 			exact = i
 			done[i] = true
-		case heads[i] == key:
-			enc.stack = append(enc.stack, edit{path: ed.path[len(key)+1:], value: ed.value})
-			done[i] = true
 		case dotted && len(ed.path) > len(key) && ed.path[len(key)] == '.' && ed.path[:len(key)] == key:
-			// A literal dotted key in the document ("log.file") that an
-			// edit ("log.file.path") reaches into.
 			enc.stack = append(enc.stack, edit{path: ed.path[len(key)+1:], value: ed.value})
 			done[i] = true
 		}
 	}
-	return exact, enc.stack[mark:len(enc.stack):len(enc.stack)]
+	return exact
 }
 
 // key writes a member's key: raw (as it stood in the source, quotes
@@ -347,6 +445,9 @@ func (enc *encoder) write(first bool, key string, raw, base []byte, sub []edit) 
 		}
 		enc.key(first, key, raw)
 		enc.dst = append(enc.dst, base...)
+	case base == nil && len(sub) <= 64:
+		enc.key(first, key, raw)
+		enc.newObject(sub)
 	case base == nil:
 		enc.key(first, key, raw)
 		enc.object(nil, sub)
@@ -404,6 +505,13 @@ func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none needs attention.
+		for i+8 <= len(s) && !needsEscape8(s[i:]) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if jsonSafe[c] {
 			i++
@@ -454,6 +562,16 @@ func (e *Event) TopLevel() []Member {
 
 // Edited reports whether any edit was recorded.
 func (e *Event) Edited() bool { return len(e.edits) > 0 }
+
+// needsEscape8 reports whether any of the first eight bytes of s is below
+// 0x20, a quote, a backslash or not ASCII (SWAR: one word at a time).
+func needsEscape8(s string) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	x := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s), 8))
+	q := x ^ (lo * '"')
+	b := x ^ (lo * '\\')
+	return (x|((x-lo*0x20)&^x)|((q-lo)&^q)|((b-lo)&^b))&hi != 0
+}
 
 // b2s views b as a string without copying; b must not change while in use.
 func b2s(b []byte) string {

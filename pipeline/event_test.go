@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/logweave/logweave/pipeline"
@@ -149,5 +150,21 @@ func TestEnvelopeUnescapesLikeEncodingJSON(t *testing.T) {
 	json.Unmarshal([]byte(raw), &ref)
 	if !pipeline.ParseEnvelope([]byte(raw), &out) || string(out.Line) != ref.Line {
 		t.Fatalf("got %q want %q", out.Line, ref.Line)
+	}
+}
+
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain ascii text long enough for words", "0123456\"", "01234567\\x", "abcdefg\x1f", "abcdefgh\x7f\x80", "日本語のテキスト", "tab\there", "ends with é", "\xff\xfe bad", strings.Repeat("a", 17) + "\"" + strings.Repeat("b", 9)} {
+		got := pipeline.AppendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("%q -> %s: %v", s, got, err)
+		}
+		want, _ := json.Marshal(s)
+		var wantBack string
+		json.Unmarshal(want, &wantBack)
+		if back != wantBack {
+			t.Fatalf("%q: got %q want %q", s, back, wantBack)
+		}
 	}
 }
