@@ -3,6 +3,8 @@ package pipeline
 import (
 	"strings"
 	"testing"
+
+	"github.com/tidwall/gjson"
 )
 
 // FuzzNewObjectMatchesObject: the fast path for objects made only of edits
@@ -40,6 +42,34 @@ func FuzzNewObjectMatchesObject(f *testing.F) {
 		b.newObject(edits)
 		if string(a.dst) != string(b.dst) {
 			t.Fatalf("edits %v:\nobject    %s\nnewObject %s", edits, a.dst, b.dst)
+		}
+	})
+}
+
+// FuzzMembersMatchesGJSON: the top-level scanner finds the same keys and
+// raw values as gjson on any valid JSON object.
+func FuzzMembersMatchesGJSON(f *testing.F) {
+	f.Add(`{"a":1,"b":"x\"y","c":{"d":[1,"]"]},"e\\"":"\\\\","f":null}`)
+	f.Add(`{ "k" : "v" , "n" : -1.5e3 , "t" : true }`)
+	f.Add(`{"":"","\u00e9":"\ud83d\ude00"}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		if !gjson.Valid(doc) || !gjson.Parse(doc).IsObject() {
+			return
+		}
+		got := members(nil, []byte(doc))
+		i := 0
+		gjson.Parse(doc).ForEach(func(k, v gjson.Result) bool {
+			if i >= len(got) {
+				t.Fatalf("%s: scanner stopped after %d members", doc, i)
+			}
+			if got[i].Key != k.String() || string(got[i].Val) != v.Raw {
+				t.Fatalf("%s: member %d is %q=%s, gjson says %q=%s", doc, i, got[i].Key, got[i].Val, k.String(), v.Raw)
+			}
+			i++
+			return true
+		})
+		if i != len(got) {
+			t.Fatalf("%s: scanner found %d members, gjson %d", doc, len(got), i)
 		}
 	})
 }

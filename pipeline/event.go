@@ -427,9 +427,14 @@ func (enc *encoder) key(first bool, key string, raw []byte) {
 	if !first {
 		enc.dst = append(enc.dst, ',')
 	}
-	if raw != nil {
+	switch {
+	case raw != nil:
 		enc.dst = append(enc.dst, raw...)
-	} else {
+	case plainKey(key):
+		enc.dst = append(enc.dst, '"')
+		enc.dst = append(enc.dst, key...)
+		enc.dst = append(enc.dst, '"')
+	default:
 		enc.dst = AppendJSONString(enc.dst, key)
 	}
 	enc.dst = append(enc.dst, ':')
@@ -571,6 +576,16 @@ func needsEscape8(s string) bool {
 	q := x ^ (lo * '"')
 	b := x ^ (lo * '\\')
 	return (x|((x-lo*0x20)&^x)|((q-lo)&^q)|((b-lo)&^b))&hi != 0
+}
+
+// plainKey reports whether a (short) key needs no escaping.
+func plainKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if !jsonSafe[k[i]] {
+			return false
+		}
+	}
+	return true
 }
 
 // b2s views b as a string without copying; b must not change while in use.

@@ -61,7 +61,8 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// scanString returns the index after the string starting at b[i] == '"'.
+// scanString returns the index after the string starting at b[i] == '"',
+// and whether it holds escapes.
 func scanString(b []byte, i int) (end int, escaped bool) {
 	for j := i + 1; j < len(b); j++ {
 		switch b[j] {
