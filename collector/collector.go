@@ -61,6 +61,8 @@ type Collector struct {
 	// indexed; what is not delivered by then stays buffered.
 	DrainTimeout time.Duration
 
+	gelf *gelfInput
+
 	indexed  atomic.Int64
 	stopRead context.CancelFunc
 	stopOut  context.CancelFunc
@@ -184,6 +186,13 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 		)
 	}
 	mux := http.NewServeMux()
+	if ingesting && cfg.GELF.Listen != "" {
+		c.gelf, err = startGELF(cfg.GELF, filters.NewProcessor(idx, cfg.Correlation.RequestIDFields), c.sink, log)
+		if err != nil {
+			return nil, fmt.Errorf("gelf.listen: %w", err)
+		}
+		c.closers = append(c.closers, c.gelf.close)
+	}
 	if ingesting {
 		mux.Handle("/v1/events", &ingest.Handler{
 			Processor:    filters.NewProcessor(idx, cfg.Correlation.RequestIDFields),
@@ -201,6 +210,14 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 
 // Addr is the bound HTTP address (useful with port 0).
 func (c *Collector) Addr() string { return c.ln.Addr().String() }
+
+// GELFAddr is where GELF is received ("" when off).
+func (c *Collector) GELFAddr() string {
+	if c.gelf == nil {
+		return ""
+	}
+	return c.gelf.Addr()
+}
 
 // Indexed is how many records the indexer delivered since start.
 func (c *Collector) Indexed() int64 { return c.indexed.Load() }

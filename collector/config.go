@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/outputs/file"
 	"github.com/logweave/logweave/outputs/kafka"
@@ -21,6 +22,7 @@ type Config struct {
 	Correlation   CorrelationConfig    `yaml:"correlation"`
 	Indexer       IndexerConfig        `yaml:"indexer"`
 	Kafka         kafka.Config         `yaml:"kafka"`
+	GELF          gelf.Config          `yaml:"gelf"`
 }
 
 // HTTPConfig is the listener for ingest, /metrics, /healthz and /readyz.
@@ -58,6 +60,7 @@ func DefaultConfig() *Config {
 			"http.request.id", "request_id", "x_request_id", "requestId", "req_id", "headers.x-request-id"}},
 		Indexer: IndexerConfig{BatchSize: 2000, BatchBytes: 4 << 20},
 		Kafka:   kafka.DefaultConfig(),
+		GELF:    gelf.DefaultConfig(),
 	}
 }
 
@@ -77,6 +80,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Buffer.MaxBytes < 2*c.Buffer.SegmentBytes {
 		return fmt.Errorf("buffer.max_bytes: must be at least twice buffer.segment_bytes (%d)", c.Buffer.SegmentBytes)
+	}
+	if err := c.GELF.Validate("gelf"); err != nil {
+		return err
 	}
 	if err := c.Kafka.Validate("kafka"); err != nil {
 		return err

@@ -1,0 +1,143 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/logweave/logweave/filters"
+	"github.com/logweave/logweave/inputs/gelf"
+	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/pipeline"
+)
+
+var gelfDropped = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "logweave_gelf_dropped_total", Help: "GELF messages dropped because the collector could not keep up (UDP cannot push back)."})
+
+// gelfInput feeds GELF messages through the filters into the sink in
+// batches. GELF has no acknowledgement: a message is safe once the sink
+// wrote its batch; while the sink refuses, the bounded queue fills and
+// further messages are dropped and counted.
+type gelfInput struct {
+	srv   *gelf.Server
+	queue chan gelfMsg
+	proc  *filters.Processor
+	sink  ingest.Sink
+	log   *slog.Logger
+	seq   atomic.Int64
+	wg    sync.WaitGroup
+	stop  context.CancelFunc
+}
+
+type gelfMsg struct {
+	payload []byte
+	at      time.Time
+}
+
+func startGELF(cfg gelf.Config, proc *filters.Processor, sink ingest.Sink, log *slog.Logger) (*gelfInput, error) {
+	g := &gelfInput{queue: make(chan gelfMsg, 10000), proc: proc, sink: sink, log: log}
+	srv, err := gelf.Listen(cfg, func(p []byte, _ string) {
+		select {
+		case g.queue <- gelfMsg{payload: p, at: time.Now()}:
+		default:
+			gelfDropped.Inc()
+		}
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	g.srv = srv
+	ctx, cancel := context.WithCancel(context.Background())
+	g.stop = cancel
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		g.run(ctx)
+	}()
+	log.Info("gelf: listening (udp and tcp)", "addr", srv.Addr())
+	return g, nil
+}
+
+func (g *gelfInput) run(ctx context.Context) {
+	var batch []gelfMsg
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		recs := make([]pipeline.Record, 0, len(batch))
+		var ev pipeline.Event
+		for _, m := range batch {
+			line, ok := gelf.Map(m.payload)
+			if !ok {
+				continue
+			}
+			env := pipeline.Envelope{
+				ID:     pipeline.EventID("gelf", "", g.seq.Add(1), m.at.UnixNano(), m.payload),
+				ReadAt: m.at,
+				Line:   line,
+			}
+			recs = append(recs, g.proc.Process(&env, &ev, nil))
+		}
+		backoff := 50 * time.Millisecond
+		for {
+			err := g.sink.Write(context.Background(), recs)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ingest.ErrFull) {
+				g.log.Warn("gelf: storing a batch failed; retrying", "error", err, "events", len(recs))
+			}
+			select {
+			case <-ctx.Done():
+				if err := g.sink.Write(context.Background(), recs); err != nil {
+					g.log.Error("gelf: batch lost at shutdown", "events", len(recs), "error", err)
+				}
+				batch = batch[:0]
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 2*time.Second)
+		}
+		batch = batch[:0]
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case m := <-g.queue:
+			batch = append(batch, m)
+			if len(batch) >= 1000 {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		case <-ctx.Done():
+			for {
+				select {
+				case m := <-g.queue:
+					batch = append(batch, m)
+				default:
+					flush()
+					return
+				}
+			}
+		}
+	}
+}
+
+// Addr is where GELF is received.
+func (g *gelfInput) Addr() string { return g.srv.Addr() }
+
+// close stops receiving and stores what was received.
+func (g *gelfInput) close() error {
+	err := g.srv.Close()
+	g.stop()
+	g.wg.Wait()
+	return err
+}
