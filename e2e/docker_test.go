@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/logweave/logweave/internal/estest"
+)
+
+// dockerAvailable reports whether a Docker daemon answers. The project's
+// machines and CI run one; images are built FROM scratch (nothing pulled).
+func dockerAvailable() bool {
+	return exec.Command("docker", "info").Run() == nil
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// buildLoggerImage builds the stand-in application into a scratch image.
+func buildLoggerImage(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "logger"), "./testdata/logger")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the logger: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY logger /logger\nENTRYPOINT [\"/logger\"]\n"), 0o644)
+	tag := fmt.Sprintf("logweave-test-logger:%d", time.Now().UnixNano())
+	run(t, "docker", "build", "-q", "-t", tag, dir)
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
+	return tag
+}
+
+// The real Docker gelf log driver, sending a container's stdout and stderr
+// to the collector's GELF input.
+func TestDockerGELFDriverIntoElasticsearch(t *testing.T) {
+	if !dockerAvailable() {
+		t.Skip("no Docker daemon answers `docker info` (the project's machines and CI have one)")
+	}
+	es := estest.New()
+	defer es.Close()
+	c := startGELFCollector(t, es.URL)
+	image := buildLoggerImage(t)
+	name := fmt.Sprintf("logweave-orders-%d", time.Now().UnixNano())
+	for _, compression := range []string{"gzip", "zlib", "none"} {
+		run(t, "docker", "run", "--rm", "--name", name+"-"+compression,
+			"--log-driver", "gelf",
+			"--log-opt", "gelf-address=udp://"+c.GELFAddr(),
+			"--log-opt", "gelf-compression-type="+compression,
+			"--log-opt", "tag=orders",
+			image, "50")
+	}
+	eventually(t, 30*time.Second, "the containers' lines indexed", func() bool { return es.Count("logs-*") >= 3*51 })
+	time.Sleep(300 * time.Millisecond)
+	if n := es.Count("logs-*"); n != 3*51 {
+		t.Fatalf("%d documents, want %d", n, 3*51)
+	}
+	stderr := 0
+	for _, idx := range es.Indices() {
+		for _, d := range es.Docs(idx) {
+			if !strings.HasPrefix(gjson.GetBytes(d, "container.name").String(), name) ||
+				len(gjson.GetBytes(d, "container.id").String()) < 12 ||
+				!strings.HasPrefix(gjson.GetBytes(d, "container.image.name").String(), "logweave-test-logger") ||
+				gjson.GetBytes(d, "container.tag").String() != "orders" {
+				t.Fatalf("Docker's container fields not mapped: %s", d)
+			}
+			if gjson.GetBytes(d, "trace.id").Exists() {
+				if gjson.GetBytes(d, "service.name").String() != "orders" || gjson.GetBytes(d, "log.level").String() != "info" {
+					t.Fatalf("JSON line not parsed: %s", d)
+				}
+			} else {
+				stderr++
+				if gjson.GetBytes(d, "message").String() != "plain text on stderr: shutting down" || gjson.GetBytes(d, "log.level").String() != "error" {
+					t.Fatalf("stderr line: %s", d)
+				}
+			}
+		}
+	}
+	if stderr != 3 {
+		t.Fatalf("%d stderr lines, want 3", stderr)
+	}
+}
