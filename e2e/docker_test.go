@@ -94,3 +94,60 @@ func TestDockerGELFDriverIntoElasticsearch(t *testing.T) {
 		t.Fatalf("%d stderr lines, want 3", stderr)
 	}
 }
+
+// Docker's json-file driver, tailed by the shipper with format docker: the
+// runtime's lines unwrapped, a line over 16 KiB joined, stream and
+// container id added.
+func TestDockerJSONFileTailedByShipper(t *testing.T) {
+	if !dockerAvailable() {
+		t.Skip("no Docker daemon answers `docker info` (the project's machines and CI have one)")
+	}
+	image := buildLoggerImage(t)
+	id := strings.TrimSpace(run(t, "docker", "run", "-d", "--log-driver", "json-file", image, "30", "long"))
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
+	run(t, "docker", "wait", id)
+	logPath := strings.TrimSpace(run(t, "docker", "inspect", "--format", "{{.LogPath}}", id))
+
+	dir := t.TempDir()
+	es := estest.New()
+	defer es.Close()
+	col := startCollector(t, dir, es.URL)
+	defer stopCollector(t, col)
+	sh := startShipperFormat(t, dir, col.Addr(), "docker", logPath)
+	defer sh.stop(t)
+	const want = 30 + 1 + 1 // JSON lines, the long one, the stderr line
+	eventually(t, 30*time.Second, "the container's log indexed", func() bool { return es.Count("logs-*") >= want })
+	time.Sleep(300 * time.Millisecond)
+	if n := es.Count("logs-*"); n != want {
+		t.Fatalf("%d documents, want %d", n, want)
+	}
+	var long, stderr int
+	for _, idx := range es.Indices() {
+		for _, d := range es.Docs(idx) {
+			if strings.Contains(logPath, "/containers/"+id+"/") && gjson.GetBytes(d, "container.id").String() != id {
+				t.Fatalf("container.id missing: %.300s", d)
+			}
+			switch gjson.GetBytes(d, "stream").String() {
+			case "stdout":
+				if gjson.GetBytes(d, "trace.id").String() == "req-long" {
+					long++
+					if len(gjson.GetBytes(d, "blob").String()) != 40000 || gjson.GetBytes(d, "log.level").String() != "warn" {
+						t.Fatalf("long line not joined: %d bytes of blob", len(gjson.GetBytes(d, "blob").String()))
+					}
+				} else if gjson.GetBytes(d, "service.name").String() != "orders" {
+					t.Fatalf("JSON line not parsed: %.300s", d)
+				}
+			case "stderr":
+				stderr++
+				if gjson.GetBytes(d, "message").String() != "plain text on stderr: shutting down" {
+					t.Fatalf("stderr line: %s", d)
+				}
+			default:
+				t.Fatalf("no stream: %.300s", d)
+			}
+		}
+	}
+	if long != 1 || stderr != 1 {
+		t.Fatalf("long %d, stderr %d", long, stderr)
+	}
+}

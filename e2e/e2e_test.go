@@ -75,6 +75,11 @@ type runningShipper struct {
 
 func startShipper(t testing.TB, dir, collectorAddr string, globs ...string) *runningShipper {
 	t.Helper()
+	return startShipperFormat(t, dir, collectorAddr, "raw", globs...)
+}
+
+func startShipperFormat(t testing.TB, dir, collectorAddr, format string, globs ...string) *runningShipper {
+	t.Helper()
 	cfg := shipper.DefaultConfig()
 	cfg.Collector.URLs = []string{"http://" + collectorAddr}
 	cfg.Collector.Linger = 20 * time.Millisecond
@@ -86,6 +91,7 @@ func startShipper(t testing.TB, dir, collectorAddr string, globs ...string) *run
 	in.Paths = globs
 	in.ScanInterval = 50 * time.Millisecond
 	in.PollInterval = 20 * time.Millisecond
+	in.Format = format
 	cfg.Inputs = []shipper.InputConfig{in}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

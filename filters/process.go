@@ -49,6 +49,13 @@ func (p *Processor) Process(env *pipeline.Envelope, ev *pipeline.Event, dst []by
 		ev.SetString("log.file.path", env.Path)
 		ev.SetInt("log.offset", env.Offset)
 	}
+	if len(env.Fields) > 0 {
+		for _, m := range pipeline.Members(env.Fields) {
+			if !ev.Get(m.Key).Exists() {
+				ev.Set(m.Key, m.Val)
+			}
+		}
+	}
 	ev.SetString("event.id", ev.ID)
 	var idx [64]byte
 	return pipeline.Record{

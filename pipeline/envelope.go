@@ -11,7 +11,10 @@ import (
 // Envelope is how the shipper sends one line to the collector: one JSON
 // object per NDJSON line, the raw line as a string plus where it came from.
 //
-//	{"id":"…","ts":"2026-11-26T00:00:00.123456789Z","host":"node-1","path":"/var/log/app/a.log","offset":1234,"line":"…"}
+//	{"id":"…","ts":"2026-11-26T00:00:00.123456789Z","host":"node-1","path":"/var/log/app/a.log","offset":1234,"fields":{…},"line":"…"}
+//
+// ts is when the line was read, or, for container runtime logs, the time
+// the runtime wrote it; it stands in for @timestamp when the line has none.
 //
 // id is deterministic (host, file identity, offset), so a batch sent twice
 // indexes as one document each. A POSTed line that is not an envelope (no
@@ -23,6 +26,9 @@ type Envelope struct {
 	Path   string
 	Offset int64
 	Line   []byte
+	// Fields are added to the event unless it has them: a JSON object of
+	// dotted keys (e.g. {"stream":"stderr","kubernetes.pod.name":"web-1"}).
+	Fields []byte
 }
 
 // AppendJSON appends e as one JSON object (no newline).
@@ -41,6 +47,10 @@ func (e *Envelope) AppendJSON(dst []byte) []byte {
 		dst = AppendJSONString(dst, e.Path)
 		dst = append(dst, `,"offset":`...)
 		dst = strconv.AppendInt(dst, e.Offset, 10)
+	}
+	if len(e.Fields) > 0 {
+		dst = append(dst, `,"fields":`...)
+		dst = append(dst, e.Fields...)
 	}
 	dst = append(dst, `,"line":`...)
 	dst = AppendJSONString(dst, b2s(e.Line))
@@ -77,6 +87,10 @@ func ParseEnvelope(b []byte, e *Envelope) bool {
 			e.Path = jsonString(m.Val)
 		case "offset":
 			e.Offset, _ = strconv.ParseInt(b2s(m.Val), 10, 64)
+		case "fields":
+			if len(m.Val) > 0 && m.Val[0] == '{' {
+				e.Fields = bytes.Clone(m.Val)
+			}
 		}
 	}
 	e.Line = line

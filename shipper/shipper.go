@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -89,20 +90,26 @@ func (s *Shipper) Run(ctx context.Context) error {
 		}()
 	}
 	// Turn lines into envelopes for the sender.
+	fields := newFieldCache()
 	go func() {
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case l := <-lines:
+				at := l.Time
+				if at.IsZero() {
+					at = time.Now()
+				}
 				it := collector.Item{
 					Envelope: pipeline.Envelope{
 						ID:     pipeline.EventID(s.host, l.FileID, l.Offset, 0, l.Data),
-						ReadAt: time.Now(),
+						ReadAt: at,
 						Host:   s.host,
 						Path:   l.Path,
 						Offset: l.Offset,
 						Line:   l.Data,
+						Fields: fields.of(l),
 					},
 					Ack: l,
 				}
@@ -146,4 +153,49 @@ func (s *Shipper) save() error {
 		return err
 	}
 	return fsutil.WriteFileAtomic(s.statePath(), data)
+}
+
+// fieldCache holds the metadata fields derived from each file's path.
+type fieldCache struct {
+	byPath map[string][]byte
+}
+
+func newFieldCache() *fieldCache { return &fieldCache{byPath: map[string][]byte{}} }
+
+// of returns the envelope fields for a line: its path's Kubernetes and
+// container metadata and, for container logs, the stream.
+func (c *fieldCache) of(l tail.Line) []byte {
+	base, ok := c.byPath[l.Path]
+	if !ok {
+		m := tail.PathFields(l.Path)
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			base = append(base, ',')
+			base = pipeline.AppendJSONString(base, k)
+			base = append(base, ':')
+			base = pipeline.AppendJSONString(base, m[k])
+		}
+		if len(c.byPath) > 10000 {
+			clear(c.byPath)
+		}
+		c.byPath[l.Path] = base
+	}
+	if len(base) == 0 && l.Stream == "" {
+		return nil
+	}
+	out := []byte{'{'}
+	if l.Stream != "" {
+		out = append(out, `,"stream":`...)
+		out = pipeline.AppendJSONString(out, l.Stream)
+	}
+	out = append(out, base...)
+	out = append(out, '}')
+	if out[1] == ',' {
+		out = append(out[:1], out[2:]...)
+	}
+	return out
 }

@@ -36,11 +36,14 @@ type Config struct {
 	// CloseInactive closes a file whose path now names another file (or
 	// none) after it has been idle this long.
 	CloseInactive time.Duration `yaml:"close_inactive"`
+	// Format is raw (default), docker (json-file) or cri; docker and cri
+	// lines are unwrapped and their split parts joined.
+	Format string `yaml:"format"`
 }
 
 // DefaultConfig returns the defaults for a file input.
 func DefaultConfig() Config {
-	return Config{ScanInterval: time.Second, PollInterval: 250 * time.Millisecond, MaxLineBytes: 1 << 20, CloseInactive: 5 * time.Second}
+	return Config{ScanInterval: time.Second, PollInterval: 250 * time.Millisecond, MaxLineBytes: 1 << 20, CloseInactive: 5 * time.Second, Format: FormatRaw}
 }
 
 // Validate checks the input; prefix is its key path.
@@ -56,6 +59,9 @@ func (c *Config) Validate(prefix string) error {
 	if c.ScanInterval <= 0 || c.PollInterval <= 0 {
 		return fmt.Errorf("%s: scan_interval and poll_interval must be positive", prefix)
 	}
+	if err := ValidateFormat(prefix, c.Format); err != nil {
+		return err
+	}
 	if c.MaxLineBytes < 64 {
 		return fmt.Errorf("%s.max_line_bytes: must be at least 64", prefix)
 	}
@@ -69,6 +75,9 @@ type Line struct {
 	Offset int64 // where the line starts
 	End    int64 // offset after its newline: the checkpoint once acknowledged
 	Data   []byte
+	// For docker and cri files: the runtime's timestamp and stream.
+	Time   time.Time
+	Stream string
 }
 
 // Checkpoint is the acknowledged position in one file.
@@ -101,6 +110,10 @@ type follower struct {
 	offset   int64 // next byte to read
 	pending  []byte
 	lastData time.Time
+	// joining the parts of a split container log line
+	part      []byte
+	partStart int64
+	parting   bool
 }
 
 // New returns a tailer that resumes from checkpoints (keyed by file id).
@@ -282,11 +295,40 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan
 			continue
 		}
 		linesRead.Inc()
-		if err := emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: f.offset, Data: line}); err != nil {
+		if err := t.emitLine(ctx, out, f, start, f.offset, line); err != nil {
 			return n, err
 		}
 	}
 	return n, nil
+}
+
+// emitLine decodes a container log line (docker, cri) and joins split
+// parts; a line of another shape is shipped raw.
+func (t *Tailer) emitLine(ctx context.Context, out chan<- Line, f *follower, start, end int64, line []byte) error {
+	if t.cfg.Format == "" || t.cfg.Format == FormatRaw {
+		return emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: end, Data: line})
+	}
+	r, ok := decode(t.cfg.Format, line)
+	if !ok {
+		return emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: end, Data: line})
+	}
+	if !f.parting {
+		f.partStart = start
+	}
+	if r.partial && len(f.part)+len(r.text) < t.cfg.MaxLineBytes {
+		f.part = append(f.part, r.text...)
+		f.parting = true
+		return nil
+	}
+	text := r.text
+	if f.parting {
+		text = append(f.part, r.text...)
+		f.part, f.parting = nil, false
+	}
+	if len(bytes.TrimSpace(text)) == 0 {
+		return nil
+	}
+	return emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: f.partStart, End: end, Data: text, Time: r.time, Stream: r.stream})
 }
 
 func emit(ctx context.Context, out chan<- Line, l Line) error {
