@@ -95,7 +95,7 @@ func TestPathFields(t *testing.T) {
 		"/var/log/containers/orders-7d9f_shop_orders-" + id + ".log": {
 			"kubernetes.pod.name": "orders-7d9f", "kubernetes.namespace": "shop", "kubernetes.container.name": "orders", "container.id": id},
 		"/var/lib/docker/containers/" + id + "/" + id + "-json.log": {"container.id": id},
-		"/var/log/app/orders.log": {},
+		"/var/log/app/orders.log":                                   {},
 	}
 	for path, want := range cases {
 		got := tail.PathFields(path)
