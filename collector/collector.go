@@ -6,6 +6,7 @@ package collector
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/logweave/logweave/buffer"
 	"github.com/logweave/logweave/filters"
 	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/internal/fsutil"
 	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/outputs/file"
 	"github.com/logweave/logweave/outputs/kafka"
@@ -174,6 +176,23 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
+	if t := cfg.HTTP.TLS; t.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			c.ln.Close()
+			return nil, fmt.Errorf("http.tls: %w", err)
+		}
+		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if t.ClientCA != "" {
+			pool, err := fsutil.CertPool(t.ClientCA)
+			if err != nil {
+				c.ln.Close()
+				return nil, fmt.Errorf("http.tls.client_ca: %w", err)
+			}
+			tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
+		c.ln = tls.NewListener(c.ln, tc)
+	}
 	reg := prometheus.NewRegistry()
 	if c.buf != nil {
 		reg.MustRegister(
@@ -198,6 +217,7 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 			Processor:    filters.NewProcessor(idx, cfg.Correlation.RequestIDFields),
 			Sink:         c.sink,
 			MaxBodyBytes: int64(cfg.HTTP.MaxBodyBytes),
+			Token:        cfg.HTTP.Token,
 			Log:          log,
 		})
 	}

@@ -29,6 +29,17 @@ type Config struct {
 type HTTPConfig struct {
 	Listen       string            `yaml:"listen"`
 	MaxBodyBytes pipeline.ByteSize `yaml:"max_body_bytes"`
+	// Token, when set, is required from senders as "Authorization: Bearer <token>".
+	Token string    `yaml:"token"`
+	TLS   ServerTLS `yaml:"tls"`
+}
+
+// ServerTLS serves HTTPS; with client_ca, clients must present a
+// certificate signed by it (mTLS).
+type ServerTLS struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"`
 }
 
 // BufferConfig is the embedded disk buffer.
@@ -68,6 +79,12 @@ func DefaultConfig() *Config {
 func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		return fmt.Errorf("http.listen: %q is not host:port", c.HTTP.Listen)
+	}
+	if (c.HTTP.TLS.Cert == "") != (c.HTTP.TLS.Key == "") {
+		return fmt.Errorf("http.tls: cert and key go together")
+	}
+	if c.HTTP.TLS.ClientCA != "" && c.HTTP.TLS.Cert == "" {
+		return fmt.Errorf("http.tls.client_ca: needs http.tls.cert and key")
 	}
 	if c.HTTP.MaxBodyBytes < 1024 {
 		return fmt.Errorf("http.max_body_bytes: must be at least 1KiB")

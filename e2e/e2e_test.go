@@ -96,6 +96,11 @@ func startShipperFormat(t testing.TB, dir, collectorAddr, format string, globs .
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	return runShipperConfig(t, cfg)
+}
+
+func runShipperConfig(t testing.TB, cfg *shipper.Config) *runningShipper {
+	t.Helper()
 	s, err := shipper.New(cfg, quiet)
 	if err != nil {
 		t.Fatal(err)

@@ -121,7 +121,10 @@ func (s *Shipper) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	sender := collector.NewSender(s.cfg.Collector, s.log)
+	sender, err := collector.NewSender(s.cfg.Collector, s.log)
+	if err != nil {
+		return err
+	}
 	sender.Run(ctx, items, s.ack, 5*time.Second)
 	stopInputs()
 	inputs.Wait()

@@ -9,12 +9,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/logweave/logweave/filters"
@@ -46,8 +48,9 @@ var (
 type Handler struct {
 	Processor    *filters.Processor
 	Sink         Sink
-	MaxBodyBytes int64 // after decompression; default 32 MiB
-	RetryAfter   int   // seconds, sent with 429; default 1
+	MaxBodyBytes int64  // after decompression; default 32 MiB
+	RetryAfter   int    // seconds, sent with 429; default 1
+	Token        string // when set, required as "Authorization: Bearer <token>"
 	Log          *slog.Logger
 
 	pool sync.Pool
@@ -67,6 +70,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "POST")
 		h.fail(w, http.StatusMethodNotAllowed, "use POST")
 		return
+	}
+	if h.Token != "" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(h.Token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="logweave"`)
+			h.fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
 	}
 	limit := h.MaxBodyBytes
 	if limit <= 0 {

@@ -68,7 +68,13 @@ func runSender(t *testing.T, urls []string, n int) (acked []string, elapsed time
 	var mu sync.Mutex
 	done := make(chan struct{})
 	go func() {
-		collector.NewSender(cfg, quiet).Run(ctx, in, func(b []collector.Item) {
+		snd, err := collector.NewSender(cfg, quiet)
+		if err != nil {
+			t.Error(err)
+			close(done)
+			return
+		}
+		snd.Run(ctx, in, func(b []collector.Item) {
 			mu.Lock()
 			for _, it := range b {
 				acked = append(acked, string(it.Envelope.Line))
