@@ -149,3 +149,14 @@ func ParseByteSize(s string) (ByteSize, error) {
 	}
 	return ByteSize(n * mult), nil
 }
+
+// ValidateURLs checks that every URL is http:// or https://; key names the
+// list in messages (e.g. "collector.urls").
+func ValidateURLs(key string, urls []string) error {
+	for i, u := range urls {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return fmt.Errorf("%s[%d]: %q must start with http:// or https://", key, i, u)
+		}
+	}
+	return nil
+}

@@ -70,10 +70,8 @@ func (c *Config) Validate(prefix string) error {
 	if len(c.URLs) == 0 {
 		return fmt.Errorf("%s.urls: list at least one collector URL", prefix)
 	}
-	for i, u := range c.URLs {
-		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			return fmt.Errorf("%s.urls[%d]: %q must start with http:// or https://", prefix, i, u)
-		}
+	if err := pipeline.ValidateURLs(prefix+".urls", c.URLs); err != nil {
+		return err
 	}
 	if c.MaxEvents < 1 {
 		return fmt.Errorf("%s.batch_max_events: must be at least 1", prefix)

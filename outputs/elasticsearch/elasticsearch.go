@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -79,10 +78,8 @@ func (c *Config) Validate(prefix string) error {
 			return fmt.Errorf("%s.%s: %w", prefix, p.key, err)
 		}
 	}
-	for i, u := range c.URLs {
-		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			return fmt.Errorf("%s.urls[%d]: %q must start with http:// or https://", prefix, i, u)
-		}
+	if err := pipeline.ValidateURLs(prefix+".urls", c.URLs); err != nil {
+		return err
 	}
 	if c.Workers < 1 {
 		return fmt.Errorf("%s.workers: must be at least 1", prefix)
