@@ -32,7 +32,7 @@ test: fmt-check vet
 	$(GO) test -count=1 -timeout 20m ./e2e
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./pipeline ./filters ./inputs/ingest ./outputs/elasticsearch ./e2e
+	$(GO) test -run '^$$' -bench . -benchmem ./pipeline ./filters ./inputs/... ./outputs/elasticsearch ./e2e
 
 clean:
 	rm -rf $(BIN) data

@@ -34,11 +34,14 @@ type Config struct {
 	MaxMessageBytes pipeline.ByteSize `yaml:"max_message_bytes"`
 	MaxPendingBytes pipeline.ByteSize `yaml:"max_pending_bytes"`
 	ChunkTimeout    time.Duration     `yaml:"chunk_timeout"`
+	// ReceiveBuffer is the UDP socket's receive buffer: bursts beyond it
+	// are dropped by the kernel (see logweave_gelf_udp_rcvbuf_errors_total).
+	ReceiveBuffer pipeline.ByteSize `yaml:"receive_buffer"`
 }
 
 // DefaultConfig returns the defaults (off).
 func DefaultConfig() Config {
-	return Config{MaxMessageBytes: 1 << 20, MaxPendingBytes: 64 << 20, ChunkTimeout: 5 * time.Second}
+	return Config{MaxMessageBytes: 1 << 20, MaxPendingBytes: 64 << 20, ChunkTimeout: 5 * time.Second, ReceiveBuffer: 16 << 20}
 }
 
 // Validate checks the section.
@@ -62,6 +65,10 @@ var (
 		Name: "logweave_gelf_rejected_total", Help: "GELF packets or messages rejected, by reason."}, []string{"reason"})
 	pendingBytes = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "logweave_gelf_pending_chunk_bytes", Help: "Bytes held by incomplete chunked GELF messages."})
+	_ = promauto.NewCounterFunc(prometheus.CounterOpts{
+		Name: "logweave_gelf_udp_rcvbuf_errors_total",
+		Help: "The kernel's UDP RcvbufErrors (all sockets of this network namespace): datagrams dropped on a full receive buffer."},
+		receiveBufferErrors)
 )
 
 const (
@@ -104,7 +111,7 @@ func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gelf udp: %w", err)
 	}
-	udp.SetReadBuffer(8 << 20)
+	setReceiveBuffer(udp, int(cfg.ReceiveBuffer))
 	// TCP on the same port as UDP got (it may have been 0).
 	tcp, err := net.Listen("tcp", udp.LocalAddr().String())
 	if err != nil {

@@ -1,0 +1,69 @@
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logweave/logweave/inputs/tail"
+	"github.com/logweave/logweave/pipeline"
+)
+
+// BenchmarkTailToBatch is the shipper's path from a file to encoded batch
+// bodies: tail (read, split lines), envelope (deterministic id, JSON
+// encoding), 1 MiB batches; "gzip" also compresses each batch at
+// BestSpeed as the sender does. One op is one line.
+func BenchmarkTailToBatch(b *testing.B) {
+	for _, gz := range []bool{false, true} {
+		name := "none"
+		if gz {
+			name = "gzip"
+		}
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			p := filepath.Join(dir, "app.log")
+			var sb strings.Builder
+			for i := 0; i < b.N; i++ {
+				fmt.Fprintf(&sb, `{"time":"2026-11-26T10:15:00.123Z","level":"INFO","service":"payment","msg":"charged card %d","request_id":"req-%d","amount":42.5}`+"\n", i, i/5)
+			}
+			os.WriteFile(p, []byte(sb.String()), 0o644)
+			cfg := tail.DefaultConfig()
+			cfg.Paths = []string{p}
+			lines := make(chan tail.Line, 4096)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			b.SetBytes(int64(sb.Len() / b.N))
+			b.ResetTimer()
+			go tail.New(cfg, nil, quiet).Run(ctx, lines)
+			var body []byte
+			var zb bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&zb, gzip.BestSpeed)
+			flush := func() {
+				if gz {
+					zb.Reset()
+					zw.Reset(&zb)
+					zw.Write(body)
+					zw.Close()
+				}
+				body = body[:0]
+			}
+			now := time.Now()
+			for i := 0; i < b.N; i++ {
+				l := <-lines
+				e := pipeline.Envelope{ID: pipeline.EventID("node-1", l.FileID, l.Offset, 0, l.Data), ReadAt: now, Host: "node-1", Path: l.Path, Offset: l.Offset, Line: l.Data}
+				body = append(e.AppendJSON(body), '\n')
+				if len(body) >= 1<<20 {
+					flush()
+				}
+			}
+			flush()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+		})
+	}
+}
