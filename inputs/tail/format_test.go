@@ -104,3 +104,30 @@ func TestPathFields(t *testing.T) {
 		}
 	}
 }
+
+// Docker writes stdout and stderr through separate copiers: a stderr line
+// can land between the parts of a split stdout line. Each stream is joined
+// on its own, and the interleaved line's checkpoint stays before the
+// unfinished line.
+func TestDockerFormatInterleavedStreams(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c-json.log")
+	ts := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	content := dockerLine(`{"blob":"`+strings.Repeat("a", 100), "stdout", ts) +
+		dockerLine("oops on stderr\n", "stderr", ts) +
+		dockerLine(strings.Repeat("b", 100), "stdout", ts) +
+		dockerLine(`"}`+"\n", "stdout", ts)
+	appendTo(t, p, content)
+	h := startFormat(t, p, tail.FormatDocker)
+	got := h.next(2)
+	if string(got[0].Data) != "oops on stderr" || got[0].Stream != "stderr" {
+		t.Fatalf("stderr: %+v", got[0])
+	}
+	if got[0].End != 0 {
+		t.Fatalf("stderr line's checkpoint %d passes the start (0) of the unfinished stdout line", got[0].End)
+	}
+	want := `{"blob":"` + strings.Repeat("a", 100) + strings.Repeat("b", 100) + `"}`
+	if string(got[1].Data) != want || got[1].Offset != 0 || got[1].End != int64(len(content)) {
+		t.Fatalf("stdout joined wrong: offset %d end %d %q", got[1].Offset, got[1].End, got[1].Data)
+	}
+}

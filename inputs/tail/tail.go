@@ -110,10 +110,14 @@ type follower struct {
 	offset   int64 // next byte to read
 	pending  []byte
 	lastData time.Time
-	// joining the parts of a split container log line
-	part      []byte
-	partStart int64
-	parting   bool
+	// the parts of split container log lines being joined, per stream
+	// (stdout and stderr interleave in one file)
+	parts map[string]*partial
+}
+
+type partial struct {
+	text  []byte
+	start int64
 }
 
 // New returns a tailer that resumes from checkpoints (keyed by file id).
@@ -310,25 +314,39 @@ func (t *Tailer) emitLine(ctx context.Context, out chan<- Line, f *follower, sta
 	}
 	r, ok := decode(t.cfg.Format, line)
 	if !ok {
-		return emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: end, Data: line})
+		return emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: f.safeEnd(end), Data: line})
 	}
-	if !f.parting {
-		f.partStart = start
-	}
-	if r.partial && len(f.part)+len(r.text) < t.cfg.MaxLineBytes {
-		f.part = append(f.part, r.text...)
-		f.parting = true
+	p := f.parts[r.stream]
+	if r.partial && (p == nil || len(p.text)+len(r.text) < t.cfg.MaxLineBytes) {
+		if p == nil {
+			if f.parts == nil {
+				f.parts = map[string]*partial{}
+			}
+			p = &partial{start: start}
+			f.parts[r.stream] = p
+		}
+		p.text = append(p.text, r.text...)
 		return nil
 	}
-	text := r.text
-	if f.parting {
-		text = append(f.part, r.text...)
-		f.part, f.parting = nil, false
+	text, first := r.text, start
+	if p != nil {
+		text, first = append(p.text, r.text...), p.start
+		delete(f.parts, r.stream)
 	}
 	if len(bytes.TrimSpace(text)) == 0 {
 		return nil
 	}
-	return emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: f.partStart, End: end, Data: text, Time: r.time, Stream: r.stream})
+	return emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: first, End: f.safeEnd(end), Data: text, Time: r.time, Stream: r.stream})
+}
+
+// safeEnd is the checkpoint a line may carry: never past the start of a
+// line of another stream still being joined, so a restart reads that line
+// whole again (what is sent twice has the same id).
+func (f *follower) safeEnd(end int64) int64 {
+	for _, p := range f.parts {
+		end = min(end, p.start)
+	}
+	return end
 }
 
 func emit(ctx context.Context, out chan<- Line, l Line) error {
