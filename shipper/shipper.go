@@ -138,7 +138,7 @@ func (s *Shipper) ack(batch []collector.Item) {
 		l := it.Ack.(tail.Line)
 		// Batches are acknowledged in order and a file's lines are read
 		// in order, so the last line of a file in the batch is its mark.
-		s.checkpoints[l.FileID] = tail.Checkpoint{Path: l.Path, Offset: l.End}
+		s.checkpoints[l.FileID] = tail.Checkpoint{Path: l.Path, Offset: l.End, Fingerprint: l.Fingerprint, FingerprintLen: l.FingerprintLen}
 	}
 	s.acked += int64(len(batch))
 	s.mu.Unlock()

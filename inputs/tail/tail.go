@@ -13,6 +13,8 @@ package tail
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -75,6 +77,9 @@ type Line struct {
 	Offset int64 // where the line starts
 	End    int64 // offset after its newline: the checkpoint once acknowledged
 	Data   []byte
+	// Fingerprint and FingerprintLen of the file when the line was read.
+	Fingerprint    string
+	FingerprintLen int
 	// For docker and cri files: the runtime's timestamp and stream.
 	Time   time.Time
 	Stream string
@@ -84,6 +89,23 @@ type Line struct {
 type Checkpoint struct {
 	Path   string `json:"path"`
 	Offset int64  `json:"offset"`
+	// Fingerprint identifies the file's content beyond its inode: the
+	// SHA-256 (hex, 16 bytes) of its first FingerprintLen bytes (at most
+	// 1 KiB). A checkpoint whose fingerprint does not match the file now at
+	// that device and inode belongs to a deleted file whose inode was reused.
+	Fingerprint    string `json:"fingerprint,omitempty"`
+	FingerprintLen int    `json:"fingerprint_len,omitempty"`
+}
+
+// FingerprintBytes is how much of a file's start identifies it.
+const FingerprintBytes = 1024
+
+// fingerprint hashes the first n bytes of f.
+func fingerprint(f *os.File, n int) (string, int) {
+	buf := make([]byte, n)
+	got, _ := f.ReadAt(buf, 0)
+	sum := sha256.Sum256(buf[:got])
+	return hex.EncodeToString(sum[:16]), got
 }
 
 var (
@@ -110,6 +132,8 @@ type follower struct {
 	offset   int64 // next byte to read
 	pending  []byte
 	lastData time.Time
+	fp       string // fingerprint of the first fpLen bytes
+	fpLen    int
 	// the parts of split container log lines being joined, per stream
 	// (stdout and stderr interleave in one file)
 	parts map[string]*partial
@@ -213,9 +237,14 @@ func (t *Tailer) scan() {
 				continue
 			}
 			fo := &follower{id: id, path: path, f: f, lastData: time.Now()}
+			fo.fp, fo.fpLen = fingerprint(f, FingerprintBytes)
 			if cp, ok := t.start[id]; ok {
 				fo.offset = cp.Offset
-				if cp.Offset > fi.Size() {
+				switch {
+				case cp.Fingerprint != "" && !fo.matches(cp):
+					t.log.Warn("tail: a new file reuses the inode of a checkpointed one; reading it from the start", "path", path, "id", id, "old_path", cp.Path)
+					fo.offset = 0
+				case cp.Offset > fi.Size():
 					t.log.Warn("tail: file is shorter than its checkpoint (truncated); reading from the start", "path", path, "checkpoint", cp.Offset, "size", fi.Size())
 					fo.offset = 0
 				}
@@ -227,13 +256,25 @@ func (t *Tailer) scan() {
 	}
 }
 
+// matches reports whether the file starts as the checkpointed one did.
+func (f *follower) matches(cp Checkpoint) bool {
+	if cp.FingerprintLen > f.fpLen {
+		return false // shorter now than the fingerprinted start
+	}
+	fp := f.fp
+	if cp.FingerprintLen != f.fpLen {
+		fp, _ = fingerprint(f.f, cp.FingerprintLen)
+	}
+	return fp == cp.Fingerprint
+}
+
 // maintain detects truncation and closes rotated-away files once idle.
 func (t *Tailer) maintain() {
 	for id, f := range t.files {
 		fi, err := f.f.Stat()
 		if err == nil && fi.Size() < f.offset {
 			t.log.Warn("tail: file truncated; reading from the start", "path", f.path, "offset", f.offset, "size", fi.Size())
-			f.offset, f.pending = 0, f.pending[:0]
+			f.offset, f.pending, f.fpLen = 0, f.pending[:0], 0
 			continue
 		}
 		if time.Since(f.lastData) < t.cfg.CloseInactive {
@@ -260,6 +301,9 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan
 		return 0, nil
 	}
 	f.lastData = time.Now()
+	if f.fpLen < FingerprintBytes && f.offset+int64(n) > int64(f.fpLen) {
+		f.fp, f.fpLen = fingerprint(f.f, FingerprintBytes)
+	}
 	data := buf[:n]
 	// Absolute offset where f.pending starts.
 	base := f.offset - int64(len(f.pending))
@@ -273,7 +317,7 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan
 				// of the line as the next one. Nothing is dropped.
 				splitLines.Inc()
 				end := base + int64(len(f.pending))
-				if err := emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: base, End: end, Data: bytes.Clone(f.pending)}); err != nil {
+				if err := f.emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: base, End: end, Data: bytes.Clone(f.pending)}); err != nil {
 					return n, err
 				}
 				f.pending = f.pending[:0]
@@ -310,11 +354,11 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan
 // parts; a line of another shape is shipped raw.
 func (t *Tailer) emitLine(ctx context.Context, out chan<- Line, f *follower, start, end int64, line []byte) error {
 	if t.cfg.Format == "" || t.cfg.Format == FormatRaw {
-		return emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: end, Data: line})
+		return f.emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: end, Data: line})
 	}
 	r, ok := decode(t.cfg.Format, line)
 	if !ok {
-		return emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: f.safeEnd(end), Data: line})
+		return f.emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: f.safeEnd(end), Data: line})
 	}
 	p := f.parts[r.stream]
 	if r.partial && (p == nil || len(p.text)+len(r.text) < t.cfg.MaxLineBytes) {
@@ -336,7 +380,7 @@ func (t *Tailer) emitLine(ctx context.Context, out chan<- Line, f *follower, sta
 	if len(bytes.TrimSpace(text)) == 0 {
 		return nil
 	}
-	return emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: first, End: f.safeEnd(end), Data: text, Time: r.time, Stream: r.stream})
+	return f.emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: first, End: f.safeEnd(end), Data: text, Time: r.time, Stream: r.stream})
 }
 
 // safeEnd is the checkpoint a line may carry: never past the start of a
@@ -347,6 +391,12 @@ func (f *follower) safeEnd(end int64) int64 {
 		end = min(end, p.start)
 	}
 	return end
+}
+
+// emit sends a line of f, stamped with f's fingerprint.
+func (f *follower) emit(ctx context.Context, out chan<- Line, l Line) error {
+	l.Fingerprint, l.FingerprintLen = f.fp, f.fpLen
+	return emit(ctx, out, l)
 }
 
 func emit(ctx context.Context, out chan<- Line, l Line) error {

@@ -160,3 +160,45 @@ func TestLineWithoutNewlineBeyondMaxIsEmittedInPieces(t *testing.T) {
 		t.Fatalf("got %q@%d %q", got[0].Data, got[0].Offset, got[1].Data)
 	}
 }
+
+// A checkpoint names a file by device and inode plus a fingerprint of its
+// first bytes: a different file that got the same inode (the old one was
+// deleted) is read from the start, not from the old offset.
+func TestFingerprintTellsAReusedInodeFromTheCheckpointedFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	appendTo(t, p, "old content line one\nold content line two\n")
+	h := start(t, p, nil)
+	first := h.next(2)
+	h.cancel()
+	<-h.done
+	cp := tail.Checkpoint{Path: p, Offset: first[1].End, Fingerprint: first[1].Fingerprint, FingerprintLen: first[1].FingerprintLen}
+	if cp.Fingerprint == "" || cp.FingerprintLen != int(first[1].End) {
+		t.Fatalf("lines carry no fingerprint: %+v", first[1])
+	}
+	fi, _ := os.Stat(p)
+	id := tail.FileID(fi)
+
+	// Same file, grown: resumes after the checkpoint.
+	appendTo(t, p, "appended\n")
+	h = start(t, p, map[string]tail.Checkpoint{id: cp})
+	if got := h.next(1); string(got[0].Data) != "appended" {
+		t.Fatalf("resumed at the wrong place: %q", got[0].Data)
+	}
+	h.cancel()
+	<-h.done
+
+	// Same inode, other content (as after delete + create reusing it):
+	// read from the start.
+	if err := os.WriteFile(p, []byte("brand new file, first line, longer than the old one\nsecond line\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ = os.Stat(p)
+	if tail.FileID(fi) != id {
+		t.Fatalf("test needs the same inode")
+	}
+	h = start(t, p, map[string]tail.Checkpoint{id: cp})
+	if got := h.next(1); string(got[0].Data) != "brand new file, first line, longer than the old one" || got[0].Offset != 0 {
+		t.Fatalf("reused inode resumed at the old offset: %q at %d", got[0].Data, got[0].Offset)
+	}
+}
