@@ -166,7 +166,8 @@ type fieldCache struct {
 func newFieldCache() *fieldCache { return &fieldCache{byPath: map[string][]byte{}} }
 
 // of returns the envelope fields for a line: its path's Kubernetes and
-// container metadata and, for container logs, the stream.
+// container metadata, for container logs the stream, and log.flags for a
+// truncated line.
 func (c *fieldCache) of(l tail.Line) []byte {
 	base, ok := c.byPath[l.Path]
 	if !ok {
@@ -187,13 +188,16 @@ func (c *fieldCache) of(l tail.Line) []byte {
 		}
 		c.byPath[l.Path] = base
 	}
-	if len(base) == 0 && l.Stream == "" {
+	if len(base) == 0 && l.Stream == "" && !l.Truncated {
 		return nil
 	}
 	out := []byte{'{'}
 	if l.Stream != "" {
 		out = append(out, `,"stream":`...)
 		out = pipeline.AppendJSONString(out, l.Stream)
+	}
+	if l.Truncated {
+		out = append(out, `,"log.flags":["truncated"]`...) // as Filebeat flags them
 	}
 	out = append(out, base...)
 	out = append(out, '}')

@@ -80,6 +80,8 @@ type Line struct {
 	// Fingerprint and FingerprintLen of the file when the line was read.
 	Fingerprint    string
 	FingerprintLen int
+	// Truncated says the line was longer than max_line_bytes and cut.
+	Truncated bool
 	// For docker and cri files: the runtime's timestamp and stream.
 	Time   time.Time
 	Stream string
@@ -113,8 +115,8 @@ var (
 		Name: "logweave_tail_lines_read_total", Help: "Lines read from files."})
 	filesOpen = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "logweave_tail_files_open", Help: "Files being followed."})
-	splitLines = promauto.NewCounter(prometheus.CounterOpts{
-		Name: "logweave_tail_lines_split_total", Help: "Lines longer than max_line_bytes, emitted in pieces."})
+	truncatedLines = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "logweave_tail_lines_truncated_total", Help: "Lines longer than max_line_bytes, shipped cut to that length and flagged."})
 )
 
 // Tailer follows the files of one input.
@@ -126,14 +128,16 @@ type Tailer struct {
 }
 
 type follower struct {
-	id       string
-	path     string
-	f        *os.File
-	offset   int64 // next byte to read
-	pending  []byte
-	lastData time.Time
-	fp       string // fingerprint of the first fpLen bytes
-	fpLen    int
+	id        string
+	path      string
+	f         *os.File
+	offset    int64  // next byte to read
+	pending   []byte // the start of a line whose newline has not come yet
+	lineStart int64  // where that line starts
+	trunc     bool   // it passed max_line_bytes
+	lastData  time.Time
+	fp        string // fingerprint of the first fpLen bytes
+	fpLen     int
 	// the parts of split container log lines being joined, per stream
 	// (stdout and stderr interleave in one file)
 	parts map[string]*partial
@@ -142,6 +146,7 @@ type follower struct {
 type partial struct {
 	text  []byte
 	start int64
+	trunc bool
 }
 
 // New returns a tailer that resumes from checkpoints (keyed by file id).
@@ -249,6 +254,7 @@ func (t *Tailer) scan() {
 					fo.offset = 0
 				}
 			}
+			fo.lineStart = fo.offset
 			t.files[id] = fo
 			filesOpen.Inc()
 			t.log.Info("tail: following", "path", path, "id", id, "offset", fo.offset)
@@ -274,7 +280,7 @@ func (t *Tailer) maintain() {
 		fi, err := f.f.Stat()
 		if err == nil && fi.Size() < f.offset {
 			t.log.Warn("tail: file truncated; reading from the start", "path", f.path, "offset", f.offset, "size", fi.Size())
-			f.offset, f.pending, f.fpLen = 0, f.pending[:0], 0
+			f.offset, f.pending, f.fpLen, f.lineStart, f.trunc = 0, f.pending[:0], 0, 0, false
 			continue
 		}
 		if time.Since(f.lastData) < t.cfg.CloseInactive {
@@ -304,38 +310,40 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan
 	if f.fpLen < FingerprintBytes && f.offset+int64(n) > int64(f.fpLen) {
 		f.fp, f.fpLen = fingerprint(f.f, FingerprintBytes)
 	}
-	data := buf[:n]
-	// Absolute offset where f.pending starts.
-	base := f.offset - int64(len(f.pending))
-	for len(data) > 0 {
+	max := t.cfg.MaxLineBytes
+	for data := buf[:n]; len(data) > 0; {
 		i := bytes.IndexByte(data, '\n')
+		seg := data
+		if i >= 0 {
+			seg = data[:i]
+		}
+		// Keep at most max bytes of a line; the rest is skipped up to its
+		// newline and the line is flagged truncated: memory stays bounded
+		// and the line's checkpoint still lands after its newline.
+		take := min(max-len(f.pending), len(seg))
+		if take < 0 {
+			take = 0
+		}
+		if take < len(seg) {
+			f.trunc = true
+		}
 		if i < 0 {
-			f.pending = append(f.pending, data...)
+			f.pending = append(f.pending, seg[:take]...)
 			f.offset += int64(len(data))
-			if len(f.pending) >= t.cfg.MaxLineBytes {
-				// Too long: emit this piece and keep reading the rest
-				// of the line as the next one. Nothing is dropped.
-				splitLines.Inc()
-				end := base + int64(len(f.pending))
-				if err := f.emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: base, End: end, Data: bytes.Clone(f.pending)}); err != nil {
-					return n, err
-				}
-				f.pending = f.pending[:0]
-			}
 			break
 		}
-		lineBytes := data[:i]
 		var line []byte
 		if len(f.pending) > 0 {
-			line = append(f.pending, lineBytes...)
-			f.pending = nil
+			line = append(f.pending, seg[:take]...)
 		} else {
-			line = bytes.Clone(lineBytes)
+			line = bytes.Clone(seg[:take])
 		}
+		trunc := f.trunc
+		f.pending, f.trunc = nil, false
 		f.offset += int64(i + 1)
 		data = data[i+1:]
-		start := base
-		base = f.offset
+		start := f.lineStart
+		f.lineStart = f.offset
 		line = bytes.TrimSuffix(line, []byte{'\r'})
 		if len(bytes.TrimSpace(line)) == 0 {
 			// Blank lines carry nothing; the checkpoint passes them with
@@ -343,7 +351,10 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan
 			continue
 		}
 		linesRead.Inc()
-		if err := t.emitLine(ctx, out, f, start, f.offset, line); err != nil {
+		if trunc {
+			truncatedLines.Inc()
+		}
+		if err := t.emitLine(ctx, out, f, start, f.offset, line, trunc); err != nil {
 			return n, err
 		}
 	}
@@ -352,35 +363,47 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan
 
 // emitLine decodes a container log line (docker, cri) and joins split
 // parts; a line of another shape is shipped raw.
-func (t *Tailer) emitLine(ctx context.Context, out chan<- Line, f *follower, start, end int64, line []byte) error {
+func (t *Tailer) emitLine(ctx context.Context, out chan<- Line, f *follower, start, end int64, line []byte, trunc bool) error {
 	if t.cfg.Format == "" || t.cfg.Format == FormatRaw {
-		return f.emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: end, Data: line})
+		return f.emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: end, Data: line, Truncated: trunc})
 	}
 	r, ok := decode(t.cfg.Format, line)
 	if !ok {
-		return f.emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: f.safeEnd(end), Data: line})
+		return f.emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: f.safeEnd(end), Data: line, Truncated: trunc})
 	}
 	p := f.parts[r.stream]
-	if r.partial && (p == nil || len(p.text)+len(r.text) < t.cfg.MaxLineBytes) {
-		if p == nil {
-			if f.parts == nil {
-				f.parts = map[string]*partial{}
-			}
-			p = &partial{start: start}
-			f.parts[r.stream] = p
+	if p == nil && r.partial {
+		if f.parts == nil {
+			f.parts = map[string]*partial{}
 		}
-		p.text = append(p.text, r.text...)
-		return nil
+		p = &partial{start: start}
+		f.parts[r.stream] = p
 	}
 	text, first := r.text, start
 	if p != nil {
-		text, first = append(p.text, r.text...), p.start
+		// Join, keeping at most max_line_bytes of the whole line.
+		room := t.cfg.MaxLineBytes - len(p.text)
+		if room < len(r.text) {
+			p.trunc = true
+			if room > 0 {
+				p.text = append(p.text, r.text[:room]...)
+			}
+		} else {
+			p.text = append(p.text, r.text...)
+		}
+		if r.partial {
+			return nil
+		}
+		text, first, trunc = p.text, p.start, trunc || p.trunc
 		delete(f.parts, r.stream)
 	}
 	if len(bytes.TrimSpace(text)) == 0 {
 		return nil
 	}
-	return f.emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: first, End: f.safeEnd(end), Data: text, Time: r.time, Stream: r.stream})
+	if trunc {
+		truncatedLines.Inc()
+	}
+	return f.emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: first, End: f.safeEnd(end), Data: text, Time: r.time, Stream: r.stream, Truncated: trunc})
 }
 
 // safeEnd is the checkpoint a line may carry: never past the start of a

@@ -142,22 +142,26 @@ func TestCopyTruncateStartsAgainAtZero(t *testing.T) {
 	}
 }
 
-// A line that grows past max_line_bytes without a newline (a runaway
-// writer) must not grow memory without bound: it is emitted in pieces.
-func TestLineWithoutNewlineBeyondMaxIsEmittedInPieces(t *testing.T) {
+// A line longer than max_line_bytes is cut to that length and flagged,
+// never dropped and never held whole in memory, whether it arrives in one
+// read or grows over many; its checkpoint lands after its newline.
+func TestLongLinesAreTruncatedAndFlagged(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "a.log")
-	long := strings.Repeat("x", 250)
-	appendTo(t, p, long)
+	appendTo(t, p, strings.Repeat("x", 250)) // no newline yet
 	h := start(t, p, nil)
-	first := h.next(1)[0]
-	if len(first.Data) != 250 || first.Offset != 0 || first.End != 250 {
-		t.Fatalf("piece: offset %d end %d len %d", first.Offset, first.End, len(first.Data))
+	h.none()
+	appendTo(t, p, strings.Repeat("y", 70000)+"\n"+strings.Repeat("z", 150)+"\nshort\n")
+	got := h.next(3)
+	if len(got[0].Data) != 100 || string(got[0].Data) != strings.Repeat("x", 100) || !got[0].Truncated ||
+		got[0].Offset != 0 || got[0].End != 250+70000+1 {
+		t.Fatalf("first: %d bytes, truncated %v, %d..%d", len(got[0].Data), got[0].Truncated, got[0].Offset, got[0].End)
 	}
-	appendTo(t, p, "yy\nshort\n")
-	got := h.next(2)
-	if string(got[0].Data) != "yy" || got[0].Offset != 250 || string(got[1].Data) != "short" {
-		t.Fatalf("got %q@%d %q", got[0].Data, got[0].Offset, got[1].Data)
+	if string(got[1].Data) != strings.Repeat("z", 100) || !got[1].Truncated || got[1].Offset != 250+70000+1 {
+		t.Fatalf("second: %q truncated %v at %d", got[1].Data, got[1].Truncated, got[1].Offset)
+	}
+	if string(got[2].Data) != "short" || got[2].Truncated {
+		t.Fatalf("third: %+v", got[2])
 	}
 }
 
