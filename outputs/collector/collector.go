@@ -18,7 +18,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/logweave/logweave/internal/fsutil"
@@ -37,6 +37,10 @@ type Config struct {
 	Compression bool              `yaml:"compression"`
 	RetryMax    time.Duration     `yaml:"retry_max"`
 	Parallel    int               `yaml:"parallel"`
+	// A collector that failed BreakerFailures times in a row is not tried
+	// for BreakerCooldown while another one is available.
+	BreakerFailures int           `yaml:"breaker_failures"`
+	BreakerCooldown time.Duration `yaml:"breaker_cooldown"`
 	// Token is sent as "Authorization: Bearer <token>" (the collector's http.token).
 	Token string    `yaml:"token"`
 	TLS   ClientTLS `yaml:"tls"`
@@ -54,14 +58,16 @@ type ClientTLS struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		URLs:        []string{"http://127.0.0.1:8080"},
-		MaxEvents:   1000,
-		MaxBytes:    1 << 20,
-		Linger:      200 * time.Millisecond,
-		Timeout:     30 * time.Second,
-		Compression: true,
-		RetryMax:    30 * time.Second,
-		Parallel:    2,
+		URLs:            []string{"http://127.0.0.1:8080"},
+		MaxEvents:       1000,
+		MaxBytes:        1 << 20,
+		Linger:          200 * time.Millisecond,
+		Timeout:         30 * time.Second,
+		Compression:     true,
+		RetryMax:        30 * time.Second,
+		Parallel:        2,
+		BreakerFailures: 3,
+		BreakerCooldown: 10 * time.Second,
 	}
 }
 
@@ -82,6 +88,9 @@ func (c *Config) Validate(prefix string) error {
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return fmt.Errorf("%s.tls: cert and key go together", prefix)
 	}
+	if c.BreakerFailures < 1 || c.BreakerCooldown <= 0 {
+		return fmt.Errorf("%s.breaker_failures/breaker_cooldown: must be positive", prefix)
+	}
 	if c.Parallel < 1 || c.Parallel > 64 {
 		return fmt.Errorf("%s.parallel: must be between 1 and 64", prefix)
 	}
@@ -96,6 +105,8 @@ var (
 		Name: "logweave_shipper_batches_sent_total", Help: "Batches the collector acknowledged."})
 	eventsSent = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "logweave_shipper_events_sent_total", Help: "Events the collector acknowledged."})
+	breakerOpened = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "logweave_shipper_breaker_opened_total", Help: "Times a collector's circuit breaker opened, by URL."}, []string{"url"})
 	sendErrors = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "logweave_shipper_send_errors_total", Help: "Failed batch sends by reason (status code or 'network')."}, []string{"reason"})
 )
@@ -108,10 +119,13 @@ type Item struct {
 
 // Sender batches items and delivers them.
 type Sender struct {
-	cfg    Config
-	log    *slog.Logger
-	client *http.Client
-	next   atomic.Uint32 // index of the URL to try first
+	cfg       Config
+	log       *slog.Logger
+	client    *http.Client
+	mu        sync.Mutex
+	cur       int         // the collector in use
+	failures  []int       // consecutive failures per collector
+	openUntil []time.Time // per collector: breaker open until then
 }
 
 // NewSender returns a sender.
@@ -138,7 +152,8 @@ func NewSender(cfg Config, log *slog.Logger) (*Sender, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	tr.TLSClientConfig = tc
-	return &Sender{cfg: cfg, log: log, client: &http.Client{Transport: tr, Timeout: cfg.Timeout}}, nil
+	return &Sender{cfg: cfg, log: log, client: &http.Client{Transport: tr, Timeout: cfg.Timeout},
+		failures: make([]int, len(cfg.URLs)), openUntil: make([]time.Time, len(cfg.URLs))}, nil
 }
 
 // Run reads items from in, sends them in batches (by count, bytes, or after
@@ -250,10 +265,17 @@ func (s *Sender) send(ctx context.Context, ndjson []byte, events int) error {
 		payload = zb.Bytes()
 	}
 	backoff := 100 * time.Millisecond
-	for attempt := 0; ; attempt++ {
-		url := strings.TrimRight(s.cfg.URLs[int(s.next.Load())%len(s.cfg.URLs)], "/") + "/v1/events"
+	for attempt := 1; ; attempt++ {
+		idx, closedIn := s.pick()
+		if closedIn > 0 { // every collector's breaker is open
+			if err := sleepCtx(ctx, closedIn); err != nil {
+				return err
+			}
+		}
+		url := strings.TrimRight(s.cfg.URLs[idx], "/") + "/v1/events"
 		wait, err := s.post(ctx, url, payload)
 		if err == nil {
+			s.report(idx, true)
 			batchesSent.Inc()
 			eventsSent.Add(float64(events))
 			return nil
@@ -262,20 +284,76 @@ func (s *Sender) send(ctx context.Context, ndjson []byte, events int) error {
 			return ctx.Err()
 		}
 		if wait == 0 {
-			// Not a 429: try the next collector, and back off.
-			s.next.Add(1)
-			wait = backoff/2 + rand.N(backoff/2+1)
-			backoff = min(backoff*2, s.cfg.RetryMax)
+			// Not a 429: count it against this collector and move on to
+			// the next; back off once every collector failed in turn.
+			s.report(idx, false)
+			if attempt%len(s.cfg.URLs) == 0 {
+				wait = backoff/2 + rand.N(backoff/2+1)
+				backoff = min(backoff*2, s.cfg.RetryMax)
+			}
 		}
-		if attempt%10 == 0 {
-			s.log.Warn("shipper: batch not accepted, retrying", "url", url, "error", err, "retry_in", wait.String(), "attempt", attempt+1)
+		if attempt%10 == 1 {
+			s.log.Warn("shipper: batch not accepted, retrying", "url", url, "error", err, "retry_in", wait.String(), "attempt", attempt)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
+		if err := sleepCtx(ctx, wait); err != nil {
+			return err
 		}
 	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// pick chooses the collector to try: the current one, or the next whose
+// circuit breaker is closed (or due for its probe). When all are open it
+// returns the one that closes first and how long until then.
+func (s *Sender) pick() (int, time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	n := len(s.cfg.URLs)
+	best := -1
+	for k := 0; k < n; k++ {
+		i := (s.cur + k) % n
+		if !now.Before(s.openUntil[i]) {
+			s.cur = i
+			return i, 0
+		}
+		if best < 0 || s.openUntil[i].Before(s.openUntil[best]) {
+			best = i
+		}
+	}
+	s.cur = best
+	return best, s.openUntil[best].Sub(now)
+}
+
+// report records an attempt's outcome for collector i's circuit breaker:
+// breaker_failures failures in a row open it for breaker_cooldown, during
+// which it is not tried while another collector is available.
+func (s *Sender) report(i int, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ok {
+		s.failures[i] = 0
+		return
+	}
+	s.failures[i]++
+	if s.failures[i] >= s.cfg.BreakerFailures {
+		s.failures[i] = 0
+		s.openUntil[i] = time.Now().Add(s.cfg.BreakerCooldown)
+		breakerOpened.WithLabelValues(s.cfg.URLs[i]).Inc()
+		s.log.Warn("shipper: collector circuit breaker open", "url", s.cfg.URLs[i], "cooldown", s.cfg.BreakerCooldown.String())
+	}
+	s.cur = (i + 1) % len(s.cfg.URLs)
 }
 
 // post sends once. For a 429 it returns the wait the collector asked for.

@@ -158,3 +158,31 @@ func TestSenderFailsOverToTheNextCollector(t *testing.T) {
 		t.Fatalf("acked %d, accepted by the second collector %d", len(acked), len(fc.accepted))
 	}
 }
+
+// A collector that keeps failing is skipped while its breaker is open:
+// when the healthy one hiccups, the sender does not go back to the dead one
+// each time.
+func TestSenderBreakerSkipsAFailingCollector(t *testing.T) {
+	var downCalls atomic.Int32
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		downCalls.Add(1)
+		http.Error(w, "down", 503)
+	}))
+	defer down.Close()
+	fc := &fakeCollector{answer: func(call int32, w http.ResponseWriter) bool {
+		if call%3 == 0 {
+			http.Error(w, "hiccup", 503)
+			return true
+		}
+		return false
+	}}
+	up := httptest.NewServer(fc)
+	defer up.Close()
+	acked, _ := runSender(t, []string{down.URL, up.URL}, 100)
+	if len(acked) != 100 {
+		t.Fatalf("acked %d", len(acked))
+	}
+	if n := downCalls.Load(); n > 3 {
+		t.Fatalf("the failing collector was tried %d times; its breaker should have opened after 3", n)
+	}
+}
