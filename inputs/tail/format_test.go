@@ -131,3 +131,41 @@ func TestDockerFormatInterleavedStreams(t *testing.T) {
 		t.Fatalf("stdout joined wrong: offset %d end %d %q", got[1].Offset, got[1].End, got[1].Data)
 	}
 }
+
+func TestMultilineJoinsStackTraces(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	first := "2026-11-26 10:00:00 ERROR payment failed\n"
+	trace := "java.net.SocketTimeoutException: Read timed out\n\tat com.example.Pay.charge(Pay.java:88)\n\tat com.example.Api.post(Api.java:12)\n"
+	second := "2026-11-26 10:00:01 INFO retrying\n"
+	appendTo(t, p, "orphan continuation before any start\n"+first+trace+second)
+	cfg := tail.DefaultConfig()
+	cfg.Paths = []string{p}
+	cfg.ScanInterval, cfg.PollInterval = 20*time.Millisecond, 10*time.Millisecond
+	cfg.Multiline = tail.MultilineConfig{Pattern: `^\d{4}-\d{2}-\d{2} `, Timeout: 200 * time.Millisecond}
+	if err := cfg.Validate("inputs[0]"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, lines: make(chan tail.Line, 100), cancel: cancel, done: make(chan struct{})}
+	go func() { tail.New(cfg, nil, quiet).Run(ctx, h.lines); close(h.done) }()
+	t.Cleanup(func() { cancel(); <-h.done })
+	got := h.next(3)
+	orphanLen := int64(len("orphan continuation before any start\n"))
+	if string(got[0].Data) != "orphan continuation before any start" {
+		t.Fatalf("orphan: %q", got[0].Data)
+	}
+	want := strings.TrimSuffix(first+trace, "\n")
+	if string(got[1].Data) != want || got[1].Offset != orphanLen || got[1].End != orphanLen+int64(len(first+trace)) {
+		t.Fatalf("record: %q %d..%d", got[1].Data, got[1].Offset, got[1].End)
+	}
+	if string(got[2].Data) != strings.TrimSuffix(second, "\n") { // flushed by the timeout
+		t.Fatalf("last record: %q", got[2].Data)
+	}
+	bad := tail.DefaultConfig()
+	bad.Paths = []string{p}
+	bad.Multiline.Pattern = "(["
+	if err := bad.Validate("inputs[0]"); err == nil || !strings.Contains(err.Error(), "multiline.pattern") {
+		t.Fatalf("bad pattern: %v", err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"syscall"
 	"time"
@@ -40,12 +41,14 @@ type Config struct {
 	CloseInactive time.Duration `yaml:"close_inactive"`
 	// Format is raw (default), docker (json-file) or cri; docker and cri
 	// lines are unwrapped and their split parts joined.
-	Format string `yaml:"format"`
+	Format    string          `yaml:"format"`
+	Multiline MultilineConfig `yaml:"multiline"`
 }
 
 // DefaultConfig returns the defaults for a file input.
 func DefaultConfig() Config {
-	return Config{ScanInterval: time.Second, PollInterval: 250 * time.Millisecond, MaxLineBytes: 1 << 20, CloseInactive: 5 * time.Second, Format: FormatRaw}
+	return Config{ScanInterval: time.Second, PollInterval: 250 * time.Millisecond, MaxLineBytes: 1 << 20, CloseInactive: 5 * time.Second, Format: FormatRaw,
+		Multiline: MultilineConfig{Timeout: time.Second}}
 }
 
 // Validate checks the input; prefix is its key path.
@@ -62,6 +65,9 @@ func (c *Config) Validate(prefix string) error {
 		return fmt.Errorf("%s: scan_interval and poll_interval must be positive", prefix)
 	}
 	if err := ValidateFormat(prefix, c.Format); err != nil {
+		return err
+	}
+	if _, err := c.Multiline.compile(prefix); err != nil {
 		return err
 	}
 	if c.MaxLineBytes < 64 {
@@ -122,6 +128,7 @@ var (
 // Tailer follows the files of one input.
 type Tailer struct {
 	cfg   Config
+	ml    *regexp.Regexp // multiline start pattern, nil when off
 	log   *slog.Logger
 	start map[string]Checkpoint
 	files map[string]*follower
@@ -141,6 +148,8 @@ type follower struct {
 	// the parts of split container log lines being joined, per stream
 	// (stdout and stderr interleave in one file)
 	parts map[string]*partial
+	// multiline records being assembled, per stream
+	ml map[string]*mlRecord
 }
 
 type partial struct {
@@ -154,7 +163,8 @@ func New(cfg Config, checkpoints map[string]Checkpoint, log *slog.Logger) *Taile
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Tailer{cfg: cfg, log: log, start: checkpoints, files: map[string]*follower{}}
+	ml, _ := cfg.Multiline.compile("") // Validate reported a bad pattern
+	return &Tailer{cfg: cfg, ml: ml, log: log, start: checkpoints, files: map[string]*follower{}}
 }
 
 // FileID names a file by device and inode.
@@ -198,6 +208,9 @@ func (t *Tailer) Run(ctx context.Context, out chan<- Line) error {
 				return nil
 			case <-scan.C:
 				t.scan()
+				if err := t.flushMultiline(ctx, out); err != nil {
+					return nil
+				}
 			default:
 			}
 			continue
@@ -209,6 +222,9 @@ func (t *Tailer) Run(ctx context.Context, out chan<- Line) error {
 			t.scan()
 		case <-time.After(t.cfg.PollInterval):
 			t.maintain()
+			if err := t.flushMultiline(ctx, out); err != nil {
+				return nil
+			}
 		}
 	}
 }
@@ -365,11 +381,11 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan
 // parts; a line of another shape is shipped raw.
 func (t *Tailer) emitLine(ctx context.Context, out chan<- Line, f *follower, start, end int64, line []byte, trunc bool) error {
 	if t.cfg.Format == "" || t.cfg.Format == FormatRaw {
-		return f.emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: end, Data: line, Truncated: trunc})
+		return t.send(ctx, out, f, Line{FileID: f.id, Path: f.path, Offset: start, End: end, Data: line, Truncated: trunc})
 	}
 	r, ok := decode(t.cfg.Format, line)
 	if !ok {
-		return f.emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: start, End: f.safeEnd(end), Data: line, Truncated: trunc})
+		return t.send(ctx, out, f, Line{FileID: f.id, Path: f.path, Offset: start, End: f.safeEnd(end), Data: line, Truncated: trunc})
 	}
 	p := f.parts[r.stream]
 	if p == nil && r.partial {
@@ -403,7 +419,7 @@ func (t *Tailer) emitLine(ctx context.Context, out chan<- Line, f *follower, sta
 	if trunc {
 		truncatedLines.Inc()
 	}
-	return f.emit(ctx, out, Line{FileID: f.id, Path: f.path, Offset: first, End: f.safeEnd(end), Data: text, Time: r.time, Stream: r.stream, Truncated: trunc})
+	return t.send(ctx, out, f, Line{FileID: f.id, Path: f.path, Offset: first, End: f.safeEnd(end), Data: text, Time: r.time, Stream: r.stream, Truncated: trunc})
 }
 
 // safeEnd is the checkpoint a line may carry: never past the start of a
@@ -412,6 +428,9 @@ func (t *Tailer) emitLine(ctx context.Context, out chan<- Line, f *follower, sta
 func (f *follower) safeEnd(end int64) int64 {
 	for _, p := range f.parts {
 		end = min(end, p.start)
+	}
+	for _, r := range f.ml {
+		end = min(end, r.line.Offset)
 	}
 	return end
 }
