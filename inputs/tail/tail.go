@@ -278,6 +278,30 @@ func (t *Tailer) scan() {
 	}
 }
 
+// truncated reports, at end of file, whether the file was cut since it was
+// read: it is shorter than the read offset, or its first bytes changed (it
+// was truncated and written past the old offset before we looked).
+func (f *follower) truncated() bool {
+	fi, err := f.f.Stat()
+	if err != nil {
+		return false
+	}
+	if fi.Size() < f.offset {
+		return true
+	}
+	if f.fpLen == 0 {
+		return false
+	}
+	fp, n := fingerprint(f.f, f.fpLen)
+	return n < f.fpLen || fp != f.fp
+}
+
+// reset starts the file over from its beginning.
+func (f *follower) reset() {
+	f.offset, f.pending, f.fpLen, f.lineStart, f.trunc = 0, nil, 0, 0, false
+	f.fp = ""
+}
+
 // matches reports whether the file starts as the checkpointed one did.
 func (f *follower) matches(cp Checkpoint) bool {
 	if cp.FingerprintLen > f.fpLen {
@@ -293,10 +317,9 @@ func (f *follower) matches(cp Checkpoint) bool {
 // maintain detects truncation and closes rotated-away files once idle.
 func (t *Tailer) maintain() {
 	for id, f := range t.files {
-		fi, err := f.f.Stat()
-		if err == nil && fi.Size() < f.offset {
-			t.log.Warn("tail: file truncated; reading from the start", "path", f.path, "offset", f.offset, "size", fi.Size())
-			f.offset, f.pending, f.fpLen, f.lineStart, f.trunc = 0, f.pending[:0], 0, 0, false
+		if f.truncated() {
+			t.log.Warn("tail: file truncated; reading from the start", "path", f.path, "offset", f.offset)
+			f.reset()
 			continue
 		}
 		if time.Since(f.lastData) < t.cfg.CloseInactive {
@@ -319,6 +342,10 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan
 	if n == 0 {
 		if err != nil && !errors.Is(err, io.EOF) {
 			return 0, err
+		}
+		if f.truncated() {
+			t.log.Warn("tail: file truncated (copytruncate?); reading from the start", "path", f.path, "offset", f.offset)
+			f.reset()
 		}
 		return 0, nil
 	}
