@@ -168,8 +168,6 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 			c.closers = append(c.closers, o.Close)
 			log.Info("output: files", "path", cfg.FileOutput.Path, "index", cfg.Elasticsearch.Index)
 		}
-	} else {
-		c.src = nil
 	}
 
 	c.ln, err = net.Listen("tcp", cfg.HTTP.Listen)

@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -318,15 +317,4 @@ func (l *logLimiter) allow() bool {
 	}
 	l.last = time.Now()
 	return true
-}
-
-// Run is a convenience for tests and the collector: it listens until ctx
-// ends.
-func Run(ctx context.Context, cfg Config, handle Handler, log *slog.Logger) error {
-	s, err := Listen(cfg, handle, log)
-	if err != nil {
-		return err
-	}
-	<-ctx.Done()
-	return s.Close()
 }

@@ -465,10 +465,6 @@ func (f *follower) safeEnd(end int64) int64 {
 // emit sends a line of f, stamped with f's fingerprint.
 func (f *follower) emit(ctx context.Context, out chan<- Line, l Line) error {
 	l.Fingerprint, l.FingerprintLen = f.fp, f.fpLen
-	return emit(ctx, out, l)
-}
-
-func emit(ctx context.Context, out chan<- Line, l Line) error {
 	select {
 	case out <- l:
 		return nil

@@ -2,7 +2,7 @@ package estest
 
 import (
 	"bufio"
-	"compress/gzip"
+	"bytes"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,27 +23,16 @@ func NewCounter() *Counter {
 	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Elastic-Product", "Elasticsearch")
 		w.Header().Set("Content-Type", "application/json")
-		var body io.Reader = r.Body
-		if r.Header.Get("Content-Encoding") == "gzip" {
-			zr, err := gzip.NewReader(r.Body)
-			if err != nil {
-				http.Error(w, err.Error(), 400)
-				return
-			}
-			body = zr
+		body, err := readBody(r)
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
 		}
 		if r.URL.Path != "/_bulk" {
-			io.Copy(io.Discard, body)
 			io.WriteString(w, `{"acknowledged":true}`)
 			return
 		}
-		sc := bufio.NewScanner(body)
-		sc.Buffer(make([]byte, 1<<20), 64<<20)
-		n := 0
-		for sc.Scan() {
-			n++
-		}
-		actions := n / 2
+		actions := bytes.Count(body, []byte{'\n'}) / 2
 		c.Items.Add(int64(actions))
 		bw := bufio.NewWriter(w)
 		bw.WriteString(`{"took":1,"errors":false,"items":[`)
