@@ -4,7 +4,6 @@ import (
 	"bytes"
 
 	"github.com/logweave/logweave/pipeline"
-	"github.com/tidwall/gjson"
 )
 
 // TagJSONParseFailure is the tag Logstash's json filter adds to lines it
@@ -19,11 +18,9 @@ type JSON struct{}
 // Apply implements Filter.
 func (JSON) Apply(e *pipeline.Event) {
 	line := bytes.TrimSpace(e.Line)
-	if len(line) > 0 && line[0] == '{' && gjson.ValidBytes(line) {
-		e.SetDoc(line)
+	if len(line) > 0 && line[0] == '{' && e.SetObject(line) {
 		return
 	}
-	e.SetDoc(nil)
 	e.Set("message", pipeline.AppendJSONString(nil, string(bytes.TrimRight(e.Line, "\r\n"))))
 	e.AddTag(TagJSONParseFailure)
 }

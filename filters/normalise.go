@@ -192,7 +192,23 @@ func normLevel(r gjson.Result) string {
 			return "debug"
 		}
 	}
+	if l, ok := commonLevel(r.Str); ok {
+		return l
+	}
 	return strings.ToLower(r.Str)
+}
+
+var commonLevels = [...]string{"trace", "debug", "info", "notice", "warn", "warning", "error", "critical", "fatal"}
+
+// commonLevel returns the usual level names in lower case without
+// allocating (most events have one of them, often upper-case).
+func commonLevel(s string) (string, bool) {
+	for _, l := range commonLevels {
+		if len(s) == len(l) && strings.EqualFold(s, l) {
+			return l, true
+		}
+	}
+	return "", false
 }
 
 var timeLayouts = [...]string{

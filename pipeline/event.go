@@ -6,6 +6,7 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -72,14 +73,9 @@ func (e *Event) SetDoc(doc []byte) {
 }
 
 // Set records that the field at the dotted path takes the raw JSON value.
-// A later Set of the same path replaces an earlier one.
+// A later Set of the same path wins (Get and Encode look for the last one);
+// the field keeps the place of the first.
 func (e *Event) Set(path string, raw []byte) {
-	for i := range e.edits {
-		if e.edits[i].path == path {
-			e.edits[i].value = raw
-			return
-		}
-	}
 	e.edits = append(e.edits, edit{path: path, value: raw})
 }
 
@@ -94,8 +90,14 @@ func (e *Event) Bytes(b []byte) []byte { return e.appendArena(b) }
 // JSONString returns s encoded as a JSON string in the event's arena, for
 // use as a value in Set (valid until Reset).
 func (e *Event) JSONString(s string) []byte {
-	var buf [128]byte
-	return e.appendArena(AppendJSONString(buf[:0], s))
+	if cap(e.arena)-len(e.arena) < len(s)+2 {
+		e.arena = make([]byte, 0, max(2*cap(e.arena), len(s)+2, 512))
+	}
+	// Appending in place: should escapes outgrow the arena, append moves
+	// it, and what was handed out stays valid in the old one.
+	start := len(e.arena)
+	e.arena = AppendJSONString(e.arena, s)
+	return e.arena[start:len(e.arena):len(e.arena)]
 }
 
 // SetInt sets path to the JSON number n.
@@ -249,38 +251,54 @@ type encoder struct {
 
 // object writes an object made of members ms (none for a new object) with
 // edits whose paths are relative to it.
+//
+// Edits are indexed by a 6-bit hash of their first path segment (bitsets of
+// edit numbers per hash), so a member finds its edits in a few steps, and a
+// member whose first byte starts no edit's path is copied without a look:
+// runs of such members are copied from the document as one span.
 func (enc *encoder) object(ms []Member, edits []edit) {
 	enc.dst = append(enc.dst, '{')
 	first := true
-	var doneBuf [16]bool
+	words := (len(edits) + 63) / 64
 	var headBuf [16]string
-	var bitBuf [16]uint64
-	done, heads, bits := doneBuf[:0], headBuf[:0], bitBuf[:0]
-	if len(edits) <= len(doneBuf) {
-		done, heads, bits = doneBuf[:len(edits)], headBuf[:len(edits)], bitBuf[:len(edits)]
+	var byHashBuf [64]uint64
+	var doneBuf [1]uint64
+	heads, byHash, done := headBuf[:0], byHashBuf[:], doneBuf[:]
+	if len(edits) <= len(headBuf) {
+		heads = headBuf[:len(edits)]
 	} else {
-		done, heads, bits = make([]bool, len(edits)), make([]string, len(edits)), make([]uint64, len(edits))
+		heads = make([]string, len(edits))
 	}
-	// bits[i] is a one-bit hash of edit i's first path segment; mask has
-	// them all: a member whose bit is not in mask is untouched.
-	var mask uint64
+	if words > 1 {
+		byHash, done = make([]uint64, 64*words), make([]uint64, words)
+	}
+	var firsts [4]uint64 // the first bytes of the heads, as a 256-bit set
 	for i := range edits {
 		p := edits[i].path
 		if j := strings.IndexByte(p, '.'); j >= 0 {
 			p = p[:j]
 		}
-		heads[i], bits[i] = p, headBit(p)
-		mask |= bits[i]
+		heads[i] = p
+		byHash[headHash(p)*words+i/64] |= 1 << (i % 64)
+		c := firstByte(p)
+		firsts[c/64] |= 1 << (c % 64)
 	}
-	g := group{edits: edits, heads: heads, bits: bits, done: done}
+	g := group{edits: edits, heads: heads, byHash: byHash, done: done, words: words}
+	var run []byte // untouched members not yet written, as one span of the document
 	for _, m := range ms {
-		dotted := strings.IndexByte(m.Key, '.') >= 0
-		if mask&headBit(m.Key) == 0 && !dotted {
-			first = enc.write(first, m.Key, m.RawKey, m.Val, nil)
+		if c := firstByte(m.Key); firsts[c/64]&(1<<(c%64)) == 0 {
+			run = extend(run, m)
 			continue
 		}
+		dotted := strings.IndexByte(m.Key, '.') >= 0
 		mark := len(enc.stack)
 		exact := enc.collect(&g, m.Key, dotted)
+		if exact < 0 && len(enc.stack) == mark {
+			run = extend(run, m)
+			continue
+		}
+		first = enc.span(first, run)
+		run = nil
 		base := m.Val
 		if exact >= 0 {
 			base = edits[exact].value
@@ -288,9 +306,10 @@ func (enc *encoder) object(ms []Member, edits []edit) {
 		first = enc.write(first, m.Key, m.RawKey, base, enc.stack[mark:len(enc.stack):len(enc.stack)])
 		enc.stack = enc.stack[:mark]
 	}
+	first = enc.span(first, run)
 	// Edits of keys the object does not have, in the order they were made.
 	for i := range edits {
-		if done[i] {
+		if done[i/64]&(1<<(i%64)) != 0 {
 			continue
 		}
 		mark := len(enc.stack)
@@ -303,6 +322,36 @@ func (enc *encoder) object(ms []Member, edits []edit) {
 		enc.stack = enc.stack[:mark]
 	}
 	enc.dst = append(enc.dst, '}')
+}
+
+// extend grows run, a span of the document, to the end of member m (which
+// follows it in the same document); a nil run starts at m's key.
+func extend(run []byte, m Member) []byte {
+	start := unsafe.SliceData(m.RawKey)
+	if run != nil {
+		start = unsafe.SliceData(run)
+	}
+	end := unsafe.Add(unsafe.Pointer(unsafe.SliceData(m.Val)), len(m.Val))
+	return unsafe.Slice(start, uintptr(end)-uintptr(unsafe.Pointer(start)))
+}
+
+// span writes a run of untouched members as they stood in the document.
+func (enc *encoder) span(first bool, run []byte) bool {
+	if run == nil {
+		return first
+	}
+	if !first {
+		enc.dst = append(enc.dst, ',')
+	}
+	enc.dst = append(enc.dst, run...)
+	return false
+}
+
+func firstByte(k string) byte {
+	if k == "" {
+		return 0
+	}
+	return k[0]
 }
 
 // newObject writes an object made only of edits (at most 64): the common
@@ -368,56 +417,64 @@ func (enc *encoder) newObject(edits []edit) {
 	enc.dst = append(enc.dst, '}')
 }
 
-// group is the edits of one object with their first path segments.
+// group is the edits of one object with their first path segments, indexed
+// by the segments' hashes: byHash[h*words+w] is word w of the set of edits
+// whose first segment hashes to h; done is the set already written.
 type group struct {
-	edits []edit
-	heads []string
-	bits  []uint64
-	done  []bool
+	edits  []edit
+	heads  []string
+	byHash []uint64
+	done   []uint64
+	words  int
 }
 
-func headBit(k string) uint64 {
+func headHash(k string) int {
 	if k == "" {
-		return 1
+		return 0
 	}
-	return 1 << ((uint(len(k))*7 + uint(k[0])) & 63)
+	return int((uint(len(k))*7 + uint(k[0])) & 63)
 }
 
-// collect finds the edit of exactly key (-1 if none) and pushes the edits
-// below it on enc.stack, marking them done; the caller pops them when it
-// has written the key. dotted says key is a literal dotted key ("log.file")
-// that edits ("log.file.path") may reach into.
+// collect finds the edit of exactly key (-1 if none; the last one wins) and
+// pushes the edits below it on enc.stack, in the order they were made,
+// marking them done; the caller pops them when it has written the key.
+// dotted says key is a literal dotted key ("log.file") that edits
+// ("log.file.path") may reach into.
 func (enc *encoder) collect(g *group, key string, dotted bool) (exact int) {
 	exact = -1
-	kb := headBit(key)
-	edits, heads, bits, done := g.edits, g.heads, g.bits, g.done
-	// Equal lengths by construction; saying so lets the compiler drop the
-	// bounds checks in the loop below.
-	if len(heads) < len(edits) || len(bits) < len(edits) || len(done) < len(edits) {
+	if dotted {
+		// A dotted key is no edit's first segment; look at every edit.
+		for i := range g.edits {
+			if g.done[i/64]&(1<<(i%64)) != 0 {
+				continue
+			}
+			ed := &g.edits[i]
+			switch {
+			case ed.path == key:
+				exact = i
+			case len(ed.path) > len(key) && ed.path[len(key)] == '.' && ed.path[:len(key)] == key:
+				enc.stack = append(enc.stack, edit{path: ed.path[len(key)+1:], value: ed.value})
+			default:
+				continue
+			}
+			g.done[i/64] |= 1 << (i % 64)
+		}
 		return exact
 	}
-	for i := range edits {
-		if bits[i] != kb && !dotted {
-			continue // the common case: another head, decided by one compare
-		}
-		if done[i] {
-			continue
-		}
-		ed := &edits[i]
-		switch {
-		case bits[i] == kb && heads[i] == key:
+	h := headHash(key) * g.words
+	for w := 0; w < g.words; w++ {
+		for cand := g.byHash[h+w] &^ g.done[w]; cand != 0; cand &= cand - 1 {
+			i := w*64 + bits.TrailingZeros64(cand)
+			if g.heads[i] != key {
+				continue
+			}
+			ed := &g.edits[i]
 			if len(ed.path) == len(key) {
 				exact = i
 			} else {
 				enc.stack = append(enc.stack, edit{path: ed.path[len(key)+1:], value: ed.value})
 			}
-			done[i] = true
-		case dotted && ed.path == key:
-			exact = i
-			done[i] = true
-		case dotted && len(ed.path) > len(key) && ed.path[len(key)] == '.' && ed.path[:len(key)] == key:
-			enc.stack = append(enc.stack, edit{path: ed.path[len(key)+1:], value: ed.value})
-			done[i] = true
+			g.done[w] |= 1 << (i % 64)
 		}
 	}
 	return exact
@@ -512,8 +569,12 @@ func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		// Eight bytes at a time while none needs attention.
-		for i+8 <= len(s) && !needsEscape8(s[i:]) {
+		// Eight bytes at a time to the next byte that needs attention.
+		for i+8 <= len(s) {
+			if m := escapeMask8(s[i:]); m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
 			i += 8
 		}
 		if i >= len(s) {
@@ -570,14 +631,15 @@ func (e *Event) TopLevel() []Member {
 // Edited reports whether any edit was recorded.
 func (e *Event) Edited() bool { return len(e.edits) > 0 }
 
-// needsEscape8 reports whether any of the first eight bytes of s is below
-// 0x20, a quote, a backslash or not ASCII (SWAR: one word at a time).
-func needsEscape8(s string) bool {
+// escapeMask8 flags (with its high bit) each of the first eight bytes of s
+// that is below 0x20, a quote, a backslash or not ASCII (SWAR: one word at a
+// time). Only the lowest flag is exact: a borrow may flag bytes above it.
+func escapeMask8(s string) uint64 {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	x := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s), 8))
 	q := x ^ (lo * '"')
 	b := x ^ (lo * '\\')
-	return (x|((x-lo*0x20)&^x)|((q-lo)&^q)|((b-lo)&^b))&hi != 0
+	return (x | ((x - lo*0x20) &^ x) | ((q - lo) &^ q) | ((b - lo) &^ b)) & hi
 }
 
 // plainKey reports whether a (short) key needs no escaping.

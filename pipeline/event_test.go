@@ -1,11 +1,13 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/logweave/logweave/pipeline"
+	"github.com/tidwall/gjson"
 )
 
 func TestEncodeSplicesEdits(t *testing.T) {
@@ -166,5 +168,26 @@ func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 		if back != wantBack {
 			t.Fatalf("%q: got %q want %q", s, back, wantBack)
 		}
+	}
+}
+
+// A pretty-printed document (as a GELF message may carry) encodes to one
+// line, which the bulk API and NDJSON files need.
+func TestMultiLineDocumentEncodesToOneLine(t *testing.T) {
+	doc := "{\n  \"msg\": \"a\\nb\",\n  \"user\": {\n    \"id\": 1\n  },\r\n  \"n\": [1,\n2]\n}"
+	var e pipeline.Event
+	if !e.SetObject([]byte(doc)) {
+		t.Fatal("valid document refused")
+	}
+	e.Rename("msg", "message")
+	out := e.Encode(nil)
+	if bytes.ContainsAny(out, "\n") {
+		t.Fatalf("encoded document spans lines: %q", out)
+	}
+	if got := gjson.GetBytes(out, "message").String(); got != "a\nb" {
+		t.Fatalf("message = %q", got)
+	}
+	if gjson.GetBytes(out, "user.id").Int() != 1 || gjson.GetBytes(out, "n.1").Int() != 2 {
+		t.Fatalf("values lost: %s", out)
 	}
 }

@@ -101,3 +101,35 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseObject checks the one-pass validator against encoding/json and
+// its members against the members scanner's.
+func FuzzParseObject(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1,"log":"x","msg":"m","b":{"c":[1,{"d":2}]}}`, ` {"k\"ey":"v\u00e9\\","n":null,"t":true,"f":false} `,
+		`{"n":-0.5e+10,"m":[],"o":{},"s":"0123456789abcdef\n"}`, `{"a":01}`, `{"a":1,}`, `[1]`, `{"a":"\x"}`,
+		`{"a":[1,2,]}`, `{"a":1}}`, `{"a":tru}`, `{"a":"` + "\x01" + `"}`, `{"a":1.}`, `{"a":-}`, `{"a" 1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := pipeline.ParseObject(nil, b)
+		trimmed := strings.TrimLeft(string(b), " \t\r\n")
+		want := json.Valid(b) && strings.HasPrefix(trimmed, "{")
+		if ok != want {
+			t.Fatalf("ParseObject(%q) = %v, encoding/json says %v", b, ok, want)
+		}
+		if !ok {
+			return
+		}
+		ref := pipeline.Members(b)
+		if len(got) != len(ref) {
+			t.Fatalf("%q: %d members, scanner finds %d", b, len(got), len(ref))
+		}
+		for i := range got {
+			if got[i].Key != ref[i].Key || string(got[i].RawKey) != string(ref[i].RawKey) || string(got[i].Val) != string(ref[i].Val) {
+				t.Fatalf("%q: member %d is %q=%q, scanner has %q=%q", b, i, got[i].Key, got[i].Val, ref[i].Key, ref[i].Val)
+			}
+		}
+	})
+}

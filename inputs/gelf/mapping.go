@@ -40,8 +40,7 @@ func Map(msg []byte) ([]byte, bool) {
 	e := &pipeline.Event{}
 	trimmed := strings.TrimSpace(text)
 	appJSON := false
-	if strings.HasPrefix(trimmed, "{") && gjson.Valid(trimmed) {
-		e.SetDoc([]byte(trimmed))
+	if strings.HasPrefix(trimmed, "{") && e.SetObject([]byte(trimmed)) {
 		appJSON = true
 	} else {
 		e.SetString("message", strings.TrimRight(text, "\r\n"))
