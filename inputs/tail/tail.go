@@ -43,11 +43,15 @@ type Config struct {
 	// lines are unwrapped and their split parts joined.
 	Format    string          `yaml:"format"`
 	Multiline MultilineConfig `yaml:"multiline"`
+	// StartPosition is where files found at start-up without a checkpoint
+	// are read from: beginning (default) or end. Files that appear later
+	// are always read from the beginning.
+	StartPosition string `yaml:"start_position"`
 }
 
 // DefaultConfig returns the defaults for a file input.
 func DefaultConfig() Config {
-	return Config{ScanInterval: time.Second, PollInterval: 250 * time.Millisecond, MaxLineBytes: 1 << 20, CloseInactive: 5 * time.Second, Format: FormatRaw,
+	return Config{ScanInterval: time.Second, PollInterval: 250 * time.Millisecond, MaxLineBytes: 1 << 20, CloseInactive: 5 * time.Second, Format: FormatRaw, StartPosition: "beginning",
 		Multiline: MultilineConfig{Timeout: time.Second}}
 }
 
@@ -69,6 +73,11 @@ func (c *Config) Validate(prefix string) error {
 	}
 	if _, err := c.Multiline.compile(prefix); err != nil {
 		return err
+	}
+	switch c.StartPosition {
+	case "", "beginning", "end":
+	default:
+		return fmt.Errorf("%s.start_position: %q is not beginning or end", prefix, c.StartPosition)
 	}
 	if c.MaxLineBytes < 64 {
 		return fmt.Errorf("%s.max_line_bytes: must be at least 64", prefix)
@@ -132,7 +141,33 @@ type Tailer struct {
 	log   *slog.Logger
 	start map[string]Checkpoint
 	files map[string]*follower
+	// ghosts are the old contents of truncated files, waiting for their
+	// copies (copytruncate's rotated file) to be read on from.
+	ghosts  []*ghost
+	started bool // the first scan is done
 }
+
+// ghost is where reading a file's old content stopped when the file was
+// truncated (or, after a restart, a checkpoint no file answers to). A new
+// file starting with the same bytes is that content's copy: it is read on
+// from the ghost's offset, with the line and records being joined.
+type ghost struct {
+	path      string
+	fp        string
+	fpLen     int
+	offset    int64
+	lineStart int64
+	pending   []byte
+	trunc     bool
+	parts     map[string]*partial
+	ml        map[string]*mlRecord
+	at        time.Time
+}
+
+const maxGhosts = 64
+
+// ghostTTL is how long a truncated file's copy is waited for.
+func (t *Tailer) ghostTTL() time.Duration { return max(5*time.Minute, 100*t.cfg.ScanInterval) }
 
 type follower struct {
 	id        string
@@ -145,6 +180,7 @@ type follower struct {
 	lastData  time.Time
 	fp        string // fingerprint of the first fpLen bytes
 	fpLen     int
+	size      int64 // when it was found
 	// the parts of split container log lines being joined, per stream
 	// (stdout and stderr interleave in one file)
 	parts map[string]*partial
@@ -238,8 +274,14 @@ func (t *Tailer) order() []string {
 	return ids
 }
 
-// scan opens files that match the patterns and are not followed yet.
+// scan opens files that match the patterns and are not followed yet. A new
+// file that starts as a truncated file did (its rotated copy) is read on
+// from where that file was; one that starts as a followed file does (a copy
+// being made) is left alone until that file is truncated or the copy
+// differs, so no line is read twice.
 func (t *Tailer) scan() {
+	var fresh []*follower
+	seen := map[string]bool{}
 	for _, pat := range t.cfg.Paths {
 		matches, _ := filepath.Glob(pat)
 		for _, path := range matches {
@@ -252,30 +294,162 @@ func (t *Tailer) scan() {
 				f.path = path // renamed within the pattern: same file
 				continue
 			}
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
 			f, err := os.Open(path)
 			if err != nil {
 				t.log.Warn("tail: cannot open", "path", path, "error", err)
 				continue
 			}
-			fo := &follower{id: id, path: path, f: f, lastData: time.Now()}
+			fo := &follower{id: id, path: path, f: f, lastData: time.Now(), size: fi.Size()}
 			fo.fp, fo.fpLen = fingerprint(f, FingerprintBytes)
-			if cp, ok := t.start[id]; ok {
-				fo.offset = cp.Offset
-				switch {
-				case cp.Fingerprint != "" && !fo.matches(cp):
-					t.log.Warn("tail: a new file reuses the inode of a checkpointed one; reading it from the start", "path", path, "id", id, "old_path", cp.Path)
-					fo.offset = 0
-				case cp.Offset > fi.Size():
-					t.log.Warn("tail: file is shorter than its checkpoint (truncated); reading from the start", "path", path, "checkpoint", cp.Offset, "size", fi.Size())
-					fo.offset = 0
-				}
-			}
-			fo.lineStart = fo.offset
-			t.files[id] = fo
-			filesOpen.Inc()
-			t.log.Info("tail: following", "path", path, "id", id, "offset", fo.offset)
+			fresh = append(fresh, fo)
 		}
 	}
+	// Files resuming from their own checkpoints first: what is left of the
+	// checkpoints at start-up are ghosts for the others.
+	used := map[string]bool{}
+	var rest []*follower
+	for _, fo := range fresh {
+		cp, ok := t.start[fo.id]
+		switch {
+		case !ok:
+			rest = append(rest, fo)
+			continue
+		case cp.Fingerprint != "" && !fo.matches(cp):
+			t.log.Warn("tail: a new file reuses the inode of a checkpointed one", "path", fo.path, "id", fo.id, "old_path", cp.Path)
+			rest = append(rest, fo)
+			continue
+		case cp.Offset > fo.size:
+			t.log.Warn("tail: file is shorter than its checkpoint (truncated); reading from the start", "path", fo.path, "checkpoint", cp.Offset, "size", fo.size)
+		default:
+			fo.offset, fo.lineStart = cp.Offset, cp.Offset
+		}
+		used[fo.id] = true
+		t.follow(fo, "checkpoint")
+	}
+	if !t.started {
+		for id, cp := range t.start {
+			if !used[id] && cp.Fingerprint != "" && t.files[id] == nil {
+				t.addGhost(&ghost{path: cp.Path, fp: cp.Fingerprint, fpLen: cp.FingerprintLen, offset: cp.Offset, lineStart: cp.Offset})
+			}
+		}
+	}
+	for _, fo := range rest {
+		if fo.fpLen == 0 {
+			// Empty: a new file or a copy being made, which its first
+			// bytes will tell. Nothing is lost by waiting for them.
+			fo.f.Close()
+			continue
+		}
+		g, wait := t.takeGhost(fo)
+		if wait {
+			fo.f.Close() // a truncated file's copy, still being written
+			continue
+		}
+		if g != nil {
+			fo.offset, fo.lineStart, fo.pending, fo.trunc, fo.parts, fo.ml = g.offset, g.lineStart, g.pending, g.trunc, g.parts, g.ml
+			for _, rec := range fo.ml {
+				rec.line.FileID, rec.line.Path = fo.id, fo.path // a record begun in the old file ends in its copy
+			}
+			t.log.Info("tail: reading on in the copy of a truncated file", "path", fo.path, "of", g.path, "offset", g.lineStart)
+			t.follow(fo, "copy")
+			continue
+		}
+		if of := t.copyOf(fo); of != nil {
+			fo.f.Close()
+			continue
+		}
+		if !t.started && t.cfg.StartPosition == "end" {
+			fo.offset, fo.lineStart = fo.size, fo.size
+		}
+		t.follow(fo, "new")
+	}
+	t.started = true
+}
+
+func (t *Tailer) follow(fo *follower, why string) {
+	t.files[fo.id] = fo
+	filesOpen.Inc()
+	t.log.Info("tail: following", "path", fo.path, "id", fo.id, "offset", fo.offset, "from", why)
+}
+
+// prefixMatches reports whether fo's first n bytes hash to fp.
+func (fo *follower) prefixMatches(fp string, n int) bool {
+	if n == 0 || n > fo.fpLen {
+		return false
+	}
+	if n == fo.fpLen {
+		return fo.fp == fp
+	}
+	got, _ := fingerprint(fo.f, n)
+	return got == fp
+}
+
+// takeGhost returns (and forgets) the ghost whose content fo starts with;
+// wait says fo starts so but is not yet as long as what was read of it.
+func (t *Tailer) takeGhost(fo *follower) (g *ghost, wait bool) {
+	for i, g := range t.ghosts {
+		if !fo.prefixMatches(g.fp, g.fpLen) {
+			continue
+		}
+		if fo.size < g.offset {
+			return nil, true
+		}
+		t.ghosts = append(t.ghosts[:i], t.ghosts[i+1:]...)
+		return g, false
+	}
+	return nil, false
+}
+
+// copyOf returns the followed file whose content fo is a copy of, as far as
+// fo goes: its first bytes as that file had them when it was read.
+func (t *Tailer) copyOf(fo *follower) *follower {
+	if fo.fpLen == 0 {
+		return nil
+	}
+	for _, f := range t.files {
+		switch {
+		case f.fpLen == 0:
+		case f.fpLen <= fo.fpLen:
+			if fo.prefixMatches(f.fp, f.fpLen) {
+				return f
+			}
+		default: // fo is shorter than f's fingerprint: compare what it has
+			if fp, n := fingerprint(f.f, fo.fpLen); n == fo.fpLen && fp == fo.fp {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+func (t *Tailer) addGhost(g *ghost) {
+	g.at = time.Now()
+	keep := t.ghosts[:0]
+	for _, old := range t.ghosts {
+		if time.Since(old.at) < t.ghostTTL() {
+			keep = append(keep, old)
+		}
+	}
+	t.ghosts = append(keep, g)
+	if len(t.ghosts) > maxGhosts {
+		t.ghosts = t.ghosts[len(t.ghosts)-maxGhosts:]
+	}
+}
+
+// truncate starts f over after it was truncated, keeping where its old
+// content stopped as a ghost, and looks for that content's copy at once.
+func (t *Tailer) truncate(f *follower) {
+	t.log.Warn("tail: file truncated (copytruncate?); reading it from the start and its copy, when one appears, from where it was", "path", f.path, "offset", f.offset)
+	if f.fpLen > 0 {
+		t.addGhost(&ghost{path: f.path, fp: f.fp, fpLen: f.fpLen, offset: f.offset, lineStart: f.lineStart,
+			pending: f.pending, trunc: f.trunc, parts: f.parts, ml: f.ml})
+	}
+	f.reset()
+	t.scan()
 }
 
 // truncated reports, at end of file, whether the file was cut since it was
@@ -299,7 +473,7 @@ func (f *follower) truncated() bool {
 // reset starts the file over from its beginning.
 func (f *follower) reset() {
 	f.offset, f.pending, f.fpLen, f.lineStart, f.trunc = 0, nil, 0, 0, false
-	f.fp = ""
+	f.fp, f.parts, f.ml = "", nil, nil
 }
 
 // matches reports whether the file starts as the checkpointed one did.
@@ -318,8 +492,7 @@ func (f *follower) matches(cp Checkpoint) bool {
 func (t *Tailer) maintain() {
 	for id, f := range t.files {
 		if f.truncated() {
-			t.log.Warn("tail: file truncated; reading from the start", "path", f.path, "offset", f.offset)
-			f.reset()
+			t.truncate(f)
 			continue
 		}
 		if time.Since(f.lastData) < t.cfg.CloseInactive {
@@ -344,10 +517,19 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan
 			return 0, err
 		}
 		if f.truncated() {
-			t.log.Warn("tail: file truncated (copytruncate?); reading from the start", "path", f.path, "offset", f.offset)
-			f.reset()
+			t.truncate(f)
 		}
 		return 0, nil
+	}
+	if f.fpLen > 0 {
+		// Truncated and written again past our offset since the last read
+		// (copytruncate under a busy writer)? Then what was just read is
+		// the new content's middle: drop it and start over; the old
+		// content's rest is in its copy.
+		if fp, got := fingerprint(f.f, f.fpLen); got < f.fpLen || fp != f.fp {
+			t.truncate(f)
+			return 0, nil
+		}
 	}
 	f.lastData = time.Now()
 	if f.fpLen < FingerprintBytes && f.offset+int64(n) > int64(f.fpLen) {

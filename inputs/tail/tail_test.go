@@ -22,13 +22,16 @@ type harness struct {
 	done   chan struct{}
 }
 
-func start(t *testing.T, glob string, cps map[string]tail.Checkpoint) *harness {
+func start(t *testing.T, glob string, cps map[string]tail.Checkpoint, opts ...func(*tail.Config)) *harness {
 	cfg := tail.DefaultConfig()
 	cfg.Paths = []string{glob}
 	cfg.ScanInterval = 20 * time.Millisecond
 	cfg.PollInterval = 10 * time.Millisecond
 	cfg.CloseInactive = 50 * time.Millisecond
 	cfg.MaxLineBytes = 100
+	for _, o := range opts {
+		o(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, lines: make(chan tail.Line, 1000), cancel: cancel, done: make(chan struct{})}
 	go func() { tail.New(cfg, cps, quiet).Run(ctx, h.lines); close(h.done) }()
@@ -139,6 +142,119 @@ func TestCopyTruncateStartsAgainAtZero(t *testing.T) {
 	got := h.next(1)
 	if string(got[0].Data) != "new" || got[0].Offset != 0 {
 		t.Fatalf("got %+v", got[0])
+	}
+}
+
+func texts(ls []tail.Line) string {
+	var b strings.Builder
+	for _, l := range ls {
+		b.Write(l.Data)
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+func copyFile(t *testing.T, from, to string) {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// copytruncate with lines the tailer has not read yet: they are read from
+// the copy (found by its first bytes), from where the tailer was, and the
+// truncated file from its start; nothing twice.
+func TestCopyTruncateReadsTheRestFromTheCopy(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	appendTo(t, p, "line 1\nline 2\n")
+	h := start(t, p+"*", nil, func(c *tail.Config) { c.PollInterval, c.ScanInterval = time.Second, time.Second })
+	h.next(2)
+	// While the tailer sleeps: more lines, then logrotate's copy and
+	// truncate, then the writer goes on in the emptied file.
+	appendTo(t, p, "line 3\nline 4\npart")
+	copyFile(t, p, p+".1")
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, p, "new 1\n")
+	got := h.next(2)
+	appendTo(t, p+".1", "ial\n") // a writer that still had the old file open
+	got = append(got, h.next(2)...)
+	want := map[string]bool{"line 3": true, "line 4": true, "new 1": true, "partial": true}
+	for _, l := range got {
+		if _, ok := want[string(l.Data)]; !ok {
+			t.Fatalf("unexpected %q in %s", l.Data, texts(got))
+		}
+	}
+	seen := map[string]int{}
+	for _, l := range got {
+		seen[string(l.Data)]++
+	}
+	if seen["line 3"] != 1 || seen["line 4"] != 1 || seen["new 1"] != 1 || seen["partial"] != 1 {
+		t.Fatalf("got %s", texts(got))
+	}
+	h.none()
+}
+
+// After a restart, a checkpoint whose file was truncated meanwhile is
+// continued in the copy that starts with the checkpointed bytes.
+func TestCheckpointOfATruncatedFileContinuesInItsCopy(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	appendTo(t, p, "line 1\nline 2\nline 3\n")
+	fi, _ := os.Stat(p)
+	// What a shipper that read two lines checkpointed, as it stamps them.
+	var cp tail.Checkpoint
+	{
+		h := start(t, p, nil)
+		got := h.next(3)
+		cp = tail.Checkpoint{Path: p, Offset: got[1].End, Fingerprint: got[1].Fingerprint, FingerprintLen: got[1].FingerprintLen}
+		h.cancel()
+		<-h.done
+	}
+	copyFile(t, p, p+".1")
+	os.Truncate(p, 0)
+	appendTo(t, p, "new 1\n")
+	h := start(t, p+"*", map[string]tail.Checkpoint{tail.FileID(fi): cp})
+	got := h.next(2)
+	if s := texts(got); !strings.Contains(s, "line 3") || !strings.Contains(s, "new 1") {
+		t.Fatalf("got %s", s)
+	}
+	h.none()
+}
+
+// A copy of a followed file (cp app.log app.log.bak) is not read again.
+func TestCopyOfAFollowedFileIsNotReadTwice(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	appendTo(t, p, "line 1\nline 2\n")
+	h := start(t, p+"*", nil)
+	h.next(2)
+	copyFile(t, p, p+".bak")
+	h.none()
+	appendTo(t, p, "line 3\n")
+	if got := h.next(1); string(got[0].Data) != "line 3" {
+		t.Fatalf("got %s", texts(got))
+	}
+	h.none()
+}
+
+// start_position: end skips what files held at start-up, not what comes
+// after, nor files that appear later.
+func TestStartPositionEnd(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	appendTo(t, p, "old 1\nold 2\n")
+	h := start(t, filepath.Join(dir, "*.log"), nil, func(c *tail.Config) { c.StartPosition = "end" })
+	h.none()
+	appendTo(t, p, "new 1\n")
+	appendTo(t, filepath.Join(dir, "b.log"), "b 1\n")
+	if s := texts(h.next(2)); !strings.Contains(s, "new 1") || !strings.Contains(s, "b 1") {
+		t.Fatalf("got %s", s)
 	}
 }
 
