@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/logweave/logweave/collector"
+	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/inputs/tail"
 	"github.com/logweave/logweave/pipeline"
 	"github.com/logweave/logweave/shipper"
@@ -93,13 +94,18 @@ func TestReadmeConfigReferenceIsComplete(t *testing.T) {
 	}
 	sh := shipper.DefaultConfig()
 	pipeline.ParseConfig([]byte(block("### shipper.yaml")), sh)
-	if len(sh.Inputs) != 1 {
-		t.Fatalf("shipper.yaml example should have one input")
+	if len(sh.Inputs) != 2 || sh.Inputs[0].Type != "file" || sh.Inputs[1].Type != "gelf" {
+		t.Fatalf("shipper.yaml example should have a file and a gelf input")
 	}
 	in := sh.Inputs[0].Config
 	in.Paths = nil
 	if !reflect.DeepEqual(in, tail.DefaultConfig()) {
 		t.Errorf("documented file input differs from the defaults:\n%+v\n%+v", in, tail.DefaultConfig())
+	}
+	g := sh.Inputs[1].GELF
+	g.Listen = ""
+	if !reflect.DeepEqual(g, gelf.DefaultConfig()) || sh.Inputs[1].Spool != shipper.DefaultSpoolConfig() {
+		t.Errorf("documented gelf input differs from the defaults:\n%+v %+v\n%+v %+v", g, sh.Inputs[1].Spool, gelf.DefaultConfig(), shipper.DefaultSpoolConfig())
 	}
 	sh.Inputs = nil
 	if !reflect.DeepEqual(sh, shipper.DefaultConfig()) {

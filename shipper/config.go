@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/inputs/tail"
 	"github.com/logweave/logweave/outputs/collector"
 	"github.com/logweave/logweave/pipeline"
@@ -35,22 +36,28 @@ type HostConfig struct {
 	Name string `yaml:"name"`
 }
 
-// InputConfig is one entry of inputs:. Only type file exists so far.
+// InputConfig is one entry of inputs:, of type file (the tail options) or
+// gelf (the GELF listener's options and its spool).
 type InputConfig struct {
 	Type        string `yaml:"type"`
 	tail.Config `yaml:",inline"`
+	GELF        gelf.Config `yaml:",inline"`
+	Spool       SpoolConfig `yaml:"spool"`
 }
 
 // UnmarshalYAML fills an input with its type's defaults before decoding.
 func (in *InputConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	type plain InputConfig
-	p := plain{Config: tail.DefaultConfig()}
+	p := plain{Config: tail.DefaultConfig(), GELF: gelf.DefaultConfig(), Spool: DefaultSpoolConfig()}
 	if err := unmarshal(&p); err != nil {
 		return err
 	}
 	*in = InputConfig(p)
 	return nil
 }
+
+// DefaultSpoolConfig is a GELF input's spool unless configured.
+func DefaultSpoolConfig() SpoolConfig { return SpoolConfig{MaxBytes: 256 << 20} }
 
 // DefaultConfig returns the defaults; an empty file is valid but has no
 // inputs, so it only validates.
@@ -86,10 +93,20 @@ func (c *Config) Validate() error {
 			if err := in.Config.Validate(prefix); err != nil {
 				return err
 			}
+		case "gelf":
+			if in.GELF.Listen == "" {
+				return fmt.Errorf("%s.listen: a gelf input needs an address, e.g. \"0.0.0.0:12201\"", prefix)
+			}
+			if err := in.GELF.Validate(prefix); err != nil {
+				return err
+			}
+			if in.Spool.MaxBytes < 1<<20 {
+				return fmt.Errorf("%s.spool.max_bytes: must be at least 1MiB", prefix)
+			}
 		case "":
-			return fmt.Errorf("%s.type: missing (file)", prefix)
+			return fmt.Errorf("%s.type: missing (file or gelf)", prefix)
 		default:
-			return fmt.Errorf("%s.type: %q is not supported by this version (supported: file)", prefix, in.Type)
+			return fmt.Errorf("%s.type: %q is not supported (supported: file, gelf)", prefix, in.Type)
 		}
 	}
 	return nil

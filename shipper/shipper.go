@@ -26,6 +26,8 @@ type Shipper struct {
 	log  *slog.Logger
 	host string
 
+	gelfs []*gelfInput // by input index; nil for file inputs
+
 	mu          sync.Mutex
 	checkpoints map[string]tail.Checkpoint
 	acked       int64
@@ -54,7 +56,37 @@ func New(cfg *Config, log *slog.Logger) (*Shipper, error) {
 			return nil, fmt.Errorf("state: %s is damaged: %w", s.statePath(), err)
 		}
 	}
+	// GELF listens from here on: what arrives before Run is spooled then.
+	s.gelfs = make([]*gelfInput, len(cfg.Inputs))
+	for i, in := range cfg.Inputs {
+		if in.Type != "gelf" {
+			continue
+		}
+		g, err := openGELF(in.GELF, in.Spool, gelfSpoolDir(cfg.State.Path, i), host, log)
+		if err != nil {
+			s.closeGELF()
+			return nil, fmt.Errorf("inputs[%d]: %w", i, err)
+		}
+		s.gelfs[i] = g
+	}
 	return s, nil
+}
+
+func (s *Shipper) closeGELF() {
+	for _, g := range s.gelfs {
+		if g != nil {
+			g.srv.Close()
+			g.spool.Close()
+		}
+	}
+}
+
+// GELFAddr is the address GELF input i (its index in inputs:) listens on.
+func (s *Shipper) GELFAddr(i int) string {
+	if i < 0 || i >= len(s.gelfs) || s.gelfs[i] == nil {
+		return ""
+	}
+	return s.gelfs[i].Addr()
 }
 
 func (s *Shipper) statePath() string { return filepath.Join(s.cfg.State.Path, "checkpoints.json") }
@@ -82,6 +114,14 @@ func (s *Shipper) Run(ctx context.Context) error {
 	defer stopInputs()
 	var inputs sync.WaitGroup
 	for i := range s.cfg.Inputs {
+		if g := s.gelfs[i]; g != nil {
+			inputs.Add(1)
+			go func() {
+				defer inputs.Done()
+				g.run(inCtx, items)
+			}()
+			continue
+		}
 		t := tail.New(s.cfg.Inputs[i].Config, start, s.log)
 		inputs.Add(1)
 		go func() {
@@ -123,27 +163,44 @@ func (s *Shipper) Run(ctx context.Context) error {
 	}()
 	sender, err := collector.NewSender(s.cfg.Collector, s.log)
 	if err != nil {
+		stopInputs()
+		inputs.Wait()
+		s.closeGELF()
 		return err
 	}
 	sender.Run(ctx, items, s.ack, 5*time.Second)
 	stopInputs()
 	inputs.Wait()
+	s.closeGELF()
 	return s.save()
 }
 
 // ack advances checkpoints past an acknowledged batch and saves them.
 func (s *Shipper) ack(batch []collector.Item) {
 	s.mu.Lock()
+	var commits []spoolMark
 	for _, it := range batch {
-		l := it.Ack.(tail.Line)
-		// Batches are acknowledged in order and a file's lines are read
-		// in order, so the last line of a file in the batch is its mark.
-		s.checkpoints[l.FileID] = tail.Checkpoint{Path: l.Path, Offset: l.End, Fingerprint: l.Fingerprint, FingerprintLen: l.FingerprintLen}
+		switch a := it.Ack.(type) {
+		case tail.Line:
+			// Batches are acknowledged in order and a file's lines are
+			// read in order, so the last line of a file in the batch is
+			// its mark.
+			s.checkpoints[a.FileID] = tail.Checkpoint{Path: a.Path, Offset: a.End, Fingerprint: a.Fingerprint, FingerprintLen: a.FingerprintLen}
+		case spoolMark:
+			if a.commit {
+				commits = append(commits, a)
+			}
+		}
 	}
 	s.acked += int64(len(batch))
 	s.mu.Unlock()
 	if err := s.save(); err != nil {
 		s.log.Error("shipper: saving checkpoints failed; lines may be sent again after a restart", "error", err)
+	}
+	for _, m := range commits {
+		if err := m.spool.Commit(m.pos); err != nil {
+			s.log.Error("shipper: committing the GELF spool failed; messages may be sent again after a restart", "error", err)
+		}
 	}
 }
 
