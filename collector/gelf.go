@@ -27,6 +27,7 @@ var gelfDropped = promauto.NewCounter(prometheus.CounterOpts{
 type gelfInput struct {
 	srv   *gelf.Server
 	queue chan gelfMsg
+	join  *gelf.Joiner
 	proc  *filters.Processor
 	sink  ingest.Sink
 	log   *slog.Logger
@@ -41,7 +42,7 @@ type gelfMsg struct {
 }
 
 func startGELF(cfg gelf.Config, proc *filters.Processor, sink ingest.Sink, log *slog.Logger) (*gelfInput, error) {
-	g := &gelfInput{queue: make(chan gelfMsg, 10000), proc: proc, sink: sink, log: log}
+	g := &gelfInput{queue: make(chan gelfMsg, 10000), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), proc: proc, sink: sink, log: log}
 	srv, err := gelf.Listen(cfg, func(p []byte, _ string) {
 		select {
 		case g.queue <- gelfMsg{payload: p, at: time.Now()}:
@@ -106,23 +107,31 @@ func (g *gelfInput) run(ctx context.Context) {
 		}
 		batch = batch[:0]
 	}
+	// Lines Docker split are joined before they are batched.
+	add := func(at time.Time, msgs [][]byte) {
+		for _, p := range msgs {
+			batch = append(batch, gelfMsg{payload: p, at: at})
+		}
+	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case m := <-g.queue:
-			batch = append(batch, m)
+			add(m.at, g.join.Add(m.payload, m.at))
 			if len(batch) >= 1000 {
 				flush()
 			}
-		case <-tick.C:
+		case now := <-tick.C:
+			add(now, g.join.Expire(now))
 			flush()
 		case <-ctx.Done():
 			for {
 				select {
 				case m := <-g.queue:
-					batch = append(batch, m)
+					add(m.at, g.join.Add(m.payload, m.at))
 				default:
+					add(time.Now(), g.join.Flush())
 					flush()
 					return
 				}

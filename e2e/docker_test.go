@@ -11,7 +11,9 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/internal/estest"
+	"github.com/logweave/logweave/shipper"
 )
 
 // dockerAvailable reports whether a Docker daemon answers. The project's
@@ -46,52 +48,75 @@ func buildLoggerImage(t *testing.T) string {
 }
 
 // The real Docker gelf log driver, sending a container's stdout and stderr
-// to the collector's GELF input.
-func TestDockerGELFDriverIntoElasticsearch(t *testing.T) {
+// to the shipper's GELF input (UDP with gzip, UDP with zlib, TCP), which
+// spools and sends them to the collector: every line once, Docker's
+// container fields mapped, the line Docker split at 16 KiB joined whole.
+func TestDockerGELFDriverThroughShipper(t *testing.T) {
 	if !dockerAvailable() {
 		t.Skip("no Docker daemon answers `docker info` (the project's machines and CI have one)")
 	}
+	dir := t.TempDir()
 	es := estest.New()
 	defer es.Close()
-	c := startGELFCollector(t, es.URL)
+	col := startCollector(t, dir, es.URL)
+	defer stopCollector(t, col)
+	sc := shipper.DefaultConfig()
+	sc.Collector.URLs = []string{"http://" + col.Addr()}
+	sc.Collector.Linger = 20 * time.Millisecond
+	sc.State.Path = filepath.Join(dir, "state")
+	in := shipper.InputConfig{Type: "gelf", GELF: gelf.DefaultConfig(), Spool: shipper.DefaultSpoolConfig()}
+	in.GELF.Listen = freeUDPAddr(t)
+	sc.Inputs = []shipper.InputConfig{in}
+	sh := runShipperConfig(t, sc)
+	defer sh.stop(t)
+
 	image := buildLoggerImage(t)
 	name := fmt.Sprintf("logweave-orders-%d", time.Now().UnixNano())
-	for _, compression := range []string{"gzip", "zlib", "none"} {
-		run(t, "docker", "run", "--rm", "--name", name+"-"+compression,
-			"--log-driver", "gelf",
-			"--log-opt", "gelf-address=udp://"+c.GELFAddr(),
-			"--log-opt", "gelf-compression-type="+compression,
-			"--log-opt", "tag=orders",
-			image, "50")
+	runs := [][]string{
+		{"--log-opt", "gelf-address=udp://" + in.GELF.Listen, "--log-opt", "gelf-compression-type=gzip"},
+		{"--log-opt", "gelf-address=udp://" + in.GELF.Listen, "--log-opt", "gelf-compression-type=zlib"},
+		{"--log-opt", "gelf-address=tcp://" + in.GELF.Listen},
 	}
-	eventually(t, 30*time.Second, "the containers' lines indexed", func() bool { return es.Count("logs-*") >= 3*51 })
-	time.Sleep(300 * time.Millisecond)
-	if n := es.Count("logs-*"); n != 3*51 {
-		t.Fatalf("%d documents, want %d", n, 3*51)
+	for i, opts := range runs {
+		args := append([]string{"run", "--rm", "--name", fmt.Sprintf("%s-%d", name, i), "--log-driver", "gelf", "--log-opt", "tag=orders"}, opts...)
+		run(t, "docker", append(args, image, "50", "long")...)
 	}
-	stderr := 0
+	const perRun = 50 + 1 + 1 // JSON lines, the long line, the stderr line
+	want := len(runs) * perRun
+	eventually(t, 30*time.Second, "the containers' lines indexed", func() bool { return es.Count("logs-*") >= want })
+	time.Sleep(1500 * time.Millisecond) // a split line, or a duplicate, would show up by now
+	if n := es.Count("logs-*"); n != want {
+		t.Fatalf("%d documents, want %d", n, want)
+	}
+	stderr, long := 0, 0
 	for _, idx := range es.Indices() {
 		for _, d := range es.Docs(idx) {
 			if !strings.HasPrefix(gjson.GetBytes(d, "container.name").String(), name) ||
 				len(gjson.GetBytes(d, "container.id").String()) < 12 ||
 				!strings.HasPrefix(gjson.GetBytes(d, "container.image.name").String(), "logweave-test-logger") ||
 				gjson.GetBytes(d, "container.tag").String() != "orders" {
-				t.Fatalf("Docker's container fields not mapped: %s", d)
+				t.Fatalf("Docker's container fields not mapped: %.300s", d)
 			}
-			if gjson.GetBytes(d, "trace.id").Exists() {
+			switch {
+			case gjson.GetBytes(d, "blob").Exists():
+				long++
+				if b := gjson.GetBytes(d, "blob").String(); b != strings.Repeat("x", 40000) || gjson.GetBytes(d, "log.level").String() != "warn" {
+					t.Fatalf("the long line was not joined whole: blob of %d bytes", len(b))
+				}
+			case gjson.GetBytes(d, "trace.id").Exists():
 				if gjson.GetBytes(d, "service.name").String() != "orders" || gjson.GetBytes(d, "log.level").String() != "info" {
 					t.Fatalf("JSON line not parsed: %s", d)
 				}
-			} else {
+			default:
 				stderr++
 				if gjson.GetBytes(d, "message").String() != "plain text on stderr: shutting down" || gjson.GetBytes(d, "log.level").String() != "error" {
-					t.Fatalf("stderr line: %s", d)
+					t.Fatalf("stderr line: %.300s", d)
 				}
 			}
 		}
 	}
-	if stderr != 3 {
-		t.Fatalf("%d stderr lines, want 3", stderr)
+	if stderr != len(runs) || long != len(runs) {
+		t.Fatalf("%d stderr lines and %d long lines, want %d of each", stderr, long, len(runs))
 	}
 }
 

@@ -44,6 +44,7 @@ type gelfInput struct {
 	srv   *gelf.Server
 	spool *buffer.Buffer
 	queue chan gelfMsg
+	join  *gelf.Joiner
 	host  string
 	log   *slog.Logger
 	seq   atomic.Int64
@@ -68,7 +69,7 @@ func openGELF(cfg gelf.Config, spool SpoolConfig, dir, host string, log *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("gelf spool %s: %w", dir, err)
 	}
-	g := &gelfInput{spool: b, queue: make(chan gelfMsg, 10000), host: host, log: log}
+	g := &gelfInput{spool: b, queue: make(chan gelfMsg, 10000), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), host: host, log: log}
 	g.srv, err = gelf.Listen(cfg, func(p []byte, _ string) {
 		select {
 		case g.queue <- gelfMsg{payload: p, at: time.Now()}:
@@ -104,19 +105,26 @@ func (g *gelfInput) run(ctx context.Context, items chan<- collector.Item) {
 	g.wg.Wait() // the spool is closed by the shipper, after the last ack
 }
 
-// spoolLoop writes messages to the spool in batches (one fsync each).
+// spoolLoop writes messages to the spool in batches (one fsync each),
+// after joining the lines Docker split.
 func (g *gelfInput) spoolLoop(ctx context.Context) {
 	var batch []gelfMsg
+	add := func(at time.Time, msgs [][]byte) {
+		for _, p := range msgs {
+			batch = append(batch, gelfMsg{payload: p, at: at})
+		}
+	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case m := <-g.queue:
-			batch = append(batch, m)
+			add(m.at, g.join.Add(m.payload, m.at))
 			if len(batch) < 1000 {
 				continue
 			}
-		case <-tick.C:
+		case now := <-tick.C:
+			add(now, g.join.Expire(now))
 		case <-ctx.Done():
 			g.write(batch)
 			return
@@ -131,8 +139,13 @@ func (g *gelfInput) drain() {
 	for {
 		select {
 		case m := <-g.queue:
-			batch = append(batch, m)
+			for _, p := range g.join.Add(m.payload, m.at) {
+				batch = append(batch, gelfMsg{payload: p, at: m.at})
+			}
 		default:
+			for _, p := range g.join.Flush() {
+				batch = append(batch, gelfMsg{payload: p, at: time.Now()})
+			}
 			g.write(batch)
 			return
 		}
