@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/logweave/logweave/internal/estest"
 )
 
 // BenchmarkShipperPeakRSS runs the shipper binary over a file of 1,000,000
@@ -31,16 +32,11 @@ func BenchmarkShipperPeakRSS(b *testing.B) {
 	}
 	var got atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body io.Reader = r.Body
-		if r.Header.Get("Content-Encoding") == "gzip" {
-			zr, err := gzip.NewReader(r.Body)
-			if err != nil {
-				http.Error(w, err.Error(), 400)
-				return
-			}
-			body = zr
+		data, err := estest.ReadBody(r)
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
 		}
-		data, _ := io.ReadAll(body)
 		got.Add(int64(bytes.Count(data, []byte{'\n'})))
 		io.WriteString(w, `{"accepted":1}`)
 	}))

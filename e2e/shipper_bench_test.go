@@ -11,21 +11,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/logweave/logweave/inputs/tail"
 	"github.com/logweave/logweave/pipeline"
 )
 
 // BenchmarkTailToBatch is the shipper's path from a file to encoded batch
 // bodies: tail (read, split lines), envelope (deterministic id, JSON
-// encoding), 1 MiB batches; "gzip" also compresses each batch at
-// BestSpeed as the sender does. One op is one line.
+// encoding), 1 MiB batches; "gzip" and "zstd" also compress each batch as
+// the sender does (gzip BestSpeed, zstd SpeedFastest). One op is one line.
 func BenchmarkTailToBatch(b *testing.B) {
-	for _, gz := range []bool{false, true} {
-		name := "none"
-		if gz {
-			name = "gzip"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, codec := range []string{"none", "gzip", "zstd"} {
+		b.Run(codec, func(b *testing.B) {
 			dir := b.TempDir()
 			p := filepath.Join(dir, "app.log")
 			var sb strings.Builder
@@ -41,15 +39,23 @@ func BenchmarkTailToBatch(b *testing.B) {
 			b.SetBytes(int64(sb.Len() / b.N))
 			b.ResetTimer()
 			go tail.New(cfg, nil, quiet).Run(ctx, lines)
-			var body []byte
+			var body, out []byte
 			var zb bytes.Buffer
 			zw, _ := gzip.NewWriterLevel(&zb, gzip.BestSpeed)
+			zs, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
+			var raw, packed int
 			flush := func() {
-				if gz {
+				raw += len(body)
+				switch codec {
+				case "gzip":
 					zb.Reset()
 					zw.Reset(&zb)
 					zw.Write(body)
 					zw.Close()
+					packed += zb.Len()
+				case "zstd":
+					out = zs.EncodeAll(body, out[:0])
+					packed += len(out)
 				}
 				body = body[:0]
 			}
@@ -64,6 +70,9 @@ func BenchmarkTailToBatch(b *testing.B) {
 			}
 			flush()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+			if packed > 0 {
+				b.ReportMetric(float64(raw)/float64(packed), "ratio")
+			}
 		})
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/logweave/logweave/filters"
 	"github.com/logweave/logweave/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +30,11 @@ import (
 // ErrFull is returned by a Sink that cannot take more now; the client is
 // told to retry later.
 var ErrFull = errors.New("sink full")
+
+// zstdReaders are reused: a decoder's tables are costly to build per request.
+// The body read is bounded after decompression (max_body_bytes), and the
+// window to 8 MiB, so a zstd bomb is refused like a gzip one.
+var zstdReaders sync.Pool
 
 // Sink makes records durable: Write returns nil only once they will survive
 // a crash of the collector.
@@ -98,6 +105,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, http.StatusBadRequest, "bad gzip body: "+err.Error())
 			return
 		}
+		body = zr
+	case "zstd":
+		zr, _ := zstdReaders.Get().(*zstd.Decoder)
+		if zr == nil {
+			var err error
+			if zr, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(8<<20)); err != nil {
+				h.fail(w, http.StatusInternalServerError, err.Error())
+				return
+			}
+		}
+		if err := zr.Reset(r.Body); err != nil {
+			h.fail(w, http.StatusBadRequest, "bad zstd body: "+err.Error())
+			return
+		}
+		defer zstdReaders.Put(zr)
 		body = zr
 	default:
 		h.fail(w, http.StatusUnsupportedMediaType, "unsupported Content-Encoding "+r.Header.Get("Content-Encoding"))

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/logweave/logweave/filters"
 	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/pipeline"
@@ -40,17 +42,21 @@ func newHandler(sink ingest.Sink) *ingest.Handler {
 	return &ingest.Handler{Processor: filters.NewProcessor(idx, nil), Sink: sink, MaxBodyBytes: 4096}
 }
 
-func post(h http.Handler, body []byte, gz bool) *httptest.ResponseRecorder {
-	if gz {
+func post(h http.Handler, body []byte, enc string) *httptest.ResponseRecorder {
+	switch enc {
+	case "gzip":
 		var b bytes.Buffer
 		zw := gzip.NewWriter(&b)
 		zw.Write(body)
 		zw.Close()
 		body = b.Bytes()
+	case "zstd":
+		zw, _ := zstd.NewWriter(nil)
+		body = zw.EncodeAll(body, nil)
 	}
 	req := httptest.NewRequest(http.MethodPost, "/v1/events", bytes.NewReader(body))
-	if gz {
-		req.Header.Set("Content-Encoding", "gzip")
+	if enc != "" {
+		req.Header.Set("Content-Encoding", enc)
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -62,11 +68,11 @@ func TestIngestEnvelopesAndPlainLines(t *testing.T) {
 	h := newHandler(sink)
 	env := pipeline.Envelope{ID: "e1", Host: "h", Path: "/a.log", Offset: 5, Line: []byte(`{"msg":"one","ts":1764115200000}`)}
 	body := append(env.AppendJSON(nil), "\n\n"+`{"message":"posted directly"}`+"\r\nnot json\n"...)
-	for _, gz := range []bool{false, true} {
+	for _, enc := range []string{"", "gzip", "zstd", "zstd"} { // zstd twice: a pooled decoder
 		sink.recs = nil
-		res := post(h, body, gz)
+		res := post(h, body, enc)
 		if res.Code != 200 || !strings.Contains(res.Body.String(), `"accepted":3`) {
-			t.Fatalf("gzip=%v: %d %s", gz, res.Code, res.Body)
+			t.Fatalf("Content-Encoding %q: %d %s", enc, res.Code, res.Body)
 		}
 		if len(sink.recs) != 3 {
 			t.Fatalf("got %d records", len(sink.recs))
@@ -88,7 +94,7 @@ func TestIngestEnvelopesAndPlainLines(t *testing.T) {
 }
 
 func TestIngestAnswers429WhenSinkFull(t *testing.T) {
-	res := post(newHandler(&recordingSink{err: ingest.ErrFull}), []byte("x\n"), false)
+	res := post(newHandler(&recordingSink{err: ingest.ErrFull}), []byte("x\n"), "")
 	if res.Code != http.StatusTooManyRequests || res.Header().Get("Retry-After") == "" {
 		t.Fatalf("got %d, Retry-After %q", res.Code, res.Header().Get("Retry-After"))
 	}
@@ -96,11 +102,14 @@ func TestIngestAnswers429WhenSinkFull(t *testing.T) {
 
 func TestIngestRejectsBadRequests(t *testing.T) {
 	h := newHandler(&recordingSink{})
-	if res := post(h, bytes.Repeat([]byte("x"), 5000), false); res.Code != http.StatusRequestEntityTooLarge {
+	if res := post(h, bytes.Repeat([]byte("x"), 5000), ""); res.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversized body: %d", res.Code)
 	}
-	if res := post(h, bytes.Repeat([]byte("x\n"), 5000), true); res.Code != http.StatusRequestEntityTooLarge {
-		t.Fatalf("oversized after decompression: %d", res.Code)
+	for _, enc := range []string{"gzip", "zstd"} {
+		// 100 MB of newlines: tiny compressed, refused without inflating it all
+		if res := post(h, bytes.Repeat([]byte("x\n"), 50<<20), enc); res.Code != http.StatusRequestEntityTooLarge {
+			t.Fatalf("oversized after %s decompression: %d", enc, res.Code)
+		}
 	}
 	req := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader("not gzip"))
 	req.Header.Set("Content-Encoding", "gzip")
@@ -108,6 +117,13 @@ func TestIngestRejectsBadRequests(t *testing.T) {
 	h.ServeHTTP(res, req)
 	if res.Code != http.StatusBadRequest {
 		t.Fatalf("bad gzip: %d", res.Code)
+	}
+	req = httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader("not zstd at all"))
+	req.Header.Set("Content-Encoding", "zstd")
+	res = httptest.NewRecorder()
+	h.ServeHTTP(res, req)
+	if res.Code != http.StatusBadRequest {
+		t.Fatalf("bad zstd: %d", res.Code)
 	}
 	res = httptest.NewRecorder()
 	h.ServeHTTP(res, httptest.NewRequest(http.MethodGet, "/v1/events", nil))

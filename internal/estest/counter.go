@@ -23,7 +23,7 @@ func NewCounter() *Counter {
 	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Elastic-Product", "Elasticsearch")
 		w.Header().Set("Content-Type", "application/json")
-		body, err := readBody(r)
+		body, err := ReadBody(r)
 		if err != nil {
 			http.Error(w, err.Error(), 400)
 			return

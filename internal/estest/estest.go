@@ -21,6 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/tidwall/gjson"
 )
 
@@ -135,7 +136,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, int(code), "unavailable", "injected outage")
 		return
 	}
-	body, err := readBody(r)
+	body, err := ReadBody(r)
 	if err != nil {
 		writeError(w, 400, "parse_exception", err.Error())
 		return
@@ -176,13 +177,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func readBody(r *http.Request) ([]byte, error) {
+// ReadBody reads a request body, decompressing gzip or zstd as its
+// Content-Encoding says.
+func ReadBody(r *http.Request) ([]byte, error) {
 	var rd io.Reader = r.Body
-	if r.Header.Get("Content-Encoding") == "gzip" {
+	switch r.Header.Get("Content-Encoding") {
+	case "gzip":
 		zr, err := gzip.NewReader(r.Body)
 		if err != nil {
 			return nil, err
 		}
+		rd = zr
+	case "zstd":
+		zr, err := zstd.NewReader(r.Body, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, err
+		}
+		defer zr.Close()
 		rd = zr
 	}
 	return io.ReadAll(rd)

@@ -7,7 +7,6 @@ package collector
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -34,7 +33,7 @@ type Config struct {
 	MaxBytes    pipeline.ByteSize `yaml:"batch_max_bytes"`
 	Linger      time.Duration     `yaml:"linger"`
 	Timeout     time.Duration     `yaml:"timeout"`
-	Compression bool              `yaml:"compression"`
+	Compression Codec             `yaml:"compression"`
 	RetryMax    time.Duration     `yaml:"retry_max"`
 	Parallel    int               `yaml:"parallel"`
 	// A collector that failed BreakerFailures times in a row is not tried
@@ -63,7 +62,7 @@ func DefaultConfig() Config {
 		MaxBytes:        1 << 20,
 		Linger:          200 * time.Millisecond,
 		Timeout:         30 * time.Second,
-		Compression:     true,
+		Compression:     CodecZstd,
 		RetryMax:        30 * time.Second,
 		Parallel:        2,
 		BreakerFailures: 3,
@@ -256,14 +255,7 @@ func (s *Sender) Run(ctx context.Context, in <-chan Item, ack func([]Item), flus
 
 // send delivers one body, retrying until success or ctx ends.
 func (s *Sender) send(ctx context.Context, ndjson []byte, events int) error {
-	payload := ndjson
-	if s.cfg.Compression {
-		var zb bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&zb, gzip.BestSpeed)
-		zw.Write(ndjson)
-		zw.Close()
-		payload = zb.Bytes()
-	}
+	payload := s.cfg.Compression.encode(ndjson)
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		idx, closedIn := s.pick()
@@ -366,8 +358,8 @@ func (s *Sender) post(ctx context.Context, url string, payload []byte) (time.Dur
 	if s.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
 	}
-	if s.cfg.Compression {
-		req.Header.Set("Content-Encoding", "gzip")
+	if ce := s.cfg.Compression.contentEncoding(); ce != "" {
+		req.Header.Set("Content-Encoding", ce)
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -2,7 +2,7 @@ package collector_test
 
 import (
 	"bufio"
-	"compress/gzip"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logweave/logweave/internal/estest"
 	"github.com/logweave/logweave/outputs/collector"
 	"github.com/logweave/logweave/pipeline"
 )
@@ -34,12 +35,12 @@ func (f *fakeCollector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.answer != nil && f.answer(n, w) {
 		return
 	}
-	zr, err := gzip.NewReader(r.Body)
+	body, err := estest.ReadBody(r)
 	if err != nil {
 		http.Error(w, err.Error(), 400)
 		return
 	}
-	sc := bufio.NewScanner(zr)
+	sc := bufio.NewScanner(bytes.NewReader(body))
 	f.mu.Lock()
 	for sc.Scan() {
 		var e pipeline.Envelope
@@ -182,7 +183,9 @@ func TestSenderBreakerSkipsAFailingCollector(t *testing.T) {
 	if len(acked) != 100 {
 		t.Fatalf("acked %d", len(acked))
 	}
-	if n := downCalls.Load(); n > 3 {
+	// Three failures open it; with two batches in flight (parallel: 2) one
+	// more attempt may already be on its way when it opens.
+	if n := downCalls.Load(); n > 3+1 {
 		t.Fatalf("the failing collector was tried %d times; its breaker should have opened after 3", n)
 	}
 }
