@@ -121,14 +121,15 @@ func TestDockerGELFDriverThroughShipper(t *testing.T) {
 }
 
 // Docker's json-file driver, tailed by the shipper with format docker: the
-// runtime's lines unwrapped, a line over 16 KiB joined, stream and
-// container id added.
+// runtime's lines unwrapped, a line over 16 KiB joined, stream, container
+// id (from the path), name and image (from config.v2.json beside it) added.
 func TestDockerJSONFileTailedByShipper(t *testing.T) {
 	if !dockerAvailable() {
 		t.Skip("no Docker daemon answers `docker info` (the project's machines and CI have one)")
 	}
 	image := buildLoggerImage(t)
-	id := strings.TrimSpace(run(t, "docker", "run", "-d", "--log-driver", "json-file", image, "30", "long"))
+	name := fmt.Sprintf("logweave-jsonfile-%d", time.Now().UnixNano())
+	id := strings.TrimSpace(run(t, "docker", "run", "-d", "--name", name, "--log-driver", "json-file", image, "30", "long"))
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
 	run(t, "docker", "wait", id)
 	logPath := strings.TrimSpace(run(t, "docker", "inspect", "--format", "{{.LogPath}}", id))
@@ -149,8 +150,9 @@ func TestDockerJSONFileTailedByShipper(t *testing.T) {
 	var long, stderr int
 	for _, idx := range es.Indices() {
 		for _, d := range es.Docs(idx) {
-			if strings.Contains(logPath, "/containers/"+id+"/") && gjson.GetBytes(d, "container.id").String() != id {
-				t.Fatalf("container.id missing: %.300s", d)
+			if gjson.GetBytes(d, "container.id").String() != id || gjson.GetBytes(d, "container.name").String() != name ||
+				gjson.GetBytes(d, "container.image.name").String() != image {
+				t.Fatalf("container fields (from the path and config.v2.json) missing: %.300s", d)
 			}
 			switch gjson.GetBytes(d, "stream").String() {
 			case "stdout":

@@ -3,6 +3,7 @@ package tail
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -109,9 +110,11 @@ func PathFields(path string) map[string]string {
 				}
 			}
 		case p == "containers" && i > 0 && parts[i-1] == "docker" && i+2 < len(parts):
-			// docker/containers/ID/ID-json.log
+			// docker/containers/ID/ID-json.log, beside the container's
+			// config.v2.json with its name and image
 			if strings.HasPrefix(parts[i+2], parts[i+1]) {
 				out["container.id"] = parts[i+1]
+				dockerConfigFields(filepath.Join(filepath.Dir(path), "config.v2.json"), out)
 			}
 		}
 	}
@@ -125,4 +128,20 @@ func ValidateFormat(prefix, f string) error {
 		return nil
 	}
 	return fmt.Errorf("%s.format: %q is not raw, docker or cri", prefix, f)
+}
+
+// dockerConfigFields adds container.name and container.image.name from a
+// Docker container's config.v2.json, when it can be read (the shipper then
+// runs where Docker's state is, as a DaemonSet mounting it does).
+func dockerConfigFields(path string, out map[string]string) {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) > 4<<20 {
+		return
+	}
+	if name := strings.TrimPrefix(gjson.GetBytes(b, "Name").String(), "/"); name != "" {
+		out["container.name"] = name
+	}
+	if img := gjson.GetBytes(b, "Config.Image").String(); img != "" {
+		out["container.image.name"] = img
+	}
 }

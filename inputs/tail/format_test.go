@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -167,5 +168,18 @@ func TestMultilineJoinsStackTraces(t *testing.T) {
 	bad.Multiline.Pattern = "(["
 	if err := bad.Validate("inputs[0]"); err == nil || !strings.Contains(err.Error(), "multiline.pattern") {
 		t.Fatalf("bad pattern: %v", err)
+	}
+}
+
+// Docker keeps a container's name and image in config.v2.json beside its
+// json-file log.
+func TestPathFieldsReadDockerConfig(t *testing.T) {
+	id := strings.Repeat("ab", 32)
+	dir := filepath.Join(t.TempDir(), "docker", "containers", id)
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "config.v2.json"), []byte(`{"ID":"`+id+`","Name":"/orders-1","Config":{"Image":"shop/orders:1.4"}}`), 0o600)
+	got := tail.PathFields(filepath.Join(dir, id+"-json.log"))
+	if got["container.id"] != id || got["container.name"] != "orders-1" || got["container.image.name"] != "shop/orders:1.4" {
+		t.Fatalf("got %v", got)
 	}
 }
