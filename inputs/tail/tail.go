@@ -36,8 +36,9 @@ type Config struct {
 	ScanInterval time.Duration `yaml:"scan_interval"`
 	PollInterval time.Duration `yaml:"poll_interval"`
 	MaxLineBytes int           `yaml:"max_line_bytes"`
-	// CloseInactive closes a file whose path now names another file (or
-	// none) after it has been idle this long.
+	// CloseInactive closes a file idle this long: one at its path is
+	// reopened at its place when it grows; one rotated away or deleted is
+	// done.
 	CloseInactive time.Duration `yaml:"close_inactive"`
 	// Format is raw (default), docker (json-file) or cri; docker and cri
 	// lines are unwrapped and their split parts joined.
@@ -141,6 +142,9 @@ type Tailer struct {
 	log   *slog.Logger
 	start map[string]Checkpoint
 	files map[string]*follower
+	// dormant are files closed after close_inactive at their path, with
+	// their place kept; a scan that finds them grown reopens them.
+	dormant map[string]*follower
 	// ghosts are the old contents of truncated files, waiting for their
 	// copies (copytruncate's rotated file) to be read on from.
 	ghosts  []*ghost
@@ -200,7 +204,7 @@ func New(cfg Config, checkpoints map[string]Checkpoint, log *slog.Logger) *Taile
 		log = slog.Default()
 	}
 	ml, _ := cfg.Multiline.compile("") // Validate reported a bad pattern
-	return &Tailer{cfg: cfg, ml: ml, log: log, start: checkpoints, files: map[string]*follower{}}
+	return &Tailer{cfg: cfg, ml: ml, log: log, start: checkpoints, files: map[string]*follower{}, dormant: map[string]*follower{}}
 }
 
 // FileID names a file by device and inode.
@@ -281,7 +285,7 @@ func (t *Tailer) order() []string {
 // differs, so no line is read twice.
 func (t *Tailer) scan() {
 	var fresh []*follower
-	seen := map[string]bool{}
+	seen, awake := map[string]bool{}, map[string]bool{}
 	for _, pat := range t.cfg.Paths {
 		matches, _ := filepath.Glob(pat)
 		for _, path := range matches {
@@ -292,6 +296,24 @@ func (t *Tailer) scan() {
 			id := FileID(fi)
 			if f, ok := t.files[id]; ok {
 				f.path = path // renamed within the pattern: same file
+				continue
+			}
+			if d, ok := t.dormant[id]; ok {
+				awake[id] = true
+				d.path = path
+				if fi.Size() == d.offset {
+					continue // nothing new
+				}
+				f, err := os.Open(path)
+				if err != nil {
+					continue
+				}
+				// Reading on checks its first bytes, so a file truncated
+				// meanwhile is caught as any other.
+				d.f, d.lastData = f, time.Now()
+				delete(t.dormant, id)
+				t.files[id] = d
+				filesOpen.Inc()
 				continue
 			}
 			if seen[id] {
@@ -306,6 +328,13 @@ func (t *Tailer) scan() {
 			fo := &follower{id: id, path: path, f: f, lastData: time.Now(), size: fi.Size()}
 			fo.fp, fo.fpLen = fingerprint(f, FingerprintBytes)
 			fresh = append(fresh, fo)
+		}
+	}
+	// A closed idle file no pattern matches any more was deleted or moved
+	// away after it was read to its end.
+	for id := range t.dormant {
+		if !awake[id] {
+			delete(t.dormant, id)
 		}
 	}
 	// Files resuming from their own checkpoints first: what is left of the
@@ -410,7 +439,7 @@ func (t *Tailer) copyOf(fo *follower) *follower {
 	if fo.fpLen == 0 {
 		return nil
 	}
-	for _, f := range t.files {
+	for _, f := range t.followed() {
 		switch {
 		case f.fpLen == 0:
 		case f.fpLen <= fo.fpLen:
@@ -418,12 +447,32 @@ func (t *Tailer) copyOf(fo *follower) *follower {
 				return f
 			}
 		default: // fo is shorter than f's fingerprint: compare what it has
-			if fp, n := fingerprint(f.f, fo.fpLen); n == fo.fpLen && fp == fo.fp {
+			ff := f.f
+			if ff == nil { // closed while idle, at its path
+				var err error
+				if ff, err = os.Open(f.path); err != nil {
+					continue
+				}
+				defer ff.Close()
+			}
+			if fp, n := fingerprint(ff, fo.fpLen); n == fo.fpLen && fp == fo.fp {
 				return f
 			}
 		}
 	}
 	return nil
+}
+
+// followed lists the files followed, open or closed while idle.
+func (t *Tailer) followed() []*follower {
+	fs := make([]*follower, 0, len(t.files)+len(t.dormant))
+	for _, f := range t.files {
+		fs = append(fs, f)
+	}
+	for _, f := range t.dormant {
+		fs = append(fs, f)
+	}
+	return fs
 }
 
 func (t *Tailer) addGhost(g *ghost) {
@@ -500,7 +549,17 @@ func (t *Tailer) maintain() {
 		}
 		cur, err := os.Stat(f.path)
 		if err == nil && FileID(cur) == id {
-			continue // still the file at its path
+			if len(f.ml) > 0 {
+				continue // a multiline record is open
+			}
+			// Idle at its path: close it to free the descriptor and keep
+			// its place; the scan reopens it when its size changes.
+			f.f.Close()
+			f.f = nil
+			delete(t.files, id)
+			filesOpen.Dec()
+			t.dormant[id] = f
+			continue
 		}
 		t.log.Info("tail: closing rotated or deleted file after reading it to the end", "path", f.path, "id", id)
 		f.f.Close()

@@ -322,3 +322,44 @@ func TestFingerprintTellsAReusedInodeFromTheCheckpointedFile(t *testing.T) {
 		t.Fatalf("reused inode resumed at the old offset: %q at %d", got[0].Data, got[0].Offset)
 	}
 }
+
+// openFDs counts this process's descriptors open on path.
+func openFDs(t *testing.T, path string) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd on this system")
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && target == path {
+			n++
+		}
+	}
+	return n
+}
+
+// An idle file is closed after close_inactive (a DaemonSet may watch
+// thousands) and reopened, at its place, when it grows.
+func TestInactiveFileIsClosedAndReopened(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.log")
+	appendTo(t, p, "one\n")
+	h := start(t, p, nil)
+	h.next(1)
+	deadline := time.Now().Add(3 * time.Second)
+	for openFDs(t, p) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("idle file still open after close_inactive")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	appendTo(t, p, "two\n")
+	got := h.next(1)
+	if string(got[0].Data) != "two" || got[0].Offset != 4 {
+		t.Fatalf("got %+v", got[0])
+	}
+	if openFDs(t, p) != 1 {
+		t.Fatal("grown file not reopened")
+	}
+	h.none()
+}
