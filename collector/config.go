@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/logweave/logweave/filters"
 	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/outputs/file"
@@ -67,11 +68,10 @@ func DefaultConfig() *Config {
 		Buffer:        BufferConfig{Path: "./data/buffer", MaxBytes: 1 << 30, SegmentBytes: 64 << 20},
 		Elasticsearch: elasticsearch.DefaultConfig(),
 		FileOutput:    file.Config{Path: "./data/out"},
-		Correlation: CorrelationConfig{RequestIDFields: []string{
-			"http.request.id", "request_id", "x_request_id", "requestId", "req_id", "headers.x-request-id"}},
-		Indexer: IndexerConfig{BatchSize: 2000, BatchBytes: 4 << 20},
-		Kafka:   kafka.DefaultConfig(),
-		GELF:    gelf.DefaultConfig(),
+		Correlation:   CorrelationConfig{RequestIDFields: append([]string(nil), filters.DefaultRequestIDFields...)},
+		Indexer:       IndexerConfig{BatchSize: 2000, BatchBytes: 4 << 20},
+		Kafka:         kafka.DefaultConfig(),
+		GELF:          gelf.DefaultConfig(),
 	}
 }
 

@@ -35,7 +35,7 @@ var timeFields = [...]string{"@timestamp", "timestamp", "time", "ts"}
 // Apply implements Filter.
 func (n Normalise) Apply(e *pipeline.Event) {
 	var f fields
-	if e.Doc != nil {
+	if e.Doc != nil || e.Edited() { // a text line may have been parsed by a filter (nginx)
 		if e.Edited() {
 			f = n.lookup(e)
 		} else {

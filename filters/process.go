@@ -15,11 +15,11 @@ type Processor struct {
 	Now   func() time.Time // defaults to time.Now
 }
 
-// NewProcessor returns the collector's standard chain: json, normalise,
-// request id.
+// NewProcessor returns the collector's standard chain: json, nginx access
+// logs, normalise, request id.
 func NewProcessor(index *pipeline.IndexPattern, requestIDFields []string) *Processor {
 	return &Processor{
-		Chain: Chain{JSON{}, Normalise{}, RequestID{Fields: requestIDFields}},
+		Chain: Chain{JSON{}, Nginx{}, Normalise{}, RequestID{Fields: requestIDFields}},
 		Index: index,
 	}
 }

@@ -1,6 +1,8 @@
 package filters
 
 import (
+	"strings"
+
 	"github.com/logweave/logweave/pipeline"
 	"github.com/tidwall/gjson"
 )
@@ -8,7 +10,7 @@ import (
 // DefaultRequestIDFields are the fields searched for the X-Request-ID, in order.
 var DefaultRequestIDFields = []string{
 	"http.request.id", "request_id", "x_request_id", "requestId", "req_id",
-	"headers.x-request-id",
+	"headers.x-request-id", "traceparent", "headers.traceparent",
 }
 
 // RequestID finds the request id the gateway stamped (X-Request-ID) in the
@@ -20,7 +22,7 @@ type RequestID struct {
 
 // Apply implements Filter.
 func (f RequestID) Apply(e *pipeline.Event) {
-	if e.Doc == nil {
+	if e.Doc == nil && !e.Edited() {
 		return
 	}
 	fields := f.Fields
@@ -33,10 +35,26 @@ func (f RequestID) Apply(e *pipeline.Event) {
 			continue
 		}
 		id := r.String()
+		if strings.HasSuffix(name, "traceparent") {
+			// W3C trace context: version-traceid-parentid-flags
+			if id = traceParentID(id); id == "" {
+				continue
+			}
+		}
 		raw := e.JSONString(id)
 		e.Set("http.request.id", raw)
 		e.Set("trace.id", raw)
 		e.Key = id
 		return
 	}
+}
+
+// traceParentID returns the trace id of a W3C traceparent header value
+// ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), or "".
+func traceParentID(v string) string {
+	parts := strings.Split(strings.TrimSpace(v), "-")
+	if len(parts) < 4 || len(parts[0]) != 2 || len(parts[1]) != 32 || !hex(parts[1]) || parts[1] == strings.Repeat("0", 32) {
+		return ""
+	}
+	return parts[1]
 }

@@ -170,6 +170,16 @@ func (e *Event) AddTag(tag string) {
 	e.Tags = append(e.Tags, tag)
 }
 
+// RemoveTag takes back a tag (a later filter understood the event).
+func (e *Event) RemoveTag(tag string) {
+	for i, t := range e.Tags {
+		if t == tag {
+			e.Tags = append(e.Tags[:i], e.Tags[i+1:]...)
+			return
+		}
+	}
+}
+
 // HasTag reports whether tag was added.
 func (e *Event) HasTag(tag string) bool {
 	for _, t := range e.Tags {
