@@ -1,0 +1,247 @@
+package correlate_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/logweave/logweave/correlate"
+)
+
+var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+
+func doc(id string, at time.Time, service, level string, extra string) []byte {
+	return []byte(fmt.Sprintf(`{"@timestamp":%q,"service":{"name":%q},"log":{"level":%q},"trace":{"id":%q},"http":{"request":{"id":%q}}%s}`,
+		at.Format("2006-01-02T15:04:05.000Z"), service, level, id, id, extra))
+}
+
+// request r: the gateway's access log line, then orders, payments (every
+// 7th fails with an error), and for every 3rd request inventory; the gateway
+// logs last, when the response went out.
+type request struct {
+	id       string
+	docs     [][]byte
+	services []string
+	start    time.Time
+	end      time.Time
+	events   int
+	errored  bool
+}
+
+func makeRequest(r int) request {
+	id := fmt.Sprintf("req-%04d", r)
+	start := t0.Add(time.Duration(r) * 3 * time.Millisecond)
+	q := request{id: id, start: start, services: []string{"orders", "payments"}}
+	q.docs = append(q.docs,
+		doc(id, start.Add(1*time.Millisecond), "orders", "info", ""),
+		doc(id, start.Add(2*time.Millisecond), "payments", "info", ""),
+	)
+	status := 200
+	if r%7 == 0 {
+		q.docs = append(q.docs, doc(id, start.Add(5*time.Millisecond), "payments", "error", ""))
+		q.errored, status = true, 502
+	}
+	if r%3 == 0 {
+		q.docs = append(q.docs, doc(id, start.Add(3*time.Millisecond), "inventory", "debug", ""))
+		q.services = append(q.services, "inventory")
+	}
+	q.docs = append(q.docs, doc(id, start.Add(8*time.Millisecond), "orders", "info", ""))
+	q.end = start.Add(9 * time.Millisecond)
+	// nginx stamps its line when the response went out ($time_local).
+	q.docs = append(q.docs, doc(id, q.end, "nginx", "info", fmt.Sprintf(
+		`,"event":{"dataset":"nginx.access","duration":9000000},"http":{"request":{"method":"POST","id":%q},"response":{"status_code":%d}},"url":{"path":"/api/orders"},"source":{"ip":"203.0.113.7"}`, id, status)))
+	q.events = len(q.docs)
+	return q
+}
+
+func TestThousandRequestsAcrossFourServicesOutOfOrder(t *testing.T) {
+	var reqs []request
+	var all [][]byte
+	for r := 0; r < 1000; r++ {
+		q := makeRequest(r)
+		reqs = append(reqs, q)
+		all = append(all, q.docs...)
+	}
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	c := correlate.New(correlate.Config{Window: 30 * time.Second, MaxOpenTraces: 100000})
+	now := time.Now()
+	for _, d := range all {
+		if out := c.Add(d, now); len(out) != 0 {
+			t.Fatal("a trace let go under the memory bound")
+		}
+	}
+	if got := c.Expire(now.Add(29 * time.Second)); len(got) != 0 {
+		t.Fatalf("%d traces written before the window", len(got))
+	}
+	traces := c.Expire(now.Add(30 * time.Second))
+	if len(traces) != 1000 || c.Open() != 0 {
+		t.Fatalf("%d traces, %d still open; want 1000, 0", len(traces), c.Open())
+	}
+	byID := map[string]*correlate.Trace{}
+	for _, tr := range traces {
+		if byID[tr.ID] != nil {
+			t.Fatalf("two traces for %s", tr.ID)
+		}
+		byID[tr.ID] = tr
+	}
+	for r, q := range reqs {
+		tr := byID[q.id]
+		if tr == nil {
+			t.Fatalf("no trace for %s", q.id)
+		}
+		wantServices := append([]string{}, "orders", "payments")
+		if r%3 == 0 {
+			wantServices = append(wantServices, "inventory")
+		}
+		wantServices = append(wantServices, "nginx")
+		if fmt.Sprint(tr.Services()) != fmt.Sprint(wantServices) {
+			t.Fatalf("%s: services %v, want %v", q.id, tr.Services(), wantServices)
+		}
+		if tr.Events != q.events || tr.Error != q.errored || tr.Duration() != 8*time.Millisecond {
+			t.Fatalf("%s: %d events (want %d), error %v (want %v), duration %v", q.id, tr.Events, q.events, tr.Error, q.errored, tr.Duration())
+		}
+		if tr.Entry == nil || tr.Entry.Method != "POST" || tr.Entry.Path != "/api/orders" || (tr.Entry.Status == 502) != q.errored {
+			t.Fatalf("%s: entry %+v", q.id, tr.Entry)
+		}
+		doc := tr.AppendJSON(nil)
+		if !gjson.ValidBytes(doc) {
+			t.Fatalf("invalid trace document %s", doc)
+		}
+		pay := gjson.GetBytes(doc, `spans.#(service=="payments")`)
+		if pay.Get("event_count").Int() != int64(1+b2i(q.errored)) || (pay.Get("level").String() == "error") != q.errored ||
+			pay.Get("error_count").Int() != int64(b2i(q.errored)) {
+			t.Fatalf("%s: payments span %s", q.id, pay.Raw)
+		}
+		if gjson.GetBytes(doc, "duration_ms").Float() != 8 || gjson.GetBytes(doc, "trace.id").String() != q.id {
+			t.Fatalf("%s: %s", q.id, doc)
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Events that come after their trace was written make a partial trace of
+// the same id; merged into the written one (as the writer's upsert does),
+// it is the trace of all the events.
+func TestLateEventsUpdateTheirTrace(t *testing.T) {
+	q := makeRequest(7) // errored, 6 events
+	now := time.Now()
+	whole := correlate.New(correlate.Config{Window: time.Second})
+	for _, d := range q.docs {
+		whole.Add(d, now)
+	}
+	want := whole.Flush()[0].AppendJSON(nil)
+
+	c := correlate.New(correlate.Config{Window: time.Second})
+	for _, d := range q.docs[:2] {
+		c.Add(d, now)
+	}
+	first := c.Expire(now.Add(time.Second))
+	if len(first) != 1 {
+		t.Fatal("first part not written")
+	}
+	for _, d := range q.docs[2:] {
+		c.Add(d, now.Add(5*time.Second))
+	}
+	late := c.Expire(now.Add(10 * time.Second))
+	if len(late) != 1 || late[0].ID != q.id {
+		t.Fatal("late part not written under the same id")
+	}
+	first[0].Merge(late[0])
+	if got := first[0].AppendJSON(nil); string(got) != string(want) {
+		t.Fatalf("merged:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// A million distinct ids stream through: the correlator never holds more
+// than max_open_traces, lets the oldest go first, and its memory stays
+// bounded.
+func TestMaxOpenTracesBoundsMemory(t *testing.T) {
+	const max = 10000
+	c := correlate.New(correlate.Config{Window: time.Hour, MaxOpenTraces: max})
+	now := time.Now()
+	var ms runtime.MemStats
+	released := 0
+	var peak uint64
+	var d []byte
+	for i := 0; i < 1_000_000; i++ {
+		d = append(d[:0], `{"@timestamp":"2026-11-26T10:00:00.000Z","service":{"name":"svc"},"trace":{"id":"id-`...)
+		d = append(strconv.AppendInt(d, int64(i), 10), `"}}`...)
+		out := c.Add(d, now)
+		for _, tr := range out {
+			if tr.ID[3:] != strconv.Itoa(released) {
+				t.Fatalf("let go %s, want the oldest id-%d", tr.ID, released)
+			}
+			released++
+		}
+		if c.Open() > max {
+			t.Fatalf("%d open traces", c.Open())
+		}
+		if i%100000 == 99999 {
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			peak = max64(peak, ms.HeapAlloc)
+		}
+	}
+	if released != 1_000_000-max {
+		t.Fatalf("%d let go", released)
+	}
+	if peak > 64<<20 {
+		t.Fatalf("heap reached %d MiB holding %d traces", peak>>20, max)
+	}
+}
+
+func max64(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+func BenchmarkCorrelate(b *testing.B) {
+	docs := make([][]byte, 0, 4096)
+	for r := 0; len(docs) < 4000; r++ {
+		docs = append(docs, makeRequest(r).docs...)
+	}
+	c := correlate.New(correlate.Config{Window: time.Minute, MaxOpenTraces: 100000})
+	now := time.Now()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		c.Add(docs[i%len(docs)], now)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkOpenTraceBytes reports the heap one open trace (4 services,
+// 6 events) takes.
+func BenchmarkOpenTraceBytes(b *testing.B) {
+	const n = 20000
+	var docs [][]byte
+	for r := 0; r < n; r++ {
+		docs = append(docs, makeRequest(r).docs...)
+	}
+	var before, after runtime.MemStats
+	for b.Loop() {
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		c := correlate.New(correlate.Config{Window: time.Hour, MaxOpenTraces: n})
+		now := time.Now()
+		for _, d := range docs {
+			c.Add(d, now)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/trace")
+		runtime.KeepAlive(c)
+	}
+}
