@@ -22,6 +22,7 @@ import (
 //
 //     (rid, rt, urt and ua are accepted for the last four; a bare 32-hex
 //     token after the user agent is taken as the request id);
+//
 //   - JSON lines written with `log_format ... escape=json` whose keys are
 //     nginx's variable names (remote_addr, request or request_method and
 //     request_uri, status, ...).
