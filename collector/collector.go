@@ -152,6 +152,7 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 			if err != nil {
 				return nil, err
 			}
+			o.TracesIndex = cfg.Correlation.TracesIndex
 			c.out, c.es = o, o
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := o.Setup(ctx); err != nil {
@@ -263,13 +264,28 @@ func (c *Collector) Start() {
 }
 
 // index moves batches from the source to the output, committing each batch
-// only after the output accepted all of it.
+// only after the output accepted all of it. What was delivered feeds the
+// correlator; traces quiet for the window are written to the traces index.
 func (c *Collector) index(readCtx, outCtx context.Context) {
+	var tr *tracer
+	if c.cfg.Correlation.TracesIndex != "" {
+		tr = newTracer(c.cfg.Correlation, c.out, c.log)
+		defer tr.flush(outCtx)
+	}
 	for {
-		recs, commit, err := c.src.Next(readCtx, c.cfg.Indexer.BatchSize, int(c.cfg.Indexer.BatchBytes))
+		ctx, cancel := readCtx, context.CancelFunc(func() {})
+		if next := tr.nextExpiry(); !next.IsZero() {
+			ctx, cancel = context.WithDeadline(readCtx, next)
+		}
+		recs, commit, err := c.src.Next(ctx, c.cfg.Indexer.BatchSize, int(c.cfg.Indexer.BatchBytes))
+		cancel()
 		if err != nil {
 			if readCtx.Err() != nil || errors.Is(err, buffer.ErrClosed) {
 				return // shutting down
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				tr.expire(outCtx, time.Now()) // quiet: write what is complete
+				continue
 			}
 			c.log.Warn("indexer: reading the buffer failed; retrying", "error", err)
 			select {
@@ -289,6 +305,7 @@ func (c *Collector) index(readCtx, outCtx context.Context) {
 			c.log.Warn("indexer: commit failed; the batch will be delivered again", "error", err)
 		}
 		c.indexed.Add(int64(len(recs)))
+		tr.add(outCtx, recs, time.Now())
 	}
 }
 

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"time"
 	"net"
 
 	"github.com/logweave/logweave/filters"
@@ -50,9 +51,17 @@ type BufferConfig struct {
 	SegmentBytes pipeline.ByteSize `yaml:"segment_bytes"`
 }
 
-// CorrelationConfig says where request ids are found.
+// CorrelationConfig says where request ids are found and how requests
+// become trace documents.
 type CorrelationConfig struct {
 	RequestIDFields []string `yaml:"request_id_fields"`
+	// Traces are written to TracesIndex (Logstash-style pattern, from the
+	// trace's first event) when their request has been quiet for Window;
+	// at most MaxOpenTraces are held (the oldest is written first).
+	// TracesIndex empty: no traces.
+	TracesIndex   string        `yaml:"traces_index"`
+	Window        time.Duration `yaml:"window"`
+	MaxOpenTraces int           `yaml:"max_open_traces"`
 }
 
 // IndexerConfig sizes the batches read from the buffer.
@@ -68,10 +77,11 @@ func DefaultConfig() *Config {
 		Buffer:        BufferConfig{Path: "./data/buffer", MaxBytes: 1 << 30, SegmentBytes: 64 << 20},
 		Elasticsearch: elasticsearch.DefaultConfig(),
 		FileOutput:    file.Config{Path: "./data/out"},
-		Correlation:   CorrelationConfig{RequestIDFields: append([]string(nil), filters.DefaultRequestIDFields...)},
-		Indexer:       IndexerConfig{BatchSize: 2000, BatchBytes: 4 << 20},
-		Kafka:         kafka.DefaultConfig(),
-		GELF:          gelf.DefaultConfig(),
+		Correlation: CorrelationConfig{RequestIDFields: append([]string(nil), filters.DefaultRequestIDFields...),
+			TracesIndex: "traces-%{+yyyy.MM.dd}", Window: 30 * time.Second, MaxOpenTraces: 100000},
+		Indexer: IndexerConfig{BatchSize: 2000, BatchBytes: 4 << 20},
+		Kafka:   kafka.DefaultConfig(),
+		GELF:    gelf.DefaultConfig(),
 	}
 }
 
@@ -112,6 +122,14 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Correlation.RequestIDFields) == 0 {
 		return fmt.Errorf("correlation.request_id_fields: must list at least one field")
+	}
+	if c.Correlation.TracesIndex != "" {
+		if _, err := pipeline.ParseIndexPattern(c.Correlation.TracesIndex); err != nil {
+			return fmt.Errorf("correlation.traces_index: %w", err)
+		}
+		if c.Correlation.Window <= 0 || c.Correlation.MaxOpenTraces < 1 {
+			return fmt.Errorf("correlation: window must be positive and max_open_traces at least 1")
+		}
 	}
 	if c.Indexer.BatchSize < 1 {
 		return fmt.Errorf("indexer.batch_size: must be at least 1")

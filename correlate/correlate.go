@@ -4,11 +4,10 @@
 //
 // A Correlator is fed the indexed documents of one indexer, in any order. A
 // trace is complete when its request has been quiet for Window; when more
-// than MaxOpenTraces are open, the oldest is let go early. A trace let go
-// and then given more events (late, or evicted) comes out again as a
-// partial trace with the same id: Merge combines the two, which is what the
-// writer does (a scripted upsert in Elasticsearch), so one request keeps one
-// correct trace document.
+// than MaxOpenTraces are open, the oldest is let go early. Traces let go
+// are remembered (up to MaxOpenTraces more): an event that comes later
+// reopens its trace, which is then written again, whole, under the same id,
+// so one request keeps one correct trace document.
 package correlate
 
 import (
@@ -89,6 +88,11 @@ type Correlator struct {
 	open       map[string]*Trace
 	head, tail *Trace // least and most recently seen
 	arrivals   int
+	// closed are the traces let go, kept to be reopened by late events;
+	// closedOrder is the order they were let go in (ids reopened since
+	// are skipped when it is trimmed).
+	closed      map[string]*Trace
+	closedOrder []string
 }
 
 // New returns an empty correlator.
@@ -99,7 +103,7 @@ func New(cfg Config) *Correlator {
 	if cfg.MaxOpenTraces <= 0 {
 		cfg.MaxOpenTraces = 100000
 	}
-	return &Correlator{cfg: cfg, open: map[string]*Trace{}}
+	return &Correlator{cfg: cfg, open: map[string]*Trace{}, closed: map[string]*Trace{}}
 }
 
 // Open is the number of traces held.
@@ -124,11 +128,16 @@ func (c *Correlator) Add(doc []byte, now time.Time) []*Trace {
 		return nil
 	}
 	t := c.open[id]
-	if t == nil {
+	switch {
+	case t != nil:
+		c.unlink(t)
+	case c.closed[id] != nil: // a late event: the trace opens again
+		t = c.closed[id]
+		delete(c.closed, id)
+		c.open[id] = t
+	default:
 		t = &Trace{ID: id, Start: ts, End: ts}
 		c.open[id] = t
-	} else {
-		c.unlink(t)
 	}
 	t.seen = now
 	c.pushBack(t)
@@ -141,8 +150,16 @@ func (c *Correlator) Add(doc []byte, now time.Time) []*Trace {
 	status := int(f[4].Int())
 	isError := levelRank(level) >= levelRank("error") || status >= 500
 	c.arrivals++
-	t.add(Span{Service: service, Start: ts, End: ts, Events: 1, Errors: b2i(isError), Level: level, levelRank: levelRank(level), firstArrive: c.arrivals})
-	if f[5].String() == "nginx.access" && t.Entry == nil {
+	start := ts
+	gateway := f[5].String() == "nginx.access"
+	if d := time.Duration(f[9].Int()); gateway && d > 0 {
+		start = ts.Add(-d) // nginx logs when the response went out; it took $request_time
+	}
+	if start.Before(t.Start) {
+		t.Start = start
+	}
+	t.add(Span{Service: service, Start: start, End: ts, Events: 1, Errors: b2i(isError), Level: level, levelRank: levelRank(level), firstArrive: c.arrivals})
+	if gateway && t.Entry == nil {
 		t.Entry = &Entry{Method: f[6].String(), Path: f[7].String(), Client: f[8].String(), Status: status, Duration: time.Duration(f[9].Int())}
 	}
 
@@ -185,24 +202,13 @@ func (t *Trace) add(s Span) {
 	t.Spans = append(t.Spans, s)
 }
 
-// Merge folds a later partial trace of the same request into t: what the
-// writer does when a trace document already exists.
-func (t *Trace) Merge(o *Trace) {
-	t.Error = t.Error || o.Error
-	if t.Entry == nil {
-		t.Entry = o.Entry
+// NextExpiry is when the least recently seen open trace will have been
+// quiet for the window (zero when none is open).
+func (c *Correlator) NextExpiry() time.Time {
+	if c.head == nil {
+		return time.Time{}
 	}
-	for _, s := range o.Spans {
-		t.add(s)
-		t.Events -= s.Events // add counted them; o.Events is added once below
-	}
-	t.Events += o.Events
-	if o.Start.Before(t.Start) {
-		t.Start = o.Start
-	}
-	if o.End.After(t.End) {
-		t.End = o.End
-	}
+	return c.head.seen.Add(c.cfg.Window)
 }
 
 // Expire returns the traces quiet for the window at now, oldest first.
@@ -223,9 +229,28 @@ func (c *Correlator) Flush() []*Trace {
 	return out
 }
 
+// remove lets t go, remembering it for late events.
 func (c *Correlator) remove(t *Trace) *Trace {
 	c.unlink(t)
 	delete(c.open, t.ID)
+	c.closed[t.ID] = t
+	c.closedOrder = append(c.closedOrder, t.ID)
+	for len(c.closed) > c.cfg.MaxOpenTraces {
+		id := c.closedOrder[0]
+		c.closedOrder = c.closedOrder[1:]
+		if ct := c.closed[id]; ct != nil && c.open[id] == nil {
+			delete(c.closed, id)
+		}
+	}
+	if len(c.closedOrder) > 2*c.cfg.MaxOpenTraces+1024 { // ids reopened since
+		keep := c.closedOrder[:0]
+		for _, id := range c.closedOrder {
+			if c.closed[id] != nil {
+				keep = append(keep, id)
+			}
+		}
+		c.closedOrder = append([]string(nil), keep...)
+	}
 	return t
 }
 

@@ -89,7 +89,7 @@ func TestDockerGELFDriverThroughShipper(t *testing.T) {
 		t.Fatalf("%d documents, want %d", n, want)
 	}
 	stderr, long := 0, 0
-	for _, idx := range es.Indices() {
+	for _, idx := range es.IndicesMatching("logs-*,logweave-deadletter-*") {
 		for _, d := range es.Docs(idx) {
 			if !strings.HasPrefix(gjson.GetBytes(d, "container.name").String(), name) ||
 				len(gjson.GetBytes(d, "container.id").String()) < 12 ||
@@ -148,7 +148,7 @@ func TestDockerJSONFileTailedByShipper(t *testing.T) {
 		t.Fatalf("%d documents, want %d", n, want)
 	}
 	var long, stderr int
-	for _, idx := range es.Indices() {
+	for _, idx := range es.IndicesMatching("logs-*,logweave-deadletter-*") {
 		for _, d := range es.Docs(idx) {
 			if gjson.GetBytes(d, "container.id").String() != id || gjson.GetBytes(d, "container.name").String() != name ||
 				gjson.GetBytes(d, "container.image.name").String() != image {

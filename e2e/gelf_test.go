@@ -61,7 +61,7 @@ func TestGELFIntoElasticsearch(t *testing.T) {
 	}
 	eventually(t, 20*time.Second, "GELF messages indexed", func() bool { return es.Count("logs-*") >= n })
 	docs := 0
-	for _, idx := range es.Indices() {
+	for _, idx := range es.IndicesMatching("logs-*,logweave-deadletter-*") {
 		for _, d := range es.Docs(idx) {
 			docs++
 			if gjson.GetBytes(d, "container.name").String() != "orders" || gjson.GetBytes(d, "host.name").String() != "node-3" {

@@ -61,7 +61,7 @@ func TestGraypyThroughShipper(t *testing.T) {
 		t.Fatalf("%d documents, want 100", n)
 	}
 	seen := map[string]bool{}
-	for _, idx := range es.Indices() {
+	for _, idx := range es.IndicesMatching("logs-*,logweave-deadletter-*") {
 		for _, d := range es.Docs(idx) {
 			seq := gjsonGet(d, "seq")
 			msg := gjsonGet(d, "message")

@@ -96,7 +96,7 @@ func (env *kafkaEnv) check(t testing.TB, n int, dead func(seq int64) bool) {
 	t.Helper()
 	seen := make([]bool, n)
 	deadSeen := 0
-	for _, idx := range env.es.Indices() {
+	for _, idx := range env.es.IndicesMatching("logs-*,logweave-deadletter-*") {
 		for id, doc := range env.es.Docs(idx) {
 			if strings.HasPrefix(idx, "logweave-deadletter-") {
 				orig := gjson.GetBytes(doc, "event.original").String()

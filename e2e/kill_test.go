@@ -165,7 +165,7 @@ inputs:
 
 	seen := make(map[int64]bool, total)
 	n := 0
-	for _, idx := range srv.Indices() {
+	for _, idx := range srv.IndicesMatching("logs-*,logweave-deadletter-*") {
 		for id, doc := range srv.Docs(idx) {
 			n++
 			seq := gjson.GetBytes(doc, "seq").Int()

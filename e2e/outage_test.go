@@ -112,7 +112,7 @@ func TestCollectorDown30SecondsLosesNothing(t *testing.T) {
 	eventually(t, 60*time.Second, "every line and message delivered after the outage", func() bool { return es.Count("logs-*") >= 2*total })
 	time.Sleep(300 * time.Millisecond)
 	lines, msgs := map[string]bool{}, map[string]bool{}
-	for _, idx := range es.Indices() {
+	for _, idx := range es.IndicesMatching("logs-*,logweave-deadletter-*") {
 		for _, d := range es.Docs(idx) {
 			if g := gjsonGet(d, "gseq"); g != "" {
 				if msgs[g] {

@@ -90,7 +90,7 @@ func rotationsUnderFullSpeedWriter(t *testing.T, copyTruncate func(r int) bool) 
 	// copy) would count twice: check every seq once.
 	seen := make([]bool, total)
 	n := 0
-	for _, idx := range es.Indices() {
+	for _, idx := range es.IndicesMatching("logs-*,logweave-deadletter-*") {
 		for id, d := range es.Docs(idx) {
 			var s int
 			fmt.Sscanf(gjsonGet(d, "seq"), "%d", &s)

@@ -98,6 +98,7 @@ func setup(cfg *collector.Config, wait time.Duration, log *slog.Logger) int {
 		fmt.Fprintln(os.Stderr, "collector setup:", err)
 		return 1
 	}
+	o.TracesIndex = cfg.Correlation.TracesIndex
 	deadline := time.Now().Add(wait)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -80,6 +80,18 @@ func (s *Server) Indices() []string {
 	return out
 }
 
+// IndicesMatching lists the indices matching pattern (comma-separated
+// names with * wildcards), sorted.
+func (s *Server) IndicesMatching(pattern string) []string {
+	var out []string
+	for _, name := range s.Indices() {
+		if matchIndex(pattern, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // Count returns the number of documents in indices matching pattern
 // (comma-separated names with * wildcards).
 func (s *Server) Count(pattern string) int {

@@ -118,6 +118,10 @@ var (
 
 // Output writes records to Elasticsearch.
 type Output struct {
+	// TracesIndex is the collector's correlation.traces_index: Setup
+	// installs its template too when it is set.
+	TracesIndex string
+
 	cfg     Config
 	client  *es.Client
 	dlq     *pipeline.IndexPattern

@@ -13,6 +13,7 @@ import (
 // Names of what Setup installs.
 const (
 	LogsTemplate       = "logweave-logs"
+	TracesTemplate     = "logweave-traces"
 	DeadLetterTemplate = "logweave-deadletter"
 	ILMPolicy          = "logweave-logs"
 )
@@ -111,6 +112,47 @@ func (o *Output) DeadLetterTemplateBody() map[string]any {
 	}
 }
 
+// TracesTemplateBody maps the trace documents the collector assembles: one
+// per request, its spans as objects (Kibana's tables and Lens read them as
+// arrays of values).
+func (o *Output) TracesTemplateBody() map[string]any {
+	kw := map[string]any{"type": "keyword", "ignore_above": 1024}
+	date := map[string]any{"type": "date"}
+	ms := map[string]any{"type": "float"}
+	settings := map[string]any{"number_of_shards": 1, "number_of_replicas": o.cfg.Replicas}
+	if o.cfg.RetentionDays > 0 {
+		settings["index.lifecycle.name"] = ILMPolicy
+	}
+	return map[string]any{
+		"index_patterns": []string{patternPrefix(o.TracesIndex) + "*"},
+		"priority":       200,
+		"_meta":          map[string]any{"managed_by": "logweave"},
+		"template": map[string]any{
+			"settings": settings,
+			"mappings": map[string]any{
+				"dynamic": false,
+				"properties": map[string]any{
+					"@timestamp": date, "end": date, "duration_ms": ms,
+					"event_count": map[string]any{"type": "integer"},
+					"error":       map[string]any{"type": "boolean"},
+					"services":    kw,
+					"trace":       map[string]any{"properties": map[string]any{"id": kw}},
+					"spans": map[string]any{"properties": map[string]any{
+						"service": kw, "start": date, "end": date, "duration_ms": ms, "level": kw,
+						"event_count": map[string]any{"type": "integer"}, "error_count": map[string]any{"type": "integer"},
+					}},
+					"http": map[string]any{"properties": map[string]any{
+						"request":  map[string]any{"properties": map[string]any{"method": kw}},
+						"response": map[string]any{"properties": map[string]any{"status_code": map[string]any{"type": "integer"}}},
+					}},
+					"url":    map[string]any{"properties": map[string]any{"path": kw}},
+					"source": map[string]any{"properties": map[string]any{"ip": map[string]any{"type": "ip", "ignore_malformed": true}}},
+				},
+			},
+		},
+	}
+}
+
 // ILMPolicyBody deletes indices retention_days after they were created.
 func (o *Output) ILMPolicyBody() map[string]any {
 	return map[string]any{"policy": map[string]any{
@@ -132,7 +174,11 @@ func (o *Output) Setup(ctx context.Context) error {
 			return fmt.Errorf("ILM policy %s: %w", ILMPolicy, err)
 		}
 	}
-	for name, tpl := range map[string]map[string]any{LogsTemplate: o.LogsTemplateBody(), DeadLetterTemplate: o.DeadLetterTemplateBody()} {
+	templates := map[string]map[string]any{LogsTemplate: o.LogsTemplateBody(), DeadLetterTemplate: o.DeadLetterTemplateBody()}
+	if o.TracesIndex != "" {
+		templates[TracesTemplate] = o.TracesTemplateBody()
+	}
+	for name, tpl := range templates {
 		body, _ := json.Marshal(tpl)
 		if err := o.do(ctx, esapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)}); err != nil {
 			return fmt.Errorf("index template %s: %w", name, err)
