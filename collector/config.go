@@ -2,8 +2,8 @@ package collector
 
 import (
 	"fmt"
-	"time"
 	"net"
+	"time"
 
 	"github.com/logweave/logweave/filters"
 	"github.com/logweave/logweave/inputs/gelf"
