@@ -8,6 +8,9 @@
 //	collector validate -config FILE  check a configuration and exit
 //	collector setup -config FILE     install index templates (and the ILM policy)
 //	                                 in Elasticsearch, waiting up to -wait for it
+//	collector trace -config FILE [-o text|json] REQUEST_ID
+//	                                 print one request's trace as a waterfall, from
+//	                                 Elasticsearch or, without it, the file output
 package main
 
 import (
@@ -23,6 +26,7 @@ import (
 	"github.com/logweave/logweave/collector"
 	"github.com/logweave/logweave/internal/cli"
 	"github.com/logweave/logweave/outputs/elasticsearch"
+	"github.com/logweave/logweave/traceview"
 )
 
 var version = "dev"
@@ -32,11 +36,12 @@ func main() {
 }
 
 func run(args []string) int {
-	var role string
+	var role, format string
 	var wait time.Duration
 	cmd, code := cli.Parse("collector", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&role, "role", collector.RoleAll, "run: all, ingest or index")
 		fs.DurationVar(&wait, "wait", 2*time.Minute, "setup: how long to wait for Elasticsearch")
+		fs.StringVar(&format, "o", "text", "trace: text (a waterfall) or json")
 	})
 	if code >= 0 {
 		return code
@@ -59,11 +64,13 @@ func run(args []string) int {
 	case "run":
 	case "setup":
 		return setup(cfg, wait, log)
+	case "trace":
+		return trace(cfg, cmd.Args, format, log)
 	case "version":
 		fmt.Println(version)
 		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "collector: unknown subcommand %q (run, validate, setup, version)\n", sub)
+		fmt.Fprintf(os.Stderr, "collector: unknown subcommand %q (run, validate, setup, trace, version)\n", sub)
 		return 2
 	}
 
@@ -119,5 +126,40 @@ func setup(cfg *collector.Config, wait time.Duration, log *slog.Logger) int {
 		fmt.Printf(" and ILM policy %s (delete after %d days)", elasticsearch.ILMPolicy, cfg.Elasticsearch.RetentionDays)
 	}
 	fmt.Println()
+	return 0
+}
+
+// trace prints one request's trace: from Elasticsearch when it is
+// configured, else from the file output.
+func trace(cfg *collector.Config, args []string, format string, log *slog.Logger) int {
+	if len(args) != 1 || (format != "text" && format != "json") {
+		fmt.Fprintln(os.Stderr, "usage: collector trace -config FILE [-o text|json] REQUEST_ID")
+		return 2
+	}
+	id := args[0]
+	var v *traceview.View
+	var err error
+	if len(cfg.Elasticsearch.URLs) > 0 {
+		var o *elasticsearch.Output
+		if o, err = elasticsearch.New(cfg.Elasticsearch, log); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			v, err = traceview.FromElasticsearch(ctx, o, cfg.Elasticsearch.Index, cfg.Correlation.TracesIndex, id)
+			cancel()
+		}
+	} else {
+		v, err = traceview.FromFiles(cfg.FileOutput.Path, cfg.Elasticsearch.Index, cfg.Correlation.TracesIndex, id)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "collector trace %s: %v\n", id, err)
+		return 1
+	}
+	if format == "json" {
+		err = v.WriteJSON(os.Stdout)
+	} else {
+		err = v.Render(os.Stdout)
+	}
+	if err != nil {
+		return 1
+	}
 	return 0
 }

@@ -11,8 +11,9 @@ import (
 
 // Command is a parsed command line.
 type Command struct {
-	Sub    string // the subcommand; "run" when none is given
-	Config string // -config
+	Sub    string   // the subcommand; "run" when none is given
+	Config string   // -config
+	Args   []string // what follows the flags
 	Log    *slog.Logger
 }
 
@@ -33,6 +34,7 @@ func Parse(program string, args []string, extra ...func(*flag.FlagSet)) (*Comman
 	if err := fs.Parse(args); err != nil {
 		return nil, 2
 	}
+	c.Args = fs.Args()
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: -log-level: %v\n", program, err)

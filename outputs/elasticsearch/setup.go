@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
@@ -197,4 +198,21 @@ func (o *Output) do(ctx context.Context, req esapi.Request) error {
 		return fmt.Errorf("%s", res.String())
 	}
 	return nil
+}
+
+// Search runs a _search on index (a pattern) and returns the response body.
+func (o *Output) Search(ctx context.Context, index string, body []byte) ([]byte, error) {
+	res, err := esapi.SearchRequest{Index: []string{index}, Body: bytes.NewReader(body)}.Do(ctx, o.client)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	out, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	if res.IsError() {
+		return nil, fmt.Errorf("search %s: %s", index, out)
+	}
+	return out, nil
 }
