@@ -58,7 +58,8 @@ func run(binDir, dir string, requests int) error {
 		// A demo index of its own, so counting is exact on a shared cluster.
 		index = "logweave-demo-%{+yyyy.MM.dd}"
 	}
-	colCfg := fmt.Sprintf("http: {listen: %q}\nbuffer: {path: %q}\nfile_output: {path: %q}\nelasticsearch:\n  index: %q\n",
+	// A short correlation window: the demo's requests are over at once.
+	colCfg := fmt.Sprintf("http: {listen: %q}\nbuffer: {path: %q}\nfile_output: {path: %q}\ncorrelation: {window: 1s}\nelasticsearch:\n  index: %q\n",
 		addr, filepath.Join(dir, "buffer"), filepath.Join(dir, "out"), index)
 	if esURL != "" {
 		colCfg += fmt.Sprintf("  urls: [%q]\n", esURL)
@@ -118,7 +119,16 @@ func run(binDir, dir string, requests int) error {
 	}
 	summary(os.Stdout, docs, gen)
 	fmt.Printf("\nall %d lines indexed in %.1fs; collector and shipper stopped cleanly.\n", gen.lines, elapsed.Seconds())
-	fmt.Printf("try: cat %s/out/*.ndjson | head   ·   configs: %s/collector.yaml, %s/shipper.yaml\n", dir, dir, dir)
+	// The collector wrote every request's trace (at the latest when it
+	// stopped); show one as `collector trace` does.
+	cfgPath := filepath.Join(dir, "collector.yaml")
+	fmt.Printf("\n$ collector trace -config %s %s\n", cfgPath, gen.sample)
+	tc := exec.Command(filepath.Join(binDir, "collector"), "trace", "-config", cfgPath, gen.sample)
+	tc.Stdout, tc.Stderr = os.Stdout, os.Stderr
+	if err := tc.Run(); err != nil {
+		return fmt.Errorf("collector trace: %w", err)
+	}
+	fmt.Printf("\ntry: cat %s/out/traces-*.ndjson | head   ·   configs: %s/collector.yaml, %s/shipper.yaml\n", dir, dir, dir)
 	return nil
 }
 
@@ -254,8 +264,10 @@ func generate(dir string, requests int) (*generated, error) {
 		}
 		t = t.Add(time.Duration(1+r.IntN(3)) * time.Millisecond)
 		dur := t.Sub(t0).Seconds()
-		write("gateway", fmt.Sprintf(`{"time":%q,"level":"info","service":"gateway","msg":"%s %s %d","request_id":%q,"http":{"request":{"method":"%s"},"response":{"status_code":%d}},"url":{"path":%q},"event":{"duration":%d}}`,
-			ts(t), "POST", path, status, id, "POST", status, path, int64(dur*1e9)))
+		// The gateway is nginx: its access log line, stamped when the
+		// response went out ($msec), with $request_id and the timings.
+		write("gateway", fmt.Sprintf(`203.0.113.%d - - [%s] "POST %s HTTP/1.1" %d %d "-" "curl/8.5.0" request_id=%s request_time=%.3f upstream_response_time=%.3f upstream_addr=10.0.0.5:8080 msec=%d.%03d`,
+			1+r.IntN(250), t.Format("02/Jan/2006:15:04:05 -0700"), path, status, 100+r.IntN(900), id, dur, dur*0.9, t.Unix(), t.Nanosecond()/1e6))
 		if i%50 == 49 {
 			for _, w := range files {
 				w.Flush()
@@ -317,15 +329,10 @@ func indexed(esURL, dir, pattern string) ([]doc, error) {
 func summary(w io.Writer, docs []doc, gen *generated) {
 	perIndex := map[string]int{}
 	failures := 0
-	var trace []gjson.Result
 	for _, d := range docs {
 		perIndex[d.index]++
-		r := gjson.ParseBytes(d.raw)
-		if strings.Contains(r.Get("tags").Raw, "_jsonparsefailure") {
+		if strings.Contains(gjson.GetBytes(d.raw, "tags").Raw, "_jsonparsefailure") {
 			failures++
-		}
-		if r.Get("trace.id").String() == gen.sample {
-			trace = append(trace, r)
 		}
 	}
 	fmt.Fprintln(w, "\nevents per index:")
@@ -338,16 +345,4 @@ func summary(w io.Writer, docs []doc, gen *generated) {
 		fmt.Fprintf(w, "  %-28s %6d\n", n, perIndex[n])
 	}
 	fmt.Fprintf(w, "parse failures (_jsonparsefailure, kept with their text): %d\n", failures)
-	sort.SliceStable(trace, func(i, j int) bool {
-		return trace[i].Get("@timestamp").String() < trace[j].Get("@timestamp").String()
-	})
-	fmt.Fprintf(w, "\nrequest %s (X-Request-ID), its events in time order:\n", gen.sample)
-	var t0 time.Time
-	for i, e := range trace {
-		t, _ := time.Parse(time.RFC3339Nano, e.Get("@timestamp").String())
-		if i == 0 {
-			t0 = t
-		}
-		fmt.Fprintf(w, "  +%4dms  %-10s %-6s %s\n", t.Sub(t0).Milliseconds(), e.Get("service.name").String(), e.Get("log.level").String(), e.Get("message").String())
-	}
 }
