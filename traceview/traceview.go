@@ -243,3 +243,125 @@ func plural(n int64, what string) string {
 func ms(d time.Duration) string {
 	return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000)
 }
+
+// ListOptions select traces for `collector traces`.
+type ListOptions struct {
+	Errors  bool          // only traces with an error
+	Since   time.Duration // only traces that started this long ago or later (0: all)
+	Slowest int           // the N slowest instead of the N latest
+	Limit   int           // how many (default 20)
+	Now     time.Time
+}
+
+// select filters and orders trace documents (the last version of each id).
+func (o ListOptions) pick(docs [][]byte) [][]byte {
+	latest := map[string][]byte{}
+	var order []string
+	for _, d := range docs {
+		id := gjson.GetBytes(d, "trace.id").String()
+		if _, ok := latest[id]; !ok {
+			order = append(order, id)
+		}
+		latest[id] = d
+	}
+	var out [][]byte
+	for _, id := range order {
+		d := latest[id]
+		if o.Errors && !gjson.GetBytes(d, "error").Bool() {
+			continue
+		}
+		if o.Since > 0 && ts(d).Before(o.Now.Add(-o.Since)) {
+			continue
+		}
+		out = append(out, d)
+	}
+	if o.Slowest > 0 {
+		sort.SliceStable(out, func(i, j int) bool {
+			return gjson.GetBytes(out[i], "duration_ms").Float() > gjson.GetBytes(out[j], "duration_ms").Float()
+		})
+	} else {
+		sort.SliceStable(out, func(i, j int) bool { return ts(out[i]).After(ts(out[j])) })
+	}
+	limit := o.Limit
+	if o.Slowest > 0 {
+		limit = o.Slowest
+	}
+	if limit <= 0 {
+		limit = 20
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+// ListFromFiles reads the traces from the file output.
+func ListFromFiles(dir, tracesIndex string, o ListOptions) ([][]byte, error) {
+	files, _ := filepath.Glob(filepath.Join(dir, prefix(tracesIndex)+"*.ndjson"))
+	sort.Strings(files)
+	var docs [][]byte
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range bytes.Split(data, []byte("\n")) {
+			if len(l) > 0 {
+				docs = append(docs, l)
+			}
+		}
+	}
+	return o.pick(docs), nil
+}
+
+// ListFromElasticsearch asks for the traces (filtered and sorted there)
+// and applies the same selection.
+func ListFromElasticsearch(ctx context.Context, s Searcher, tracesIndex string, o ListOptions) ([][]byte, error) {
+	var filters []string
+	if o.Errors {
+		filters = append(filters, `{"term":{"error":true}}`)
+	}
+	if o.Since > 0 {
+		filters = append(filters, fmt.Sprintf(`{"range":{"@timestamp":{"gte":%q}}}`, o.Now.Add(-o.Since).UTC().Format(time.RFC3339)))
+	}
+	sortBy := `{"@timestamp":"desc"}`
+	if o.Slowest > 0 {
+		sortBy = `{"duration_ms":"desc"}`
+	}
+	q := fmt.Sprintf(`{"size":1000,"query":{"bool":{"filter":[%s]}},"sort":[%s]}`, strings.Join(filters, ","), sortBy)
+	res, err := s.Search(ctx, prefix(tracesIndex)+"*", []byte(q))
+	if err != nil {
+		return nil, err
+	}
+	var docs [][]byte
+	for _, h := range gjson.GetBytes(res, "hits.hits").Array() {
+		docs = append(docs, []byte(h.Get("_source").Raw))
+	}
+	return o.pick(docs), nil
+}
+
+// RenderList writes one line per trace.
+func RenderList(w io.Writer, docs [][]byte) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-23s  %-32s  %9s  %6s  %-5s  %-6s  %s\n", "start", "trace.id", "duration", "events", "error", "status", "request · services")
+	for _, d := range docs {
+		t := gjson.ParseBytes(d)
+		status := ""
+		if s := t.Get("http.response.status_code"); s.Exists() {
+			status = s.String()
+		}
+		errs := ""
+		if t.Get("error").Bool() {
+			errs = "yes"
+		}
+		req := strings.TrimSpace(t.Get("http.request.method").String() + " " + t.Get("url.path").String())
+		var svcs []string
+		for _, s := range t.Get("services").Array() {
+			svcs = append(svcs, s.String())
+		}
+		fmt.Fprintf(&b, "%-23s  %-32s  %9s  %6d  %-5s  %-6s  %s · %s\n", ts(d).UTC().Format("2006-01-02 15:04:05.000"), t.Get("trace.id").String(),
+			fmt.Sprintf("%.1fms", t.Get("duration_ms").Float()), t.Get("event_count").Int(), errs, status, req, strings.Join(svcs, ","))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,5 +133,39 @@ func TestFromElasticsearch(t *testing.T) {
 	if gjson.GetBytes(out.Bytes(), "events.#").Int() != 6 || gjson.GetBytes(out.Bytes(), "trace.services.0").String() != "nginx" ||
 		gjson.GetBytes(out.Bytes(), "events.0.service.name").String() != "orders" {
 		t.Fatalf("got %s", out.Bytes())
+	}
+}
+
+func TestListTraces(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	var lines []string
+	for i := 0; i < 30; i++ {
+		start := now.Add(-time.Duration(i) * 10 * time.Minute)
+		lines = append(lines, fmt.Sprintf(`{"trace":{"id":"t%02d"},"@timestamp":%q,"duration_ms":%d,"event_count":3,"error":%v,"services":["nginx","orders"]}`,
+			i, start.Format("2006-01-02T15:04:05.000Z"), (i*7)%31, i%4 == 0))
+	}
+	// t00 rewritten by a late event: the last version counts.
+	lines = append(lines, fmt.Sprintf(`{"trace":{"id":"t00"},"@timestamp":%q,"duration_ms":99,"event_count":5,"error":false,"services":["nginx"]}`, now.Format("2006-01-02T15:04:05.000Z")))
+	os.WriteFile(filepath.Join(dir, "traces-2026.11.26.ndjson"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	ids := func(docs [][]byte) string {
+		var s []string
+		for _, d := range docs {
+			s = append(s, gjson.GetBytes(d, "trace.id").String())
+		}
+		return strings.Join(s, " ")
+	}
+	got, _ := traceview.ListFromFiles(dir, "traces-%{+yyyy.MM.dd}", traceview.ListOptions{Errors: true, Since: time.Hour, Now: now})
+	if ids(got) != "t04" { // t00 no longer errs; t04 is 40 min old; t08 is 80
+		t.Fatalf("--errors --since 1h: %s", ids(got))
+	}
+	got, _ = traceview.ListFromFiles(dir, "traces-%{+yyyy.MM.dd}", traceview.ListOptions{Slowest: 3, Now: now})
+	if ids(got) != "t00 t22 t13" { // 99 ms, then 30 (22*7 mod 31) and 29 (13*7 mod 31)
+		t.Fatalf("--slowest 3: %s", ids(got))
+	}
+	var out bytes.Buffer
+	traceview.RenderList(&out, got)
+	if !strings.Contains(out.String(), "t00") || strings.Count(out.String(), "\n") != 4 {
+		t.Fatalf("list:\n%s", out.String())
 	}
 }

@@ -11,6 +11,8 @@
 //	collector trace -config FILE [-o text|json] REQUEST_ID
 //	                                 print one request's trace as a waterfall, from
 //	                                 Elasticsearch or, without it, the file output
+//	collector traces -config FILE [-errors] [-slowest N] [-since 1h] [-limit 20]
+//	                                 list traces, latest (or slowest) first
 package main
 
 import (
@@ -37,11 +39,17 @@ func main() {
 
 func run(args []string) int {
 	var role, format string
-	var wait time.Duration
+	var wait, since time.Duration
+	var errorsOnly bool
+	var slowest, limit int
 	cmd, code := cli.Parse("collector", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&role, "role", collector.RoleAll, "run: all, ingest or index")
 		fs.DurationVar(&wait, "wait", 2*time.Minute, "setup: how long to wait for Elasticsearch")
 		fs.StringVar(&format, "o", "text", "trace: text (a waterfall) or json")
+		fs.BoolVar(&errorsOnly, "errors", false, "traces: only requests with an error")
+		fs.IntVar(&slowest, "slowest", 0, "traces: the N slowest instead of the latest")
+		fs.DurationVar(&since, "since", 0, "traces: only requests that started within this long")
+		fs.IntVar(&limit, "limit", 20, "traces: how many")
 	})
 	if code >= 0 {
 		return code
@@ -66,11 +74,13 @@ func run(args []string) int {
 		return setup(cfg, wait, log)
 	case "trace":
 		return trace(cfg, cmd.Args, format, log)
+	case "traces":
+		return traces(cfg, traceview.ListOptions{Errors: errorsOnly, Since: since, Slowest: slowest, Limit: limit, Now: time.Now()}, log)
 	case "version":
 		fmt.Println(version)
 		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "collector: unknown subcommand %q (run, validate, setup, trace, version)\n", sub)
+		fmt.Fprintf(os.Stderr, "collector: unknown subcommand %q (run, validate, setup, trace, traces, version)\n", sub)
 		return 2
 	}
 
@@ -159,6 +169,34 @@ func trace(cfg *collector.Config, args []string, format string, log *slog.Logger
 		err = v.Render(os.Stdout)
 	}
 	if err != nil {
+		return 1
+	}
+	return 0
+}
+
+// traces lists traces from Elasticsearch or the file output.
+func traces(cfg *collector.Config, o traceview.ListOptions, log *slog.Logger) int {
+	if cfg.Correlation.TracesIndex == "" {
+		fmt.Fprintln(os.Stderr, "collector traces: correlation.traces_index is empty: no traces are written")
+		return 1
+	}
+	var docs [][]byte
+	var err error
+	if len(cfg.Elasticsearch.URLs) > 0 {
+		var es *elasticsearch.Output
+		if es, err = elasticsearch.New(cfg.Elasticsearch, log); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			docs, err = traceview.ListFromElasticsearch(ctx, es, cfg.Correlation.TracesIndex, o)
+			cancel()
+		}
+	} else {
+		docs, err = traceview.ListFromFiles(cfg.FileOutput.Path, cfg.Correlation.TracesIndex, o)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "collector traces:", err)
+		return 1
+	}
+	if err := traceview.RenderList(os.Stdout, docs); err != nil {
 		return 1
 	}
 	return 0
