@@ -12,6 +12,7 @@ import (
 // object per NDJSON line, the raw line as a string plus where it came from.
 //
 //	{"id":"…","ts":"2026-11-26T00:00:00.123456789Z","host":"node-1","path":"/var/log/app/a.log","offset":1234,"fields":{…},"line":"…"}
+//	{"id":"…","ts":"…","host":"node-1","format":"gelf","line":"{\"version\":\"1.1\",…}"}
 //
 // ts is when the line was read, or, for container runtime logs, the time
 // the runtime wrote it; it stands in for @timestamp when the line has none.
@@ -29,6 +30,10 @@ type Envelope struct {
 	// Fields are added to the event unless it has them: a JSON object of
 	// dotted keys (e.g. {"stream":"stderr","kubernetes.pod.name":"web-1"}).
 	Fields []byte
+	// Format says what Line is when it is not a log line: "gelf" is a
+	// GELF message the shipper received, mapped by the collector (so the
+	// shipper, often held to 100m CPU, only spools and sends it).
+	Format string
 }
 
 // AppendJSON appends e as one JSON object (no newline).
@@ -51,6 +56,10 @@ func (e *Envelope) AppendJSON(dst []byte) []byte {
 	if len(e.Fields) > 0 {
 		dst = append(dst, `,"fields":`...)
 		dst = append(dst, e.Fields...)
+	}
+	if e.Format != "" {
+		dst = append(dst, `,"format":`...)
+		dst = AppendJSONString(dst, e.Format)
 	}
 	dst = append(dst, `,"line":`...)
 	dst = AppendJSONString(dst, b2s(e.Line))
@@ -91,6 +100,8 @@ func ParseEnvelope(b []byte, e *Envelope) bool {
 			if len(m.Val) > 0 && m.Val[0] == '{' {
 				e.Fields = bytes.Clone(m.Val)
 			}
+		case "format":
+			e.Format = jsonString(m.Val)
 		}
 	}
 	e.Line = line

@@ -69,7 +69,7 @@ func openGELF(cfg gelf.Config, spool SpoolConfig, dir, host string, log *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("gelf spool %s: %w", dir, err)
 	}
-	g := &gelfInput{spool: b, queue: make(chan gelfMsg, 10000), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), host: host, log: log}
+	g := &gelfInput{spool: b, queue: make(chan gelfMsg, 32768), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), host: host, log: log}
 	g.srv, err = gelf.Listen(cfg, func(p []byte, _ string) {
 		select {
 		case g.queue <- gelfMsg{payload: p, at: time.Now()}:
@@ -120,7 +120,7 @@ func (g *gelfInput) spoolLoop(ctx context.Context) {
 		select {
 		case m := <-g.queue:
 			add(m.at, g.join.Add(m.payload, m.at))
-			if len(batch) < 1000 {
+			if len(batch) < 2000 {
 				continue
 			}
 		case now := <-tick.C:
@@ -152,7 +152,7 @@ func (g *gelfInput) drain() {
 	}
 }
 
-// write maps messages to envelopes and appends them to the spool. The
+// write wraps messages in envelopes and appends them to the spool. The
 // event id is fixed here, so a message sent twice (after a restart) is
 // indexed once.
 func (g *gelfInput) write(batch []gelfMsg) {
@@ -161,15 +161,13 @@ func (g *gelfInput) write(batch []gelfMsg) {
 	}
 	recs := make([][]byte, 0, len(batch))
 	for _, m := range batch {
-		line, ok := gelf.Map(m.payload)
-		if !ok {
-			continue
-		}
+		// Spooled as received; the collector maps it (format gelf).
 		env := pipeline.Envelope{
 			ID:     pipeline.EventID(g.host, "gelf", g.seq.Add(1), m.at.UnixNano(), m.payload),
 			ReadAt: m.at,
 			Host:   g.host,
-			Line:   line,
+			Format: "gelf",
+			Line:   m.payload,
 		}
 		recs = append(recs, env.AppendJSON(nil))
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/logweave/logweave/filters"
+	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -156,6 +157,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if !pipeline.ParseEnvelope(line, &s.env) {
 			s.env = pipeline.Envelope{Line: line}
+		} else if s.env.Format == "gelf" {
+			// A GELF message a shipper spooled: mapped here, where the
+			// CPU is. One that is not a JSON object stays as it came.
+			if mapped, ok := gelf.Map(s.env.Line); ok {
+				s.env.Line = mapped
+			}
 		}
 		rec := h.Processor.Process(&s.env, &s.ev, s.doc[:0])
 		s.doc = rec.Doc
