@@ -25,20 +25,35 @@ var (
 // lets go to the output, under the trace id, in the traces index. A nil
 // tracer does nothing (correlation.traces_index empty).
 //
-// Traces are derived from events already delivered and committed: one
-// open when the indexer stops is written at once, incomplete, and completed
-// by events that come after the restart only while they are within the
-// window of each other.
+// What the correlator lets go may be only part of a request (events that
+// came late, or that another indexer saw before a rebalance or a restart):
+// before writing, the tracer merges it into the document already written,
+// found in its memory of recent writes or, for Elasticsearch, by asking.
 type tracer struct {
-	corr  *correlate.Correlator
-	out   Output
-	index *pipeline.IndexPattern
-	log   *slog.Logger
+	corr    *correlate.Correlator
+	out     Output
+	lookup  traceLookup // nil: memory only (the file output)
+	index   *pipeline.IndexPattern
+	pattern string
+	log     *slog.Logger
+	written map[string][]byte // recent trace documents, for merging
+	order   []string          // their ids, oldest first
 }
+
+// traceLookup finds trace documents already written.
+type traceLookup interface {
+	TraceDocs(ctx context.Context, indexPattern string, ids []string) (map[string][]byte, error)
+}
+
+// rememberedTraces bounds the tracer's memory of written documents.
+const rememberedTraces = 20000
 
 func newTracer(cfg CorrelationConfig, out Output, log *slog.Logger) *tracer {
 	idx, _ := pipeline.ParseIndexPattern(cfg.TracesIndex) // validated
-	return &tracer{corr: correlate.New(correlate.Config{Window: cfg.Window, MaxOpenTraces: cfg.MaxOpenTraces}), out: out, index: idx, log: log}
+	t := &tracer{corr: correlate.New(correlate.Config{Window: cfg.Window, MaxOpenTraces: cfg.MaxOpenTraces}), out: out, index: idx,
+		pattern: cfg.TracesIndex, log: log, written: map[string][]byte{}}
+	t.lookup, _ = out.(traceLookup)
+	return t
 }
 
 func (t *tracer) nextExpiry() time.Time {
@@ -75,9 +90,32 @@ func (t *tracer) write(ctx context.Context, traces []*correlate.Trace) {
 	if len(traces) == 0 {
 		return
 	}
+	var ask []string
+	for _, tr := range traces {
+		if t.written[tr.ID] == nil {
+			ask = append(ask, tr.ID)
+		}
+	}
+	var found map[string][]byte
+	if t.lookup != nil && len(ask) > 0 {
+		var err error
+		if found, err = t.lookup.TraceDocs(ctx, t.pattern, ask); err != nil {
+			t.log.Warn("indexer: reading trace documents to merge into failed; writing the parts as they are", "error", err)
+		}
+	}
 	recs := make([]pipeline.Record, len(traces))
 	var idx [64]byte
 	for i, tr := range traces {
+		prev := t.written[tr.ID]
+		if prev == nil {
+			prev = found[tr.ID]
+		}
+		if prev != nil {
+			if base, ok := correlate.ParseTrace(prev); ok {
+				base.Merge(tr)
+				tr = base
+			}
+		}
 		recs[i] = pipeline.Record{ID: tr.ID, Key: tr.ID, Index: string(t.index.Append(idx[:0], tr.Start)), Doc: tr.AppendJSON(nil)}
 	}
 	if err := t.out.Write(ctx, recs); err != nil {
@@ -86,4 +124,14 @@ func (t *tracer) write(ctx context.Context, traces []*correlate.Trace) {
 		return
 	}
 	tracesWritten.Add(float64(len(recs)))
+	for _, r := range recs {
+		if t.written[r.ID] == nil {
+			t.order = append(t.order, r.ID)
+		}
+		t.written[r.ID] = r.Doc
+	}
+	for len(t.order) > rememberedTraces {
+		delete(t.written, t.order[0])
+		t.order = t.order[1:]
+	}
 }

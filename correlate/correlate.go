@@ -4,10 +4,11 @@
 //
 // A Correlator is fed the indexed documents of one indexer, in any order. A
 // trace is complete when its request has been quiet for Window; when more
-// than MaxOpenTraces are open, the oldest is let go early. Traces let go
-// are remembered (up to MaxOpenTraces more): an event that comes later
-// reopens its trace, which is then written again, whole, under the same id,
-// so one request keeps one correct trace document.
+// than MaxOpenTraces are open, the oldest is let go early. Events that come
+// after their trace was let go (late, evicted, or seen by another indexer
+// before a rebalance or a restart) make a partial trace of the same id:
+// the writer merges it into the trace document already written (Merge,
+// ParseTrace), so one request keeps one correct trace document.
 package correlate
 
 import (
@@ -88,11 +89,6 @@ type Correlator struct {
 	open       map[string]*Trace
 	head, tail *Trace // least and most recently seen
 	arrivals   int
-	// closed are the traces let go, kept to be reopened by late events;
-	// closedOrder is the order they were let go in (ids reopened since
-	// are skipped when it is trimmed).
-	closed      map[string]*Trace
-	closedOrder []string
 }
 
 // New returns an empty correlator.
@@ -103,7 +99,7 @@ func New(cfg Config) *Correlator {
 	if cfg.MaxOpenTraces <= 0 {
 		cfg.MaxOpenTraces = 100000
 	}
-	return &Correlator{cfg: cfg, open: map[string]*Trace{}, closed: map[string]*Trace{}}
+	return &Correlator{cfg: cfg, open: map[string]*Trace{}}
 }
 
 // Open is the number of traces held.
@@ -128,14 +124,9 @@ func (c *Correlator) Add(doc []byte, now time.Time) []*Trace {
 		return nil
 	}
 	t := c.open[id]
-	switch {
-	case t != nil:
+	if t != nil {
 		c.unlink(t)
-	case c.closed[id] != nil: // a late event: the trace opens again
-		t = c.closed[id]
-		delete(c.closed, id)
-		c.open[id] = t
-	default:
+	} else {
 		t = &Trace{ID: id, Start: ts, End: ts}
 		c.open[id] = t
 	}
@@ -202,6 +193,50 @@ func (t *Trace) add(s Span) {
 	t.Spans = append(t.Spans, s)
 }
 
+// Merge folds another part of the same request into t (what is already
+// written, or a later part).
+func (t *Trace) Merge(o *Trace) {
+	events := t.Events + o.Events
+	for _, s := range o.Spans {
+		t.add(s)
+	}
+	t.Events = events
+	t.Error = t.Error || o.Error
+	if o.Start.Before(t.Start) {
+		t.Start = o.Start
+	}
+	if o.End.After(t.End) {
+		t.End = o.End
+	}
+	if t.Entry == nil {
+		t.Entry = o.Entry
+	}
+}
+
+// ParseTrace reads a trace document back (to merge a later part into it).
+func ParseTrace(doc []byte) (*Trace, bool) {
+	r := gjson.ParseBytes(doc)
+	id := r.Get("trace.id").String()
+	start, err1 := time.Parse(time.RFC3339Nano, r.Get("@timestamp").String())
+	end, err2 := time.Parse(time.RFC3339Nano, r.Get("end").String())
+	if id == "" || err1 != nil || err2 != nil {
+		return nil, false
+	}
+	t := &Trace{ID: id, Start: start, End: end, Events: int(r.Get("event_count").Int()), Error: r.Get("error").Bool()}
+	for i, s := range r.Get("spans").Array() {
+		s0, _ := time.Parse(time.RFC3339Nano, s.Get("start").String())
+		s1, _ := time.Parse(time.RFC3339Nano, s.Get("end").String())
+		lv := s.Get("level").String()
+		t.Spans = append(t.Spans, Span{Service: s.Get("service").String(), Start: s0, End: s1, Events: int(s.Get("event_count").Int()),
+			Errors: int(s.Get("error_count").Int()), Level: lv, levelRank: levelRank(lv), firstArrive: i - 1<<30})
+	}
+	if m := r.Get("http.request.method"); m.Exists() {
+		t.Entry = &Entry{Method: m.String(), Path: r.Get("url.path").String(), Client: r.Get("source.ip").String(),
+			Status: int(r.Get("http.response.status_code").Int())}
+	}
+	return t, true
+}
+
 // NextExpiry is when the least recently seen open trace will have been
 // quiet for the window (zero when none is open).
 func (c *Correlator) NextExpiry() time.Time {
@@ -229,28 +264,9 @@ func (c *Correlator) Flush() []*Trace {
 	return out
 }
 
-// remove lets t go, remembering it for late events.
 func (c *Correlator) remove(t *Trace) *Trace {
 	c.unlink(t)
 	delete(c.open, t.ID)
-	c.closed[t.ID] = t
-	c.closedOrder = append(c.closedOrder, t.ID)
-	for len(c.closed) > c.cfg.MaxOpenTraces {
-		id := c.closedOrder[0]
-		c.closedOrder = c.closedOrder[1:]
-		if ct := c.closed[id]; ct != nil && c.open[id] == nil {
-			delete(c.closed, id)
-		}
-	}
-	if len(c.closedOrder) > 2*c.cfg.MaxOpenTraces+1024 { // ids reopened since
-		keep := c.closedOrder[:0]
-		for _, id := range c.closedOrder {
-			if c.closed[id] != nil {
-				keep = append(keep, id)
-			}
-		}
-		c.closedOrder = append([]string(nil), keep...)
-	}
 	return t
 }
 

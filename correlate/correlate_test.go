@@ -131,34 +131,38 @@ func b2i(b bool) int {
 	return 0
 }
 
-// Events that come after their trace was written reopen it: it is written
-// again, whole, under the same id (the document is overwritten).
+// Events that come after their trace was written make a partial trace of
+// the same id; merged into the written document (read back), it is the
+// trace of all the events, whichever part came first.
 func TestLateEventsUpdateTheirTrace(t *testing.T) {
-	q := makeRequest(7) // errored, 6 events
+	q := makeRequest(21) // errored, inventory too: 7 events
 	now := time.Now()
 	whole := correlate.New(correlate.Config{Window: time.Second})
 	for _, d := range q.docs {
 		whole.Add(d, now)
 	}
 	want := whole.Flush()[0].AppendJSON(nil)
-
-	c := correlate.New(correlate.Config{Window: time.Second})
-	for _, d := range q.docs[:2] {
-		c.Add(d, now)
-	}
-	first := c.Expire(now.Add(time.Second))
-	if len(first) != 1 || first[0].Events != 2 {
-		t.Fatal("first part not written")
-	}
-	for _, d := range q.docs[2:] {
-		c.Add(d, now.Add(5*time.Second))
-	}
-	late := c.Expire(now.Add(10 * time.Second))
-	if len(late) != 1 || late[0].ID != q.id {
-		t.Fatal("the trace was not written again under the same id")
-	}
-	if got := late[0].AppendJSON(nil); string(got) != string(want) {
-		t.Fatalf("rewritten:\n%s\nwant:\n%s", got, want)
+	for split := 1; split < len(q.docs); split++ {
+		c := correlate.New(correlate.Config{Window: time.Second})
+		for _, d := range q.docs[:split] {
+			c.Add(d, now)
+		}
+		first := c.Expire(now.Add(time.Second))
+		for _, d := range q.docs[split:] {
+			c.Add(d, now.Add(5*time.Second))
+		}
+		late := c.Expire(now.Add(10 * time.Second))
+		if len(first) != 1 || len(late) != 1 || late[0].ID != q.id {
+			t.Fatalf("split %d: %d and %d traces", split, len(first), len(late))
+		}
+		written, ok := correlate.ParseTrace(first[0].AppendJSON(nil))
+		if !ok {
+			t.Fatal("trace document not read back")
+		}
+		written.Merge(late[0])
+		if got := written.AppendJSON(nil); string(got) != string(want) {
+			t.Fatalf("split %d, merged:\n%s\nwant:\n%s", split, got, want)
+		}
 	}
 }
 

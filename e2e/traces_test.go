@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -98,6 +100,64 @@ func TestTracesFromFilesThroughShipperAndCollector(t *testing.T) {
 				gjson.GetBytes(d, "error").Bool() != (r%10 == 0) || gjson.GetBytes(d, "http.request.method").String() != "POST" ||
 				gjson.GetBytes(d, "url.path").String() != "/api/orders" || gjson.GetBytes(d, "duration_ms").Float() != 6 {
 				t.Fatalf("request %d: %s", r, d)
+			}
+		}
+	}
+}
+
+// A request whose events are indexed partly before a collector restart and
+// partly after it (as across a Kafka rebalance, by another indexer): the
+// second part is merged into the trace document already in Elasticsearch,
+// so each request still has one trace with all its events.
+func TestTraceMergedAcrossCollectorRestart(t *testing.T) {
+	dir := t.TempDir()
+	es := estest.New()
+	defer es.Close()
+	newCollector := func() *collector.Collector {
+		cfg := collector.DefaultConfig()
+		cfg.HTTP.Listen = "127.0.0.1:0"
+		cfg.Buffer.Path = filepath.Join(dir, "buffer")
+		cfg.Elasticsearch.URLs = []string{es.URL}
+		cfg.Correlation.Window = time.Hour // only the shutdown writes traces
+		c, err := collector.New(cfg, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Start()
+		return c
+	}
+	const requests = 50
+	post := func(c *collector.Collector, services ...string) {
+		var body bytes.Buffer
+		for r := 0; r < requests; r++ {
+			for i, svc := range services {
+				fmt.Fprintf(&body, `{"time":"2026-11-26T10:00:%02d.%03dZ","level":"info","service":%q,"msg":"step","request_id":"req-%d"}`+"\n", r%60, 100*len(services)+i, svc, r)
+			}
+		}
+		resp, err := http.Post("http://"+c.Addr()+"/v1/events", "application/x-ndjson", &body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("post: %v %v", err, resp)
+		}
+		resp.Body.Close()
+	}
+	first := newCollector()
+	post(first, "orders", "payments")
+	eventually(t, 10*time.Second, "first part indexed", func() bool { return es.Count("logs-*") >= 2*requests })
+	stopCollector(t, first) // writes the traces it holds: 2 events each
+	if n := es.Count("traces-*"); n != requests {
+		t.Fatalf("%d traces after the first collector", n)
+	}
+	second := newCollector()
+	post(second, "inventory")
+	eventually(t, 10*time.Second, "second part indexed", func() bool { return es.Count("logs-*") >= 3*requests })
+	stopCollector(t, second)
+	if n := es.Count("traces-*"); n != requests {
+		t.Fatalf("%d trace documents for %d requests", n, requests)
+	}
+	for _, idx := range es.IndicesMatching("traces-*") {
+		for id, d := range es.Docs(idx) {
+			if gjson.GetBytes(d, "event_count").Int() != 3 || len(gjson.GetBytes(d, "services").Array()) != 3 {
+				t.Fatalf("trace %s not merged: %s", id, d)
 			}
 		}
 	}

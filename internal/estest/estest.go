@@ -354,11 +354,19 @@ func duplicateKey(doc []byte) (string, bool) {
 	return dup, !walk(gjson.ParseBytes(doc))
 }
 
-// search supports match_all, and term/match on one field (dotted path,
-// exact string comparison), with size and a sort on one field.
+// search supports match_all, term/match on one field and terms on one field
+// (dotted path, exact string comparison), with size and a sort on one field.
 func (s *Server) search(pattern string, body []byte, size int) []hit {
 	q := gjson.GetBytes(body, "query")
 	var field, value string
+	var values map[string]bool // a terms query
+	q.Get("terms").ForEach(func(k, v gjson.Result) bool {
+		field, values = k.String(), map[string]bool{}
+		for _, e := range v.Array() {
+			values[e.String()] = true
+		}
+		return false
+	})
 	for _, kind := range []string{"term", "match", "match_phrase"} {
 		if t := q.Get(kind); t.Exists() {
 			t.ForEach(func(k, v gjson.Result) bool {
@@ -386,7 +394,11 @@ func (s *Server) search(pattern string, body []byte, size int) []hit {
 				if !v.Exists() {
 					v = gjson.GetBytes(d, strings.ReplaceAll(field, ".", `\.`))
 				}
-				if !matchValue(v, value) {
+				if values != nil {
+					if !values[v.String()] {
+						continue
+					}
+				} else if !matchValue(v, value) {
 					continue
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/tidwall/gjson"
 )
 
 // Names of what Setup installs.
@@ -213,6 +214,22 @@ func (o *Output) Search(ctx context.Context, index string, body []byte) ([]byte,
 	}
 	if res.IsError() {
 		return nil, fmt.Errorf("search %s: %s", index, out)
+	}
+	return out, nil
+}
+
+// TraceDocs returns the trace documents with these ids in the indices of
+// pattern (a Logstash-style index pattern), by id.
+func (o *Output) TraceDocs(ctx context.Context, pattern string, ids []string) (map[string][]byte, error) {
+	q, _ := json.Marshal(map[string]any{"size": len(ids), "query": map[string]any{"terms": map[string]any{"trace.id": ids}}})
+	res, err := o.Search(ctx, patternPrefix(pattern)+"*", q)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for _, h := range gjson.GetBytes(res, "hits.hits").Array() {
+		src := h.Get("_source")
+		out[src.Get("trace.id").String()] = []byte(src.Raw)
 	}
 	return out, nil
 }
