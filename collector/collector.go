@@ -301,11 +301,13 @@ func (c *Collector) index(readCtx, outCtx context.Context) {
 		}
 		if err := commit(outCtx); err != nil {
 			// Delivered but not committed: it is read and indexed again,
-			// and overwrites itself by id.
+			// and overwrites itself by id. Its events count in traces
+			// when that happens (counting them now too would count twice).
 			c.log.Warn("indexer: commit failed; the batch will be delivered again", "error", err)
+		} else {
+			tr.add(outCtx, recs, time.Now())
 		}
 		c.indexed.Add(int64(len(recs)))
-		tr.add(outCtx, recs, time.Now())
 	}
 }
 
