@@ -54,8 +54,42 @@ type Trace struct {
 	Error      bool
 	Entry      *Entry
 
-	seen       time.Time // wall clock of the last event, for the window
+	lastSeen   time.Time // wall clock of the last event, for the window
 	prev, next *Trace    // in the correlator's list, least recently seen first
+
+	// The events counted, by event.id, so an event delivered twice (Kafka
+	// redelivers what was not committed, also to another indexer after a
+	// rebalance) counts once: ids lists them in order (the first
+	// MaxEventIDs are stored in the document, to merge later parts
+	// against); parts holds this part's events one by one for Merge.
+	ids   []string
+	idSet map[string]struct{}
+	parts []partEvent
+}
+
+type partEvent struct {
+	id   string
+	span Span
+}
+
+// MaxEventIDs is how many event ids a trace document keeps for telling
+// duplicates in later parts (beyond, a redelivered event may count twice).
+const MaxEventIDs = 1000
+
+// counted reports whether the event id was counted, and marks it.
+func (t *Trace) counted(id string) bool {
+	if id == "" {
+		return false
+	}
+	if _, ok := t.idSet[id]; ok {
+		return true
+	}
+	if t.idSet == nil {
+		t.idSet = map[string]struct{}{}
+	}
+	t.idSet[id] = struct{}{}
+	t.ids = append(t.ids, id)
+	return false
 }
 
 // Services lists the services in the order they first appear in the
@@ -107,7 +141,7 @@ func (c *Correlator) Open() int { return len(c.open) }
 
 // docFields are read from each indexed document.
 var docFields = []string{"trace.id", "@timestamp", "service.name", "log.level", "http.response.status_code",
-	"event.dataset", "http.request.method", "url.path", "source.ip", "event.duration"}
+	"event.dataset", "http.request.method", "url.path", "source.ip", "event.duration", "event.id"}
 
 // Add takes one indexed document (encoded JSON, with the fields the
 // filters write) seen at now, and returns the traces it pushed out of
@@ -123,6 +157,7 @@ func (c *Correlator) Add(doc []byte, now time.Time) []*Trace {
 	if err != nil {
 		return nil
 	}
+	eventID := f[10].String()
 	t := c.open[id]
 	if t != nil {
 		c.unlink(t)
@@ -130,8 +165,11 @@ func (c *Correlator) Add(doc []byte, now time.Time) []*Trace {
 		t = &Trace{ID: id, Start: ts, End: ts}
 		c.open[id] = t
 	}
-	t.seen = now
+	t.lastSeen = now
 	c.pushBack(t)
+	if t.counted(eventID) {
+		return nil // delivered again
+	}
 
 	service := f[2].String()
 	if service == "" {
@@ -149,7 +187,9 @@ func (c *Correlator) Add(doc []byte, now time.Time) []*Trace {
 	if start.Before(t.Start) {
 		t.Start = start
 	}
-	t.add(Span{Service: service, Start: start, End: ts, Events: 1, Errors: b2i(isError), Level: level, levelRank: levelRank(level), firstArrive: c.arrivals})
+	span := Span{Service: service, Start: start, End: ts, Events: 1, Errors: b2i(isError), Level: level, levelRank: levelRank(level), firstArrive: c.arrivals}
+	t.add(span)
+	t.parts = append(t.parts, partEvent{id: eventID, span: span})
 	if gateway && t.Entry == nil {
 		t.Entry = &Entry{Method: f[6].String(), Path: f[7].String(), Client: f[8].String(), Status: status, Duration: time.Duration(f[9].Int())}
 	}
@@ -193,20 +233,17 @@ func (t *Trace) add(s Span) {
 	t.Spans = append(t.Spans, s)
 }
 
-// Merge folds another part of the same request into t (what is already
-// written, or a later part).
+// Merge folds a later part of the same request into t (the document
+// already written, read back), skipping the part's events t counted.
 func (t *Trace) Merge(o *Trace) {
-	events := t.Events + o.Events
-	for _, s := range o.Spans {
-		t.add(s)
-	}
-	t.Events = events
-	t.Error = t.Error || o.Error
-	if o.Start.Before(t.Start) {
-		t.Start = o.Start
-	}
-	if o.End.After(t.End) {
-		t.End = o.End
+	for _, e := range o.parts {
+		if t.counted(e.id) {
+			continue
+		}
+		if e.span.Start.Before(t.Start) {
+			t.Start = e.span.Start
+		}
+		t.add(e.span)
 	}
 	if t.Entry == nil {
 		t.Entry = o.Entry
@@ -223,6 +260,9 @@ func ParseTrace(doc []byte) (*Trace, bool) {
 		return nil, false
 	}
 	t := &Trace{ID: id, Start: start, End: end, Events: int(r.Get("event_count").Int()), Error: r.Get("error").Bool()}
+	for _, e := range r.Get("event_ids").Array() {
+		t.counted(e.String())
+	}
 	for i, s := range r.Get("spans").Array() {
 		s0, _ := time.Parse(time.RFC3339Nano, s.Get("start").String())
 		s1, _ := time.Parse(time.RFC3339Nano, s.Get("end").String())
@@ -243,13 +283,13 @@ func (c *Correlator) NextExpiry() time.Time {
 	if c.head == nil {
 		return time.Time{}
 	}
-	return c.head.seen.Add(c.cfg.Window)
+	return c.head.lastSeen.Add(c.cfg.Window)
 }
 
 // Expire returns the traces quiet for the window at now, oldest first.
 func (c *Correlator) Expire(now time.Time) []*Trace {
 	var out []*Trace
-	for c.head != nil && now.Sub(c.head.seen) >= c.cfg.Window {
+	for c.head != nil && now.Sub(c.head.lastSeen) >= c.cfg.Window {
 		out = append(out, c.remove(c.head))
 	}
 	return out
@@ -353,6 +393,16 @@ func (t *Trace) AppendJSON(dst []byte) []byte {
 		dst = append(dst, '}')
 	}
 	dst = append(dst, ']')
+	if len(t.ids) > 0 {
+		dst = append(dst, `,"event_ids":[`...)
+		for i, id := range t.ids[:min(len(t.ids), MaxEventIDs)] {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, id)
+		}
+		dst = append(dst, ']')
+	}
 	if e := t.Entry; e != nil {
 		dst = append(dst, `,"http":{"request":{"method":`...)
 		dst = appendString(dst, e.Method)

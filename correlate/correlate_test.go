@@ -248,3 +248,31 @@ func BenchmarkOpenTraceBytes(b *testing.B) {
 		runtime.KeepAlive(c)
 	}
 }
+
+// An event delivered twice (Kafka redelivers what was not committed, also
+// to another indexer) counts once, in one part or across parts.
+func TestRedeliveredEventsCountOnce(t *testing.T) {
+	ev := func(n int, service string) []byte {
+		return doc("req-1", t0.Add(time.Duration(n)*time.Millisecond), service, "info", fmt.Sprintf(`,"event":{"id":"e%d"}`, n))
+	}
+	now := time.Now()
+	a := correlate.New(correlate.Config{Window: time.Second})
+	for _, n := range []int{1, 2, 2, 3} {
+		a.Add(ev(n, "orders"), now)
+	}
+	first := a.Flush()[0]
+	if first.Events != 3 {
+		t.Fatalf("%d events counted, want 3", first.Events)
+	}
+	// Another indexer got 3 and 4 (3 again, redelivered after a rebalance).
+	b := correlate.New(correlate.Config{Window: time.Second})
+	b.Add(ev(3, "orders"), now)
+	b.Add(ev(4, "payments"), now)
+	written, _ := correlate.ParseTrace(first.AppendJSON(nil))
+	written.Merge(b.Flush()[0])
+	doc := written.AppendJSON(nil)
+	if gjson.GetBytes(doc, "event_count").Int() != 4 || gjson.GetBytes(doc, `spans.#(service=="orders").event_count`).Int() != 3 ||
+		gjson.GetBytes(doc, "event_ids.#").Int() != 4 {
+		t.Fatalf("merged: %s", doc)
+	}
+}

@@ -247,7 +247,12 @@ func TestKafkaTwoIndexersShareAndRebalance(t *testing.T) {
 	env := newKafkaEnv(t)
 	a := env.startIndexer(t, env.cfg(t))
 	b := env.startIndexer(t, env.cfg(t))
-	defer stopCollector(t, a)
+	aStopped := false
+	defer func() {
+		if !aStopped {
+			stopCollector(t, a)
+		}
+	}()
 	// The stream arrives over a few seconds, so the group has settled
 	// (both members own partitions) while it still flows.
 	produced := make(chan struct{})
@@ -265,6 +270,21 @@ func TestKafkaTwoIndexersShareAndRebalance(t *testing.T) {
 	env.waitIndexed(t, kafkaEvents, 3*time.Minute)
 	env.check(t, kafkaEvents, noneDead)
 	t.Logf("indexer a delivered %d, b %d", a.Indexed(), b.Indexed())
+	// Requests (5 events each) split by the rebalance between b, which
+	// wrote its parts when it left, and a (which may get some of b's
+	// events again): one trace each, with its 5 events once.
+	aStopped = true
+	stopCollector(t, a) // writes the traces a holds, merged into b's parts
+	if n := env.es.Count("traces-*"); n != kafkaEvents/5 {
+		t.Fatalf("%d trace documents for %d requests", n, kafkaEvents/5)
+	}
+	for _, idx := range env.es.IndicesMatching("traces-*") {
+		for id, d := range env.es.Docs(idx) {
+			if gjson.GetBytes(d, "event_count").Int() != 5 {
+				t.Fatalf("trace %s has %s events, want 5: %.300s", id, gjson.GetBytes(d, "event_count").Raw, d)
+			}
+		}
+	}
 }
 
 // Ingest through HTTP into Kafka (role ingest), index from Kafka (role
