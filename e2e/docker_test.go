@@ -11,9 +11,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
-	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/internal/estest"
-	"github.com/logweave/logweave/shipper"
 )
 
 // dockerAvailable reports whether a Docker daemon answers. The project's
@@ -60,22 +58,15 @@ func TestDockerGELFDriverThroughShipper(t *testing.T) {
 	defer es.Close()
 	col := startCollector(t, dir, es.URL)
 	defer stopCollector(t, col)
-	sc := shipper.DefaultConfig()
-	sc.Collector.URLs = []string{"http://" + col.Addr()}
-	sc.Collector.Linger = 20 * time.Millisecond
-	sc.State.Path = filepath.Join(dir, "state")
-	in := shipper.InputConfig{Type: "gelf", GELF: gelf.DefaultConfig(), Spool: shipper.DefaultSpoolConfig()}
-	in.GELF.Listen = freeUDPAddr(t)
-	sc.Inputs = []shipper.InputConfig{in}
-	sh := runShipperConfig(t, sc)
+	sh, gelfAddr := startGELFShipper(t, dir, col.Addr())
 	defer sh.stop(t)
 
 	image := buildLoggerImage(t)
 	name := fmt.Sprintf("logweave-orders-%d", time.Now().UnixNano())
 	runs := [][]string{
-		{"--log-opt", "gelf-address=udp://" + in.GELF.Listen, "--log-opt", "gelf-compression-type=gzip"},
-		{"--log-opt", "gelf-address=udp://" + in.GELF.Listen, "--log-opt", "gelf-compression-type=zlib"},
-		{"--log-opt", "gelf-address=tcp://" + in.GELF.Listen},
+		{"--log-opt", "gelf-address=udp://" + gelfAddr, "--log-opt", "gelf-compression-type=gzip"},
+		{"--log-opt", "gelf-address=udp://" + gelfAddr, "--log-opt", "gelf-compression-type=zlib"},
+		{"--log-opt", "gelf-address=tcp://" + gelfAddr},
 	}
 	for i, opts := range runs {
 		args := append([]string{"run", "--rm", "--name", fmt.Sprintf("%s-%d", name, i), "--log-driver", "gelf", "--log-opt", "tag=orders"}, opts...)

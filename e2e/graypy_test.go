@@ -3,14 +3,11 @@ package e2e
 import (
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/internal/estest"
-	"github.com/logweave/logweave/shipper"
 )
 
 // graypy is what Python services log GELF with. Its UDP handler compresses
@@ -41,17 +38,10 @@ func TestGraypyThroughShipper(t *testing.T) {
 	defer es.Close()
 	col := startCollector(t, dir, es.URL)
 	defer stopCollector(t, col)
-	sc := shipper.DefaultConfig()
-	sc.Collector.URLs = []string{"http://" + col.Addr()}
-	sc.Collector.Linger = 20 * time.Millisecond
-	sc.State.Path = filepath.Join(dir, "state")
-	in := shipper.InputConfig{Type: "gelf", GELF: gelf.DefaultConfig(), Spool: shipper.DefaultSpoolConfig()}
-	in.GELF.Listen = freeUDPAddr(t)
-	sc.Inputs = []shipper.InputConfig{in}
-	sh := runShipperConfig(t, sc)
+	sh, gelfAddr := startGELFShipper(t, dir, col.Addr())
 	defer sh.stop(t)
 
-	host, port, _ := strings.Cut(in.GELF.Listen, ":")
+	host, port, _ := strings.Cut(gelfAddr, ":")
 	if out, err := exec.Command("/usr/bin/python3", "-c", graypySender, host, port).CombinedOutput(); err != nil {
 		t.Fatalf("graypy: %v\n%s", err, out)
 	}

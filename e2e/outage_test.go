@@ -137,7 +137,7 @@ func TestCollectorDown30SecondsLosesNothing(t *testing.T) {
 	t.Logf("%d indexed before the outage, all %d lines and %d GELF messages after", downAt, total, total)
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +147,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // freeUDPAddr is a port free for both UDP and TCP (GELF takes both).
-func freeUDPAddr(t *testing.T) string {
+func freeUDPAddr(t testing.TB) string {
 	for range 20 {
 		u, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {

@@ -2,20 +2,13 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/logweave/logweave/internal/estest"
 )
 
 // BenchmarkShipperPeakRSS runs the shipper binary over a file of 1,000,000
@@ -30,16 +23,7 @@ func BenchmarkShipperPeakRSS(b *testing.B) {
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("%v\n%s", err, out)
 	}
-	var got atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		data, err := estest.ReadBody(r)
-		if err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		got.Add(int64(bytes.Count(data, []byte{'\n'})))
-		io.WriteString(w, `{"accepted":1}`)
-	}))
+	srv, got := countingCollector()
 	defer srv.Close()
 	logs := filepath.Join(dir, "logs")
 	os.MkdirAll(logs, 0o755)

@@ -1,19 +1,13 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/logweave/logweave/inputs/gelf"
-	"github.com/logweave/logweave/internal/estest"
 	"github.com/logweave/logweave/shipper"
 )
 
@@ -22,16 +16,7 @@ import (
 // collector that acknowledges at once: the rate sent, the rate delivered
 // (the spool drains behind), and what never arrived.
 func BenchmarkShipperGELF(b *testing.B) {
-	var got atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		data, err := estest.ReadBody(r)
-		if err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		got.Add(int64(bytes.Count(data, []byte{'\n'})))
-		io.WriteString(w, `{"accepted":1}`)
-	}))
+	srv, got := countingCollector()
 	defer srv.Close()
 	sc := shipper.DefaultConfig()
 	sc.Collector.URLs = []string{srv.URL}
