@@ -5,6 +5,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/logweave/logweave/deploy/kibana"
 	"github.com/logweave/logweave/filters"
 	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/outputs/elasticsearch"
@@ -25,6 +26,7 @@ type Config struct {
 	Indexer       IndexerConfig        `yaml:"indexer"`
 	Kafka         kafka.Config         `yaml:"kafka"`
 	GELF          gelf.Config          `yaml:"gelf"`
+	Kibana        kibana.Config        `yaml:"kibana"`
 }
 
 // HTTPConfig is the listener for ingest, /metrics, /healthz and /readyz.

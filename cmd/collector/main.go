@@ -7,7 +7,8 @@
 //	                                 ingest and index can run as separate processes
 //	collector validate -config FILE  check a configuration and exit
 //	collector setup -config FILE     install index templates (and the ILM policy)
-//	                                 in Elasticsearch, waiting up to -wait for it
+//	                                 in Elasticsearch, and, with kibana.url, the Kibana
+//	                                 saved objects, waiting up to -wait for both
 //	collector trace -config FILE [-o text|json] REQUEST_ID
 //	                                 print one request's trace as a waterfall, from
 //	                                 Elasticsearch or, without it, the file output
@@ -22,10 +23,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/logweave/logweave/collector"
+	"github.com/logweave/logweave/deploy/kibana"
 	"github.com/logweave/logweave/internal/cli"
 	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/traceview"
@@ -132,11 +135,42 @@ func setup(cfg *collector.Config, wait time.Duration, log *slog.Logger) int {
 		time.Sleep(2 * time.Second)
 	}
 	fmt.Printf("installed index templates %s, %s", elasticsearch.LogsTemplate, elasticsearch.DeadLetterTemplate)
+	if cfg.Correlation.TracesIndex != "" {
+		fmt.Printf(", %s", elasticsearch.TracesTemplate)
+	}
 	if cfg.Elasticsearch.RetentionDays > 0 {
 		fmt.Printf(" and ILM policy %s (delete after %d days)", elasticsearch.ILMPolicy, cfg.Elasticsearch.RetentionDays)
 	}
 	fmt.Println()
+	if cfg.Kibana.URL == "" {
+		return 0
+	}
+	objects := kibana.Objects(indexPrefix(cfg.Elasticsearch.Index), indexPrefix(cfg.Correlation.TracesIndex))
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = kibana.Import(ctx, cfg.Kibana, objects)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintln(os.Stderr, "collector setup: kibana:", err)
+			return 1
+		}
+		log.Info("setup: waiting for kibana", "error", err)
+		time.Sleep(2 * time.Second)
+	}
+	fmt.Println("imported the Kibana saved objects (data views, Request trace, Error traces, Slowest traces, dashboard \"logweave: requests\")")
 	return 0
+}
+
+// indexPrefix is the literal start of an index pattern ("logs-" of
+// "logs-%{+yyyy.MM.dd}").
+func indexPrefix(p string) string {
+	if i := strings.Index(p, "%{"); i >= 0 {
+		return p[:i]
+	}
+	return p
 }
 
 // trace prints one request's trace: from Elasticsearch when it is
