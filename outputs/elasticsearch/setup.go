@@ -139,7 +139,9 @@ func (o *Output) TracesTemplateBody() map[string]any {
 					"error":       map[string]any{"type": "boolean"},
 					"services":    kw,
 					"trace":       map[string]any{"properties": map[string]any{"id": kw}},
-					"spans": map[string]any{"properties": map[string]any{
+					// nested, so a span's service and duration stay together
+					// for per-service aggregations (Kibana's Vega chart).
+					"spans": map[string]any{"type": "nested", "properties": map[string]any{
 						"service": kw, "start": date, "end": date, "duration_ms": ms, "level": kw,
 						"event_count": map[string]any{"type": "integer"}, "error_count": map[string]any{"type": "integer"},
 					}},
