@@ -109,7 +109,23 @@ func TestCollectorDown30SecondsLosesNothing(t *testing.T) {
 	col = newCollector()
 	defer stopCollector(t, col)
 	wg.Wait()
-	eventually(t, 60*time.Second, "every line and message delivered after the outage", func() bool { return es.Count("logs-*") >= 2*total })
+	deadline := time.Now().Add(90 * time.Second)
+	for es.Count("logs-*") < 2*total {
+		if time.Now().After(deadline) {
+			lines, msgs := 0, 0
+			for _, idx := range es.IndicesMatching("logs-*") {
+				for _, d := range es.Docs(idx) {
+					if gjsonGet(d, "gseq") != "" {
+						msgs++
+					} else {
+						lines++
+					}
+				}
+			}
+			t.Fatalf("after the outage: %d of %d lines and %d of %d GELF messages delivered in 90 s; shipper acked %d", lines, total, msgs, total, sh.Acked())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	time.Sleep(300 * time.Millisecond)
 	lines, msgs := map[string]bool{}, map[string]bool{}
 	for _, idx := range es.IndicesMatching("logs-*,logweave-deadletter-*") {
