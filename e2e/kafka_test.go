@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -12,13 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/logweave/logweave/collector"
 	"github.com/logweave/logweave/filters"
 	"github.com/logweave/logweave/internal/estest"
 	"github.com/logweave/logweave/internal/kafkatest"
 	"github.com/logweave/logweave/outputs/kafka"
 	"github.com/logweave/logweave/pipeline"
-	"github.com/tidwall/gjson"
 )
 
 type kafkaEnv struct {
@@ -139,7 +141,8 @@ func (env *kafkaEnv) check(t testing.TB, n int, dead func(seq int64) bool) {
 
 func (env *kafkaEnv) waitIndexed(t testing.TB, n int, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, fmt.Sprintf("%d documents", n), func() bool { return env.es.Count("*") >= n })
+	// Events only: trace documents (traces-*) are not events.
+	eventually(t, timeout, fmt.Sprintf("%d documents", n), func() bool { return env.es.Count("logs-*,logweave-deadletter-*") >= n })
 	time.Sleep(200 * time.Millisecond)
 }
 
@@ -399,4 +402,85 @@ elasticsearch: {urls: [%q], retry_initial: 10ms, retry_max: 100ms, breaker_coold
 	env.waitIndexed(t, kafkaEvents, 3*time.Minute)
 	p.term()
 	env.check(t, kafkaEvents, noneDead)
+}
+
+// 1,000 requests across a gateway and 3 services, their events shuffled
+// and spread over the topic's partitions by request id, indexed by two
+// indexers of one group: exactly 1,000 trace documents, each with its
+// services in order, its event count and its error flag.
+func TestKafkaThousandRequestsFourServicesOneTraceEach(t *testing.T) {
+	env := newKafkaEnv(t)
+	a := env.startIndexer(t, env.cfg(t))
+	b := env.startIndexer(t, env.cfg(t))
+	const requests = 1000
+	base := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	var lines []string
+	for r := 0; r < requests; r++ {
+		id := fmt.Sprintf("%032x", r+1)
+		at := func(ms int) string {
+			return base.Add(time.Duration(r*50+ms) * time.Millisecond).Format(time.RFC3339Nano)
+		}
+		lines = append(lines,
+			fmt.Sprintf(`{"time":%q,"level":"info","service":"orders","msg":"order","request_id":%q}`, at(2), id),
+			fmt.Sprintf(`{"time":%q,"level":"info","service":"payments","msg":"charge","request_id":%q}`, at(4), id),
+			fmt.Sprintf(`{"time":%q,"level":"debug","service":"inventory","msg":"reserve","request_id":%q}`, at(6), id))
+		status := 200
+		if r%9 == 0 {
+			lines = append(lines, fmt.Sprintf(`{"time":%q,"level":"error","service":"payments","msg":"declined","request_id":%q}`, at(8), id))
+			status = 502
+		}
+		end := base.Add(time.Duration(r*50+10) * time.Millisecond)
+		lines = append(lines, fmt.Sprintf(`203.0.113.7 - - [%s] "POST /api/orders HTTP/1.1" %d 10 "-" "curl" request_id=%s request_time=0.010 msec=%d.%03d`,
+			end.Format("02/Jan/2006:15:04:05 -0700"), status, id, end.Unix(), end.Nanosecond()/1e6))
+	}
+	rand.New(rand.NewPCG(3, 4)).Shuffle(len(lines), func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
+	cfg := env.cfg(t)
+	p, err := kafka.NewProducer(cfg.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := pipeline.ParseIndexPattern(cfg.Elasticsearch.Index)
+	proc := filters.NewProcessor(idx, nil)
+	var ev pipeline.Event
+	var recs []pipeline.Record
+	for i, l := range lines {
+		e := pipeline.Envelope{ID: fmt.Sprintf("ev-%d", i), ReadAt: time.Now(), Host: "node-1", Line: []byte(l)}
+		rec := proc.Process(&e, &ev, nil)
+		rec.Doc = bytes.Clone(rec.Doc)
+		recs = append(recs, rec)
+	}
+	if err := p.Write(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	env.waitIndexed(t, len(lines), 2*time.Minute)
+	t.Logf("indexer a delivered %d events, b %d", a.Indexed(), b.Indexed())
+	stopCollector(t, a) // both write the traces they hold
+	stopCollector(t, b)
+	if n := env.es.Count("traces-*"); n != requests {
+		t.Fatalf("%d trace documents for %d requests", n, requests)
+	}
+	for _, ix := range env.es.IndicesMatching("traces-*") {
+		for id, d := range env.es.Docs(ix) {
+			var r int
+			fmt.Sscanf(id, "%x", &r)
+			r--
+			events := 4 // gateway, orders, payments, inventory
+			if r%9 == 0 {
+				events = 5 // and the payment error
+			}
+			if gjson.GetBytes(d, "services").Raw != `["nginx","orders","payments","inventory"]` || gjson.GetBytes(d, "event_count").Int() != int64(events) ||
+				gjson.GetBytes(d, "error").Bool() != (r%9 == 0) || gjson.GetBytes(d, "duration_ms").Float() != 10 ||
+				gjson.GetBytes(d, `spans.#(service=="payments").error_count`).Int() != int64(b2i(r%9 == 0)) {
+				t.Fatalf("request %d: %s", r, d)
+			}
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
