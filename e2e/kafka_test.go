@@ -449,11 +449,19 @@ func TestKafkaThousandRequestsFourServicesOneTraceEach(t *testing.T) {
 		rec.Doc = bytes.Clone(rec.Doc)
 		recs = append(recs, rec)
 	}
-	if err := p.Write(context.Background(), recs); err != nil {
-		t.Fatal(err)
+	// Over a few seconds, so the group settles with both members.
+	const chunks = 12
+	for c := 0; c < chunks; c++ {
+		if err := p.Write(context.Background(), recs[c*len(recs)/chunks:(c+1)*len(recs)/chunks]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 	p.Close()
 	env.waitIndexed(t, len(lines), 2*time.Minute)
+	if a.Indexed() == 0 || b.Indexed() == 0 {
+		t.Fatalf("one indexer did all the work (a %d, b %d)", a.Indexed(), b.Indexed())
+	}
 	t.Logf("indexer a delivered %d events, b %d", a.Indexed(), b.Indexed())
 	stopCollector(t, a) // both write the traces they hold
 	stopCollector(t, b)
