@@ -5,14 +5,25 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build demo test vet fmt-check bench clean
+.PHONY: all build demo test vet fmt-check bench clean images
 
 all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/collector ./cmd/collector
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/shipper ./cmd/shipper
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/demo-service ./cmd/demo-service
 	$(GO) build -o $(BIN)/demo ./cmd/demo
+
+# Images without a registry: the static binaries on scratch
+# (deploy/docker/Dockerfile.scratch), tagged logweave/NAME:$(IMAGE_TAG).
+# With a registry, deploy/docker/Dockerfile builds the same in Docker.
+IMAGE_TAG ?= $(VERSION)
+images: build
+	for b in collector shipper demo-service; do \
+	  rm -rf $(BIN)/image-$$b && mkdir -p $(BIN)/image-$$b/state && cp $(BIN)/$$b $(BIN)/image-$$b/app && \
+	  docker build -q -f deploy/docker/Dockerfile.scratch -t logweave/$$b:$(IMAGE_TAG) $(BIN)/image-$$b || exit 1; \
+	done
 
 # Runs collector + shipper + a log generator on embedded defaults and
 # prints what got indexed. Set ELASTICSEARCH_URL to index into a cluster.

@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// buildImage builds a command of this module into a scratch image the way
+// `make images` does (deploy/docker/Dockerfile.scratch).
+func buildImage(t *testing.T, pkg string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "app"), pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", pkg, err, out)
+	}
+	os.MkdirAll(filepath.Join(dir, "state"), 0o755)
+	tag := fmt.Sprintf("logweave-test-%s:%d", filepath.Base(pkg), time.Now().UnixNano())
+	run(t, "docker", "build", "-q", "-f", "../deploy/docker/Dockerfile.scratch", "-t", tag, dir)
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
+	return tag
+}
+
+// The collector, a shipper and two demo services as containers on a
+// user-defined network, built from this repository on scratch: the services
+// log through Docker's gelf driver to the shipper, the shipper sends to the
+// collector by its container name, and `collector trace`, run in the
+// collector's container, shows one request's events from both services.
+func TestContainersTraceARequestAcrossServices(t *testing.T) {
+	if !dockerAvailable() {
+		t.Skip("no Docker daemon answers `docker info` (the project's machines and CI have one)")
+	}
+	t0 := time.Now()
+	collectorImg, shipperImg, serviceImg := buildImage(t, "../cmd/collector"), buildImage(t, "../cmd/shipper"), buildImage(t, "../cmd/demo-service")
+	t.Logf("images built in %s", time.Since(t0).Round(time.Millisecond))
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	net := "logweave-test-" + suffix
+	run(t, "docker", "network", "create", net)
+	var containers []string
+	t.Cleanup(func() {
+		if len(containers) > 0 {
+			exec.Command("docker", append([]string{"rm", "-f"}, containers...)...).Run()
+		}
+		exec.Command("docker", "network", "rm", net).Run()
+	})
+	start := func(name string, args ...string) {
+		t.Helper()
+		containers = append(containers, name)
+		run(t, "docker", append([]string{"run", "-d", "--name", name, "--network", net}, args...)...)
+	}
+	data := t.TempDir()
+	os.Chmod(data, 0o777) // the images run as nobody
+	os.WriteFile(filepath.Join(data, "collector.yaml"), []byte(
+		"http: {listen: \"0.0.0.0:8080\"}\nbuffer: {path: /var/lib/logweave/buffer}\nfile_output: {path: /data/out}\ncorrelation: {window: 1s}\n"), 0o644)
+	gelfPort := strings.Split(freeUDPAddr(t), ":")[1]
+	coll := "logweave-collector-" + suffix
+	os.WriteFile(filepath.Join(data, "shipper.yaml"), []byte(fmt.Sprintf(
+		"collector: {urls: [\"http://%s:8080\"], linger: 50ms}\nstate: {path: /var/lib/logweave}\ninputs:\n  - type: gelf\n    listen: \"0.0.0.0:12201\"\n", coll)), 0o644)
+	start(coll, "-v", data+":/data", collectorImg, "run", "-config", "/data/collector.yaml")
+	start("logweave-shipper-"+suffix, "-v", data+":/data", "-p", "127.0.0.1:"+gelfPort+":12201/udp", shipperImg, "run", "-config", "/data/shipper.yaml")
+	gelfOpts := []string{"--log-driver", "gelf", "--log-opt", "gelf-address=udp://127.0.0.1:" + gelfPort}
+	payments := "payments-" + suffix
+	start(payments, append(gelfOpts, serviceImg, "-name", "payments", "-listen", ":8080")...)
+	ordersPort := strings.Split(freeAddr(t), ":")[1]
+	start("orders-"+suffix, append(append(gelfOpts, "-p", "127.0.0.1:"+ordersPort+":8080"), serviceImg,
+		"-name", "orders", "-listen", ":8080", "-next", "http://"+payments+":8080/pay")...)
+
+	// Requests with the id the gateway would stamp, until the services
+	// answer (the containers take a moment to start).
+	id := fmt.Sprintf("%032x", time.Now().UnixNano())
+	eventually(t, 30*time.Second, "the orders service answering", func() bool {
+		req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+ordersPort+"/orders", nil)
+		req.Header.Set("X-Request-ID", id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	t.Logf("services answering after %s", time.Since(t0).Round(time.Millisecond))
+	var out []byte
+	eventually(t, 60*time.Second, "the request's trace with both services", func() bool {
+		out, _ = exec.Command("docker", "exec", coll, "/app", "trace", "-config", "/data/collector.yaml", "-o", "json", id).Output()
+		return gjson.GetBytes(out, "trace.services.#").Int() == 2
+	})
+	t.Logf("trace found after %s", time.Since(t0).Round(time.Millisecond))
+	services := map[string]int{}
+	for _, e := range gjson.GetBytes(out, "events").Array() {
+		services[e.Get("service.name").String()]++
+		if !strings.HasPrefix(e.Get("container.name").String(), strings.Split(e.Get("service.name").String(), "-")[0]) {
+			t.Fatalf("event without its container: %s", e.Raw)
+		}
+	}
+	if services["orders"] != 2 || services["payments"] != 2 || gjson.GetBytes(out, "trace.event_count").Int() != 4 {
+		t.Fatalf("events by service %v; trace: %s", services, gjson.GetBytes(out, "trace").Raw)
+	}
+	text, err := exec.Command("docker", "exec", coll, "/app", "trace", "-config", "/data/collector.yaml", id).Output()
+	if err != nil || !strings.Contains(string(text), "orders") || !strings.Contains(string(text), "payments") {
+		t.Fatalf("waterfall: %v\n%s", err, text)
+	}
+	t.Logf("collector trace %s, in the collector's container:\n%s", id, text)
+}
