@@ -198,7 +198,7 @@ func hex(s string) bool {
 // after; the ones read are removed, their values move to ECS fields.
 var nginxJSONKeys = [...]string{"remote_addr", "remote_user", "time_local", "time_iso8601", "request", "request_method",
 	"request_uri", "status", "body_bytes_sent", "http_referer", "http_user_agent", "request_id", "request_time",
-	"upstream_response_time", "upstream_addr"}
+	"upstream_response_time", "upstream_addr", "msec"}
 
 // fromJSON reads an escape=json access log line: one with remote_addr,
 // status and the request.
@@ -230,7 +230,7 @@ func (a *access) fromJSON(e *pipeline.Event) bool {
 	}
 	*a = access{addr: vals[0], user: vals[1], timeLocal: vals[2], timeISO: vals[3], request: vals[4], method: vals[5],
 		uri: vals[6], status: vals[7], bytes: vals[8], referer: vals[9], agent: vals[10], requestID: vals[11],
-		requestTime: vals[12], upstreamTime: vals[13], ups: vals[14]}
+		requestTime: vals[12], upstreamTime: vals[13], ups: vals[14], msec: vals[15]}
 	if !digits(a.status) {
 		return false
 	}
