@@ -86,6 +86,16 @@ func dateTokens(f string) ([]string, error) {
 // String returns the pattern as written.
 func (p *IndexPattern) String() string { return p.src }
 
+// PatternPrefix is the literal start of an index pattern, before its first
+// date part ("logs-" of "logs-%{+yyyy.MM.dd}"): with a * it names all the
+// indices the pattern makes.
+func PatternPrefix(pattern string) string {
+	if i := strings.Index(pattern, "%{"); i >= 0 {
+		return pattern[:i]
+	}
+	return pattern
+}
+
 // Format returns the index name for an event stamped t.
 func (p *IndexPattern) Format(t time.Time) string {
 	return string(p.Append(nil, t))

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/logweave/logweave/pipeline"
 )
 
 // View is a trace and its events (documents as indexed).
@@ -37,7 +39,7 @@ type Searcher interface {
 // (by trace.id) from the logs and traces index patterns' prefixes.
 func FromElasticsearch(ctx context.Context, s Searcher, logsIndex, tracesIndex, id string) (*View, error) {
 	q := fmt.Sprintf(`{"size":10000,"query":{"term":{"trace.id":%q}},"sort":[{"@timestamp":"asc"}]}`, id)
-	res, err := s.Search(ctx, prefix(logsIndex)+"*", []byte(q))
+	res, err := s.Search(ctx, pipeline.PatternPrefix(logsIndex)+"*", []byte(q))
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +48,7 @@ func FromElasticsearch(ctx context.Context, s Searcher, logsIndex, tracesIndex, 
 		v.Events = append(v.Events, []byte(h.Get("_source").Raw))
 	}
 	if tracesIndex != "" {
-		res, err := s.Search(ctx, prefix(tracesIndex)+"*", []byte(fmt.Sprintf(`{"size":1,"query":{"term":{"trace.id":%q}}}`, id)))
+		res, err := s.Search(ctx, pipeline.PatternPrefix(tracesIndex)+"*", []byte(fmt.Sprintf(`{"size":1,"query":{"term":{"trace.id":%q}}}`, id)))
 		if err != nil {
 			return nil, err
 		}
@@ -64,7 +66,7 @@ func FromFiles(dir, logsIndex, tracesIndex, id string) (*View, error) {
 	v := &View{}
 	needle := []byte(id)
 	scan := func(pattern string, each func(doc []byte)) error {
-		files, _ := filepath.Glob(filepath.Join(dir, prefix(pattern)+"*.ndjson"))
+		files, _ := filepath.Glob(filepath.Join(dir, pipeline.PatternPrefix(pattern)+"*.ndjson"))
 		sort.Strings(files)
 		for _, name := range files {
 			f, err := os.Open(name)
@@ -109,13 +111,6 @@ func (v *View) done() (*View, error) {
 		return nil, ErrNotFound
 	}
 	return v, nil
-}
-
-func prefix(pattern string) string {
-	if i := strings.Index(pattern, "%{"); i >= 0 {
-		return pattern[:i]
-	}
-	return pattern
 }
 
 func ts(doc []byte) time.Time {
@@ -297,7 +292,7 @@ func (o ListOptions) pick(docs [][]byte) [][]byte {
 
 // ListFromFiles reads the traces from the file output.
 func ListFromFiles(dir, tracesIndex string, o ListOptions) ([][]byte, error) {
-	files, _ := filepath.Glob(filepath.Join(dir, prefix(tracesIndex)+"*.ndjson"))
+	files, _ := filepath.Glob(filepath.Join(dir, pipeline.PatternPrefix(tracesIndex)+"*.ndjson"))
 	sort.Strings(files)
 	var docs [][]byte
 	for _, name := range files {
@@ -329,7 +324,7 @@ func ListFromElasticsearch(ctx context.Context, s Searcher, tracesIndex string, 
 		sortBy = `{"duration_ms":"desc"}`
 	}
 	q := fmt.Sprintf(`{"size":1000,"query":{"bool":{"filter":[%s]}},"sort":[%s]}`, strings.Join(filters, ","), sortBy)
-	res, err := s.Search(ctx, prefix(tracesIndex)+"*", []byte(q))
+	res, err := s.Search(ctx, pipeline.PatternPrefix(tracesIndex)+"*", []byte(q))
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +30,7 @@ import (
 	"github.com/logweave/logweave/deploy/kibana"
 	"github.com/logweave/logweave/internal/cli"
 	"github.com/logweave/logweave/outputs/elasticsearch"
+	"github.com/logweave/logweave/pipeline"
 	"github.com/logweave/logweave/traceview"
 )
 
@@ -145,7 +145,7 @@ func setup(cfg *collector.Config, wait time.Duration, log *slog.Logger) int {
 	if cfg.Kibana.URL == "" {
 		return 0
 	}
-	objects := kibana.Objects(indexPrefix(cfg.Elasticsearch.Index), indexPrefix(cfg.Correlation.TracesIndex))
+	objects := kibana.Objects(pipeline.PatternPrefix(cfg.Elasticsearch.Index), pipeline.PatternPrefix(cfg.Correlation.TracesIndex))
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err = kibana.Import(ctx, cfg.Kibana, objects)
@@ -162,15 +162,6 @@ func setup(cfg *collector.Config, wait time.Duration, log *slog.Logger) int {
 	}
 	fmt.Println("imported the Kibana saved objects (data views, Request trace, Error traces, Slowest traces, dashboard \"logweave: requests\")")
 	return 0
-}
-
-// indexPrefix is the literal start of an index pattern ("logs-" of
-// "logs-%{+yyyy.MM.dd}").
-func indexPrefix(p string) string {
-	if i := strings.Index(p, "%{"); i >= 0 {
-		return p[:i]
-	}
-	return p
 }
 
 // trace prints one request's trace: from Elasticsearch when it is

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/logweave/logweave/pipeline"
 )
 
 func main() {
@@ -290,7 +292,7 @@ type doc struct {
 // indexed returns what the output holds: the NDJSON files, or the demo
 // indices in Elasticsearch.
 func indexed(esURL, dir, pattern string) ([]doc, error) {
-	prefix := pattern[:strings.Index(pattern, "%{")]
+	prefix := pipeline.PatternPrefix(pattern)
 	if esURL == "" {
 		paths, _ := filepath.Glob(filepath.Join(dir, "out", prefix+"*.ndjson"))
 		var docs []doc

@@ -6,10 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/tidwall/gjson"
+
+	"github.com/logweave/logweave/pipeline"
 )
 
 // Names of what Setup installs.
@@ -19,15 +20,6 @@ const (
 	DeadLetterTemplate = "logweave-deadletter"
 	ILMPolicy          = "logweave-logs"
 )
-
-// patternPrefix is the literal part of an index pattern before its first
-// date part: "logs-%{+yyyy.MM.dd}" -> "logs-".
-func patternPrefix(p string) string {
-	if i := strings.Index(p, "%{"); i >= 0 {
-		return p[:i]
-	}
-	return p
-}
 
 // LogsTemplateBody is the index template for the daily log indices: ECS
 // types for the fields logweave writes, other strings as keyword with
@@ -45,7 +37,7 @@ func (o *Output) LogsTemplateBody() map[string]any {
 		settings["index.lifecycle.name"] = ILMPolicy
 	}
 	return map[string]any{
-		"index_patterns": []string{patternPrefix(o.cfg.Index) + "*"},
+		"index_patterns": []string{pipeline.PatternPrefix(o.cfg.Index) + "*"},
 		"priority":       200,
 		"_meta":          map[string]any{"managed_by": "logweave"},
 		"template": map[string]any{
@@ -89,7 +81,7 @@ func (o *Output) LogsTemplateBody() map[string]any {
 func (o *Output) DeadLetterTemplateBody() map[string]any {
 	kw := map[string]any{"type": "keyword", "ignore_above": 1024}
 	return map[string]any{
-		"index_patterns": []string{patternPrefix(o.cfg.DeadLetterIndex) + "*"},
+		"index_patterns": []string{pipeline.PatternPrefix(o.cfg.DeadLetterIndex) + "*"},
 		"priority":       210,
 		"_meta":          map[string]any{"managed_by": "logweave"},
 		"template": map[string]any{
@@ -126,7 +118,7 @@ func (o *Output) TracesTemplateBody() map[string]any {
 		settings["index.lifecycle.name"] = ILMPolicy
 	}
 	return map[string]any{
-		"index_patterns": []string{patternPrefix(o.TracesIndex) + "*"},
+		"index_patterns": []string{pipeline.PatternPrefix(o.TracesIndex) + "*"},
 		"priority":       200,
 		"_meta":          map[string]any{"managed_by": "logweave"},
 		"template": map[string]any{
@@ -224,7 +216,7 @@ func (o *Output) Search(ctx context.Context, index string, body []byte) ([]byte,
 // pattern (a Logstash-style index pattern), by id.
 func (o *Output) TraceDocs(ctx context.Context, pattern string, ids []string) (map[string][]byte, error) {
 	q, _ := json.Marshal(map[string]any{"size": len(ids), "query": map[string]any{"terms": map[string]any{"trace.id": ids}}})
-	res, err := o.Search(ctx, patternPrefix(pattern)+"*", q)
+	res, err := o.Search(ctx, pipeline.PatternPrefix(pattern)+"*", q)
 	if err != nil {
 		return nil, err
 	}
