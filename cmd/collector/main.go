@@ -120,19 +120,9 @@ func setup(cfg *collector.Config, wait time.Duration, log *slog.Logger) int {
 	}
 	o.TracesIndex = cfg.Correlation.TracesIndex
 	deadline := time.Now().Add(wait)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = o.Setup(ctx)
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			fmt.Fprintln(os.Stderr, "collector setup:", err)
-			return 1
-		}
-		log.Info("setup: waiting for elasticsearch", "error", err)
-		time.Sleep(2 * time.Second)
+	if err := retryUntil(deadline, "elasticsearch", log, o.Setup); err != nil {
+		fmt.Fprintln(os.Stderr, "collector setup:", err)
+		return 1
 	}
 	fmt.Printf("installed index templates %s, %s", elasticsearch.LogsTemplate, elasticsearch.DeadLetterTemplate)
 	if cfg.Correlation.TracesIndex != "" {
@@ -146,22 +136,27 @@ func setup(cfg *collector.Config, wait time.Duration, log *slog.Logger) int {
 		return 0
 	}
 	objects := kibana.Objects(pipeline.PatternPrefix(cfg.Elasticsearch.Index), pipeline.PatternPrefix(cfg.Correlation.TracesIndex))
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = kibana.Import(ctx, cfg.Kibana, objects)
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			fmt.Fprintln(os.Stderr, "collector setup: kibana:", err)
-			return 1
-		}
-		log.Info("setup: waiting for kibana", "error", err)
-		time.Sleep(2 * time.Second)
+	if err := retryUntil(deadline, "kibana", log, func(ctx context.Context) error { return kibana.Import(ctx, cfg.Kibana, objects) }); err != nil {
+		fmt.Fprintln(os.Stderr, "collector setup: kibana:", err)
+		return 1
 	}
 	fmt.Println("imported the Kibana saved objects (data views, Request trace, Error traces, Slowest traces, dashboard \"logweave: requests\")")
 	return 0
+}
+
+// retryUntil calls f (30 s each) until it succeeds or deadline passes, so
+// a one-shot setup can start together with the services it sets up.
+func retryUntil(deadline time.Time, what string, log *slog.Logger, f func(context.Context) error) error {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := f(ctx)
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		log.Info("setup: waiting for "+what, "error", err)
+		time.Sleep(2 * time.Second)
+	}
 }
 
 // trace prints one request's trace: from Elasticsearch when it is
