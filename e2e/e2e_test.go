@@ -14,11 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/logweave/logweave/collector"
 	"github.com/logweave/logweave/filters"
 	"github.com/logweave/logweave/internal/estest"
 	"github.com/logweave/logweave/shipper"
-	"github.com/tidwall/gjson"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -34,7 +35,9 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-func startCollector(t testing.TB, dir, esURL string) *collector.Collector {
+// startCollector runs a collector with its buffer and file output under
+// dir, indexing into esURL when given; opts adjust the configuration.
+func startCollector(t testing.TB, dir, esURL string, opts ...func(*collector.Config)) *collector.Collector {
 	t.Helper()
 	cfg := collector.DefaultConfig()
 	cfg.HTTP.Listen = "127.0.0.1:0"
@@ -45,6 +48,9 @@ func startCollector(t testing.TB, dir, esURL string) *collector.Collector {
 		cfg.Elasticsearch.URLs = []string{esURL}
 		cfg.Elasticsearch.RetryInitial = 10 * time.Millisecond
 		cfg.Elasticsearch.RetryMax = 100 * time.Millisecond
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -23,19 +23,7 @@ func TestTracesFromFilesThroughShipperAndCollector(t *testing.T) {
 	dir := t.TempDir()
 	es := estest.New()
 	defer es.Close()
-	cfg := collector.DefaultConfig()
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Buffer.Path = filepath.Join(dir, "buffer")
-	cfg.Elasticsearch.URLs = []string{es.URL}
-	cfg.Correlation.Window = 500 * time.Millisecond
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	col, err := collector.New(cfg, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	col.Start()
+	col := startCollector(t, dir, es.URL, func(c *collector.Config) { c.Correlation.Window = 500 * time.Millisecond })
 	defer stopCollector(t, col)
 	logs := filepath.Join(dir, "logs")
 	os.MkdirAll(logs, 0o755)
@@ -114,17 +102,8 @@ func TestTraceMergedAcrossCollectorRestart(t *testing.T) {
 	es := estest.New()
 	defer es.Close()
 	newCollector := func() *collector.Collector {
-		cfg := collector.DefaultConfig()
-		cfg.HTTP.Listen = "127.0.0.1:0"
-		cfg.Buffer.Path = filepath.Join(dir, "buffer")
-		cfg.Elasticsearch.URLs = []string{es.URL}
-		cfg.Correlation.Window = time.Hour // only the shutdown writes traces
-		c, err := collector.New(cfg, quiet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Start()
-		return c
+		// A window of an hour: only the shutdown writes traces.
+		return startCollector(t, dir, es.URL, func(c *collector.Config) { c.Correlation.Window = time.Hour })
 	}
 	const requests = 50
 	post := func(c *collector.Collector, services ...string) {
