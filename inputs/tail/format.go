@@ -16,6 +16,10 @@ const (
 	FormatRaw    = "raw"    // one line is one event
 	FormatDocker = "docker" // Docker's json-file driver: {"log":"…\n","stream":"stdout","time":"…"}
 	FormatCRI    = "cri"    // CRI-O / containerd: TIME STREAM P|F MESSAGE
+	// FormatAuto decodes each line as docker or cri by its shape, for
+	// /var/log/pods on a node whatever its runtime (with Docker, the files
+	// there link to json-file logs).
+	FormatAuto = "auto"
 )
 
 // record is one decoded line of a container log: its text, the runtime's
@@ -30,6 +34,12 @@ type record struct {
 // decode parses one physical line in format. ok is false when the line does
 // not have the format's shape; it is then shipped raw.
 func decode(format string, line []byte) (r record, ok bool) {
+	if format == FormatAuto {
+		format = FormatCRI
+		if len(line) > 0 && line[0] == '{' {
+			format = FormatDocker
+		}
+	}
 	switch format {
 	case FormatDocker:
 		if len(line) == 0 || line[0] != '{' || !gjson.ValidBytes(line) {
@@ -124,10 +134,10 @@ func PathFields(path string) map[string]string {
 // ValidateFormat checks a format name.
 func ValidateFormat(prefix, f string) error {
 	switch f {
-	case "", FormatRaw, FormatDocker, FormatCRI:
+	case "", FormatRaw, FormatDocker, FormatCRI, FormatAuto:
 		return nil
 	}
-	return fmt.Errorf("%s.format: %q is not raw, docker or cri", prefix, f)
+	return fmt.Errorf("%s.format: %q is not raw, docker, cri or auto", prefix, f)
 }
 
 // dockerConfigFields adds container.name and container.image.name from a

@@ -183,3 +183,25 @@ func TestPathFieldsReadDockerConfig(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// format: auto reads a node's /var/log/pods whatever its runtime: a file of
+// docker json-file lines and a file of CRI lines, split parts joined in
+// both, and a line of neither shape shipped raw.
+func TestAutoFormatReadsDockerAndCRIFiles(t *testing.T) {
+	dir := t.TempDir()
+	ts := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	appendTo(t, filepath.Join(dir, "a.log"), dockerLine("hello ", "stdout", ts)+dockerLine("docker\n", "stdout", ts))
+	h := startFormat(t, filepath.Join(dir, "*.log"), tail.FormatAuto)
+	got := h.next(1)
+	if string(got[0].Data) != "hello docker" || got[0].Stream != "stdout" || !got[0].Time.Equal(ts) {
+		t.Fatalf("docker file: %+v", got[0])
+	}
+	appendTo(t, filepath.Join(dir, "b.log"), "2026-11-26T10:00:01Z stderr P hello \n2026-11-26T10:00:01Z stderr F cri\nplain text\n")
+	got = h.next(2)
+	if string(got[0].Data) != "hello cri" || got[0].Stream != "stderr" || got[0].Time.Second() != 1 {
+		t.Fatalf("cri file: %+v", got[0])
+	}
+	if string(got[1].Data) != "plain text" || got[1].Stream != "" {
+		t.Fatalf("raw fallback: %+v", got[1])
+	}
+}

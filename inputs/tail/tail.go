@@ -40,8 +40,9 @@ type Config struct {
 	// reopened at its place when it grows; one rotated away or deleted is
 	// done.
 	CloseInactive time.Duration `yaml:"close_inactive"`
-	// Format is raw (default), docker (json-file) or cri; docker and cri
-	// lines are unwrapped and their split parts joined.
+	// Format is raw (default), docker (json-file), cri, or auto (docker or
+	// cri, told apart line by line); container lines are unwrapped and
+	// their split parts joined.
 	Format    string          `yaml:"format"`
 	Multiline MultilineConfig `yaml:"multiline"`
 	// StartPosition is where files found at start-up without a checkpoint
