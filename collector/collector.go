@@ -322,8 +322,16 @@ func (c *Collector) readyz(w http.ResponseWriter, _ *http.Request) {
 	}
 	if c.es != nil {
 		if open, why := c.es.BreakerOpen(); open {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "not ready: elasticsearch circuit breaker open: %s\n", why)
+			// An ingesting collector still takes events while Elasticsearch
+			// is away (they wait in the buffer or Kafka): taking it out of
+			// a load balancer would only push the backlog onto the
+			// shippers. An indexer has nothing else to do.
+			if c.sink == nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintf(w, "not ready: elasticsearch circuit breaker open: %s\n", why)
+				return
+			}
+			fmt.Fprintf(w, "ready (elasticsearch circuit breaker open: %s; events wait in the buffer)\n", why)
 			return
 		}
 	}

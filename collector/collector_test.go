@@ -144,6 +144,43 @@ func TestFullBufferAnswers429(t *testing.T) {
 	}
 }
 
+// While Elasticsearch is away the circuit breaker opens, but a collector
+// that ingests stays ready (its buffer takes the events), so Kubernetes
+// keeps it behind its Service; /readyz says why it is degraded.
+func TestReadyWhileBreakerOpenAndBufferHasRoom(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Elasticsearch.URLs = []string{"http://127.0.0.1:1"} // unreachable
+	cfg.Elasticsearch.RetryInitial = 5 * time.Millisecond
+	cfg.Elasticsearch.RetryMax = 10 * time.Millisecond
+	cfg.Elasticsearch.BreakerFailures = 1
+	cfg.Elasticsearch.BreakerCooldown = time.Minute
+	_, base := start(t, cfg)
+	resp, err := http.Post(base+"/v1/events", "application/x-ndjson", strings.NewReader(`{"msg":"waits"}`+"\n"))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("ingest: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("/readyz: %s %s", resp.Status, body)
+		}
+		if strings.Contains(string(body), "circuit breaker open") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("breaker never reported open: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestShutdownWithoutStart(t *testing.T) {
 	c, err := collector.New(testConfig(t), quiet)
 	if err != nil {
