@@ -31,6 +31,8 @@ type Shipper struct {
 	mu          sync.Mutex
 	checkpoints map[string]tail.Checkpoint
 	acked       int64
+	running     bool  // inputs and sender started, not yet stopping
+	saveErr     error // the last checkpoint save's error
 }
 
 // New loads the checkpoints.
@@ -96,6 +98,26 @@ func (s *Shipper) Acked() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.acked
+}
+
+// Ready says whether the shipper is running its inputs and can keep its
+// checkpoints, and if not, why (for /readyz).
+func (s *Shipper) Ready() (bool, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case !s.running:
+		return false, "not running"
+	case s.saveErr != nil:
+		return false, "cannot save checkpoints in state.path: " + s.saveErr.Error()
+	}
+	return true, ""
+}
+
+func (s *Shipper) setRunning(v bool) {
+	s.mu.Lock()
+	s.running = v
+	s.mu.Unlock()
 }
 
 // Run ships until ctx ends, then delivers what it holds (for up to 5 s)
@@ -168,7 +190,9 @@ func (s *Shipper) Run(ctx context.Context) error {
 		s.closeGELF()
 		return err
 	}
+	s.setRunning(true)
 	sender.Run(ctx, items, s.ack, 5*time.Second)
+	s.setRunning(false)
 	stopInputs()
 	inputs.Wait()
 	s.closeGELF()
@@ -212,7 +236,11 @@ func (s *Shipper) save() error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(s.statePath(), data)
+	err = fsutil.WriteFileAtomic(s.statePath(), data)
+	s.mu.Lock()
+	s.saveErr = err
+	s.mu.Unlock()
+	return err
 }
 
 // fieldCache holds the metadata fields derived from each file's path.

@@ -71,6 +71,14 @@ func run(args []string) int {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.Handler())
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if ok, why := s.Ready(); !ok {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "not ready:", why)
+				return
+			}
+			fmt.Fprintln(w, "ready")
+		})
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 		if err != nil {
 			log.Error("shipper: http.listen", "error", err)

@@ -1,0 +1,97 @@
+package shipper_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/logweave/logweave/inputs/tail"
+	"github.com/logweave/logweave/outputs/collector"
+	"github.com/logweave/logweave/shipper"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// Ready (the shipper's /readyz) is false until the inputs and the sender
+// run, false with the reason when checkpoints cannot be saved, and false
+// again once the shipper stops.
+func TestReadyFollowsRunAndCheckpointSaves(t *testing.T) {
+	var got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Add(int64(strings.Count(string(b), "\n")))
+		io.WriteString(w, `{"accepted":1}`)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	os.MkdirAll(logs, 0o755)
+	os.WriteFile(filepath.Join(logs, "a.log"), []byte("one\n"), 0o644)
+
+	cfg := shipper.DefaultConfig()
+	cfg.Collector.URLs = []string{srv.URL}
+	cfg.Collector.Compression = collector.CodecNone
+	cfg.Collector.Linger = 10 * time.Millisecond
+	cfg.State.Path = filepath.Join(dir, "state")
+	in := shipper.InputConfig{Type: "file", Config: tail.DefaultConfig()}
+	in.Paths = []string{filepath.Join(logs, "*.log")}
+	in.ScanInterval, in.PollInterval = 10*time.Millisecond, 10*time.Millisecond
+	cfg.Inputs = []shipper.InputConfig{in}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := shipper.New(cfg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, why := s.Ready(); ok || why != "not running" {
+		t.Fatalf("before Run: ready=%v %q", ok, why)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	waitFor(t, "ready", func() bool { ok, _ := s.Ready(); return ok && got.Load() == 1 })
+
+	// The checkpoint file's place is taken by a non-empty directory: the
+	// next save fails (as on a full or read-only disk, even for root).
+	cp := filepath.Join(cfg.State.Path, "checkpoints.json")
+	os.Remove(cp)
+	os.MkdirAll(filepath.Join(cp, "x"), 0o755)
+	f, _ := os.OpenFile(filepath.Join(logs, "a.log"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("two\n")
+	f.Close()
+	waitFor(t, "not ready after a failed save", func() bool {
+		ok, why := s.Ready()
+		return !ok && strings.Contains(why, "cannot save checkpoints")
+	})
+	os.RemoveAll(cp)
+	f, _ = os.OpenFile(filepath.Join(logs, "a.log"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("three\n")
+	f.Close()
+	waitFor(t, "ready again after a save", func() bool { ok, _ := s.Ready(); return ok })
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.Ready(); ok {
+		t.Fatal("ready after Run returned")
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting:", what)
+		}
+	}
+}
