@@ -19,13 +19,20 @@ import (
 	"time"
 )
 
+var version = "dev" // set with -ldflags "-X main.version=..."
+
 func main() {
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	name := flag.String("name", "demo", "service.name in the log lines")
 	listen := flag.String("listen", ":8080", "HTTP address")
 	next := flag.String("next", "", "URL of the service to call for each request (optional)")
 	logFile := flag.String("log-file", "", "also append the log lines to this file (for a shipper sidecar)")
 	failEvery := flag.Int("fail-every", 0, "answer 502 to every Nth request (0: never)")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version)
+		return
+	}
 
 	var out io.Writer = os.Stdout
 	if *logFile != "" {
@@ -37,7 +44,10 @@ func main() {
 	}
 	var mu sync.Mutex
 	logLine := func(level, msg, id string, extra map[string]any) {
-		rec := map[string]any{"time": time.Now().UTC().Format(time.RFC3339Nano), "level": level, "service": *name, "msg": msg, "request_id": id}
+		rec := map[string]any{"time": time.Now().UTC().Format(time.RFC3339Nano), "level": level, "service": *name, "msg": msg}
+		if id != "" {
+			rec["request_id"] = id
+		}
 		for k, v := range extra {
 			rec[k] = v
 		}
@@ -87,5 +97,6 @@ func main() {
 		w.WriteHeader(status)
 		fmt.Fprintf(w, "%s %d\n", *name, status)
 	})
+	logLine("info", "demo-service "+version+" listening on "+*listen, "", nil)
 	log.Fatal(http.ListenAndServe(*listen, nil))
 }
