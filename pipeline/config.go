@@ -30,7 +30,13 @@ func LoadConfig(path string, cfg Validator) error {
 
 // ParseConfig is LoadConfig on bytes.
 func ParseConfig(data []byte, cfg Validator) error {
-	expanded, err := ExpandEnv(data, os.LookupEnv)
+	return ParseConfigEnv(data, cfg, os.LookupEnv)
+}
+
+// ParseConfigEnv is ParseConfig with the environment ${VAR} expands from
+// (a deployment's, in the tests of deploy/).
+func ParseConfigEnv(data []byte, cfg Validator, lookup func(string) (string, bool)) error {
+	expanded, err := ExpandEnv(data, lookup)
 	if err != nil {
 		return err
 	}
