@@ -26,7 +26,7 @@ func main() {
 	name := flag.String("name", "demo", "service.name in the log lines")
 	listen := flag.String("listen", ":8080", "HTTP address")
 	next := flag.String("next", "", "URL of the service to call for each request (optional)")
-	logFile := flag.String("log-file", "", "also append the log lines to this file (for a shipper sidecar)")
+	logFile := flag.String("log-file", "", "append the log lines to this file instead of stdout (for a shipper sidecar: a node agent tailing stdout would ship them twice)")
 	failEvery := flag.Int("fail-every", 0, "answer 502 to every Nth request (0: never)")
 	flag.Parse()
 	if *showVersion {
@@ -40,7 +40,7 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		out = io.MultiWriter(os.Stdout, f)
+		out = f
 	}
 	var mu sync.Mutex
 	logLine := func(level, msg, id string, extra map[string]any) {
