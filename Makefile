@@ -20,9 +20,10 @@ build:
 # With a registry, deploy/docker/Dockerfile builds the same in Docker.
 IMAGE_TAG ?= $(VERSION)
 images: build
+	rm -rf $(BIN)/image && mkdir -p $(BIN)/image/state
+	for b in collector shipper demo-service; do cp $(BIN)/$$b $(BIN)/image/ || exit 1; done
 	for b in collector shipper demo-service; do \
-	  rm -rf $(BIN)/image-$$b && mkdir -p $(BIN)/image-$$b/state && cp $(BIN)/$$b $(BIN)/image-$$b/app && \
-	  docker build -q -f deploy/docker/Dockerfile.scratch -t logweave/$$b:$(IMAGE_TAG) $(BIN)/image-$$b || exit 1; \
+	  docker build -q -f deploy/docker/Dockerfile.scratch --target $$b -t logweave/$$b:$(IMAGE_TAG) $(BIN)/image || exit 1; \
 	done
 
 # Runs collector + shipper + a log generator on embedded defaults and

@@ -13,21 +13,30 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// buildImage builds a command of this module into a scratch image the way
-// `make images` does (deploy/docker/Dockerfile.scratch).
-func buildImage(t *testing.T, pkg string) string {
+// buildImages builds the collector, shipper and demo-service images as
+// `make images` does: static binaries on scratch from one context with
+// deploy/docker/Dockerfile.scratch, one --target each (Docker's classic
+// builder builds every stage before the target, so the context holds all
+// three binaries).
+func buildImages(t *testing.T) (collector, shipper, demoService string) {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "app"), pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s: %v\n%s", pkg, err, out)
+	names := []string{"collector", "shipper", "demo-service"}
+	for _, name := range names {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../cmd/"+name)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", name, err, out)
+		}
 	}
 	os.MkdirAll(filepath.Join(dir, "state"), 0o755)
-	tag := fmt.Sprintf("logweave-test-%s:%d", filepath.Base(pkg), time.Now().UnixNano())
-	run(t, "docker", "build", "-q", "-f", "../deploy/docker/Dockerfile.scratch", "-t", tag, dir)
-	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
-	return tag
+	tags := make([]string, len(names))
+	for i, name := range names {
+		tags[i] = fmt.Sprintf("logweave-test-%s:%d", name, time.Now().UnixNano())
+		run(t, "docker", "build", "-q", "-f", "../deploy/docker/Dockerfile.scratch", "--target", name, "-t", tags[i], dir)
+		t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tags[i]).Run() })
+	}
+	return tags[0], tags[1], tags[2]
 }
 
 // The collector, a shipper and two demo services as containers on a
@@ -40,7 +49,7 @@ func TestContainersTraceARequestAcrossServices(t *testing.T) {
 		t.Skip("no Docker daemon answers `docker info` (the project's machines and CI have one)")
 	}
 	t0 := time.Now()
-	collectorImg, shipperImg, serviceImg := buildImage(t, "../cmd/collector"), buildImage(t, "../cmd/shipper"), buildImage(t, "../cmd/demo-service")
+	collectorImg, shipperImg, serviceImg := buildImages(t)
 	t.Logf("images built in %s", time.Since(t0).Round(time.Millisecond))
 	suffix := fmt.Sprint(time.Now().UnixNano())
 	net := "logweave-test-" + suffix
@@ -65,8 +74,10 @@ func TestContainersTraceARequestAcrossServices(t *testing.T) {
 	coll := "logweave-collector-" + suffix
 	os.WriteFile(filepath.Join(data, "shipper.yaml"), []byte(fmt.Sprintf(
 		"collector: {urls: [\"http://%s:8080\"], linger: 50ms}\nstate: {path: /var/lib/logweave}\ninputs:\n  - type: gelf\n    listen: \"0.0.0.0:12201\"\n", coll)), 0o644)
-	start(coll, "-v", data+":/data", collectorImg, "run", "-config", "/data/collector.yaml")
-	start("logweave-shipper-"+suffix, "-v", data+":/data", "-p", "127.0.0.1:"+gelfPort+":12201/udp", shipperImg, "run", "-config", "/data/shipper.yaml")
+	// Both run their image's default command, which reads the file
+	// mounted where compose and Kubernetes mount it.
+	start(coll, "-v", data+":/data", "-v", filepath.Join(data, "collector.yaml")+":/etc/logweave/collector.yaml:ro", collectorImg)
+	start("logweave-shipper-"+suffix, "-v", filepath.Join(data, "shipper.yaml")+":/etc/logweave/shipper.yaml:ro", "-p", "127.0.0.1:"+gelfPort+":12201/udp", shipperImg)
 	gelfOpts := []string{"--log-driver", "gelf", "--log-opt", "gelf-address=udp://127.0.0.1:" + gelfPort}
 	payments := "payments-" + suffix
 	start(payments, append(gelfOpts, serviceImg, "-name", "payments", "-listen", ":8080")...)
@@ -90,7 +101,7 @@ func TestContainersTraceARequestAcrossServices(t *testing.T) {
 	t.Logf("services answering after %s", time.Since(t0).Round(time.Millisecond))
 	var out []byte
 	eventually(t, 60*time.Second, "the request's trace with both services", func() bool {
-		out, _ = exec.Command("docker", "exec", coll, "/app", "trace", "-config", "/data/collector.yaml", "-o", "json", id).Output()
+		out, _ = exec.Command("docker", "exec", coll, "/collector", "trace", "-config", "/etc/logweave/collector.yaml", "-o", "json", id).Output()
 		return gjson.GetBytes(out, "trace.services.#").Int() == 2
 	})
 	t.Logf("trace found after %s", time.Since(t0).Round(time.Millisecond))
@@ -104,7 +115,7 @@ func TestContainersTraceARequestAcrossServices(t *testing.T) {
 	if services["orders"] != 2 || services["payments"] != 2 || gjson.GetBytes(out, "trace.event_count").Int() != 4 {
 		t.Fatalf("events by service %v; trace: %s", services, gjson.GetBytes(out, "trace").Raw)
 	}
-	text, err := exec.Command("docker", "exec", coll, "/app", "trace", "-config", "/data/collector.yaml", id).Output()
+	text, err := exec.Command("docker", "exec", coll, "/collector", "trace", "-config", "/etc/logweave/collector.yaml", id).Output()
 	if err != nil || !strings.Contains(string(text), "orders") || !strings.Contains(string(text), "payments") {
 		t.Fatalf("waterfall: %v\n%s", err, text)
 	}

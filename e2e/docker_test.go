@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +30,20 @@ func run(t *testing.T, name string, args ...string) string {
 }
 
 // buildLoggerImage builds the stand-in application into a scratch image.
-func buildLoggerImage(t *testing.T) string { return buildImage(t, "./testdata/logger") }
+func buildLoggerImage(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "app"), "./testdata/logger")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the logger: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"), 0o644)
+	tag := fmt.Sprintf("logweave-test-logger:%d", time.Now().UnixNano())
+	run(t, "docker", "build", "-q", "-t", tag, dir)
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tag).Run() })
+	return tag
+}
 
 // The real Docker gelf log driver, sending a container's stdout and stderr
 // to the shipper's GELF input (UDP with gzip, UDP with zlib, TCP), which
