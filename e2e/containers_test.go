@@ -39,6 +39,55 @@ func buildImages(t *testing.T) (collector, shipper, demoService string) {
 	return tags[0], tags[1], tags[2]
 }
 
+// dockerNet is a user-defined network for one test's containers, removed
+// with them at its end, and a folder they can write (they run as nobody).
+type dockerNet struct {
+	t          *testing.T
+	suffix     string
+	net        string
+	data       string
+	containers []string
+}
+
+func newDockerNet(t *testing.T) *dockerNet {
+	d := &dockerNet{t: t, suffix: fmt.Sprint(time.Now().UnixNano()), data: t.TempDir()}
+	d.net = "logweave-test-" + d.suffix
+	os.Chmod(d.data, 0o777)
+	run(t, "docker", "network", "create", d.net)
+	t.Cleanup(func() {
+		if len(d.containers) > 0 {
+			exec.Command("docker", append([]string{"rm", "-f"}, d.containers...)...).Run()
+		}
+		exec.Command("docker", "network", "rm", d.net).Run()
+	})
+	return d
+}
+
+// start runs a container on the network: docker run -d --name name args...
+func (d *dockerNet) start(name string, args ...string) {
+	d.t.Helper()
+	d.containers = append(d.containers, name)
+	run(d.t, "docker", append([]string{"run", "-d", "--name", name, "--network", d.net}, args...)...)
+}
+
+// startCollector runs the collector image's default command with a
+// collector.yaml (file output under the data folder, 1 s trace window)
+// mounted where compose and Kubernetes mount it; it returns the
+// container's name, which is also its host name on the network.
+func (d *dockerNet) startCollector(image string) string {
+	d.t.Helper()
+	os.WriteFile(filepath.Join(d.data, "collector.yaml"), []byte(
+		"http: {listen: \"0.0.0.0:8080\"}\nbuffer: {path: /var/lib/logweave/buffer}\nfile_output: {path: /data/out}\ncorrelation: {window: 1s}\n"), 0o644)
+	name := "logweave-collector-" + d.suffix
+	d.start(name, "-v", d.data+":/data", "-v", filepath.Join(d.data, "collector.yaml")+":/etc/logweave/collector.yaml:ro", image)
+	return name
+}
+
+// trace runs `collector trace` in the collector's container.
+func (d *dockerNet) trace(collector string, args ...string) ([]byte, error) {
+	return exec.Command("docker", append([]string{"exec", collector, "/collector", "trace", "-config", "/etc/logweave/collector.yaml"}, args...)...).Output()
+}
+
 // The collector, a shipper and two demo services as containers on a
 // user-defined network, built from this repository on scratch: the services
 // log through Docker's gelf driver to the shipper, the shipper sends to the
@@ -51,32 +100,13 @@ func TestContainersTraceARequestAcrossServices(t *testing.T) {
 	t0 := time.Now()
 	collectorImg, shipperImg, serviceImg := buildImages(t)
 	t.Logf("images built in %s", time.Since(t0).Round(time.Millisecond))
-	suffix := fmt.Sprint(time.Now().UnixNano())
-	net := "logweave-test-" + suffix
-	run(t, "docker", "network", "create", net)
-	var containers []string
-	t.Cleanup(func() {
-		if len(containers) > 0 {
-			exec.Command("docker", append([]string{"rm", "-f"}, containers...)...).Run()
-		}
-		exec.Command("docker", "network", "rm", net).Run()
-	})
-	start := func(name string, args ...string) {
-		t.Helper()
-		containers = append(containers, name)
-		run(t, "docker", append([]string{"run", "-d", "--name", name, "--network", net}, args...)...)
-	}
-	data := t.TempDir()
-	os.Chmod(data, 0o777) // the images run as nobody
-	os.WriteFile(filepath.Join(data, "collector.yaml"), []byte(
-		"http: {listen: \"0.0.0.0:8080\"}\nbuffer: {path: /var/lib/logweave/buffer}\nfile_output: {path: /data/out}\ncorrelation: {window: 1s}\n"), 0o644)
+	d := newDockerNet(t)
+	suffix, start, data := d.suffix, d.start, d.data
+	coll := d.startCollector(collectorImg)
 	gelfPort := strings.Split(freeUDPAddr(t), ":")[1]
-	coll := "logweave-collector-" + suffix
 	os.WriteFile(filepath.Join(data, "shipper.yaml"), []byte(fmt.Sprintf(
 		"collector: {urls: [\"http://%s:8080\"], linger: 50ms}\nstate: {path: /var/lib/logweave}\ninputs:\n  - type: gelf\n    listen: \"0.0.0.0:12201\"\n", coll)), 0o644)
-	// Both run their image's default command, which reads the file
-	// mounted where compose and Kubernetes mount it.
-	start(coll, "-v", data+":/data", "-v", filepath.Join(data, "collector.yaml")+":/etc/logweave/collector.yaml:ro", collectorImg)
+	// The shipper runs its image's default command too.
 	start("logweave-shipper-"+suffix, "-v", filepath.Join(data, "shipper.yaml")+":/etc/logweave/shipper.yaml:ro", "-p", "127.0.0.1:"+gelfPort+":12201/udp", shipperImg)
 	gelfOpts := []string{"--log-driver", "gelf", "--log-opt", "gelf-address=udp://127.0.0.1:" + gelfPort}
 	payments := "payments-" + suffix
@@ -101,7 +131,7 @@ func TestContainersTraceARequestAcrossServices(t *testing.T) {
 	t.Logf("services answering after %s", time.Since(t0).Round(time.Millisecond))
 	var out []byte
 	eventually(t, 60*time.Second, "the request's trace with both services", func() bool {
-		out, _ = exec.Command("docker", "exec", coll, "/collector", "trace", "-config", "/etc/logweave/collector.yaml", "-o", "json", id).Output()
+		out, _ = d.trace(coll, "-o", "json", id)
 		return gjson.GetBytes(out, "trace.services.#").Int() == 2
 	})
 	t.Logf("trace found after %s", time.Since(t0).Round(time.Millisecond))
@@ -115,7 +145,7 @@ func TestContainersTraceARequestAcrossServices(t *testing.T) {
 	if services["orders"] != 2 || services["payments"] != 2 || gjson.GetBytes(out, "trace.event_count").Int() != 4 {
 		t.Fatalf("events by service %v; trace: %s", services, gjson.GetBytes(out, "trace").Raw)
 	}
-	text, err := exec.Command("docker", "exec", coll, "/collector", "trace", "-config", "/etc/logweave/collector.yaml", id).Output()
+	text, err := d.trace(coll, id)
 	if err != nil || !strings.Contains(string(text), "orders") || !strings.Contains(string(text), "payments") {
 		t.Fatalf("waterfall: %v\n%s", err, text)
 	}
