@@ -11,32 +11,12 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/logweave/logweave/internal/deploytest"
 )
 
-// buildImages builds the collector, shipper and demo-service images as
-// `make images` does: static binaries on scratch from one context with
-// deploy/docker/Dockerfile.scratch, one --target each (Docker's classic
-// builder builds every stage before the target, so the context holds all
-// three binaries).
 func buildImages(t *testing.T) (collector, shipper, demoService string) {
-	t.Helper()
-	dir := t.TempDir()
-	names := []string{"collector", "shipper", "demo-service"}
-	for _, name := range names {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../cmd/"+name)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", name, err, out)
-		}
-	}
-	os.MkdirAll(filepath.Join(dir, "state"), 0o755)
-	tags := make([]string, len(names))
-	for i, name := range names {
-		tags[i] = fmt.Sprintf("logweave-test-%s:%d", name, time.Now().UnixNano())
-		run(t, "docker", "build", "-q", "-f", "../deploy/docker/Dockerfile.scratch", "--target", name, "-t", tags[i], dir)
-		t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tags[i]).Run() })
-	}
-	return tags[0], tags[1], tags[2]
+	return deploytest.BuildImages(t, "..")
 }
 
 // dockerNet is a user-defined network for one test's containers, removed
