@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/tidwall/gjson"
+
+	"github.com/logweave/logweave/internal/estest"
+	"github.com/logweave/logweave/internal/kafkatest"
 )
 
 // The tests here run the pods of deploy/kubernetes on this machine's
@@ -24,7 +28,10 @@ type k8sContainer struct {
 	Image         string   `yaml:"image"`
 	Args          []string `yaml:"args"`
 	RestartPolicy string   `yaml:"restartPolicy"`
-	Env           []struct {
+	EnvFrom       []struct {
+		ConfigMapRef *struct{ Name string } `yaml:"configMapRef"`
+	} `yaml:"envFrom"`
+	Env []struct {
 		Name      string `yaml:"name"`
 		Value     string `yaml:"value"`
 		ValueFrom *struct {
@@ -93,9 +100,11 @@ func k8sDocs(t *testing.T, file string) []k8sDoc {
 type pod struct {
 	file, kind, name string
 	podName, node    string
-	images           map[string]string // logweave/NAME -> the test's image
-	hostPaths        map[string]string // a hostPath volume's path -> this machine's
-	env              map[string]string // added to every container (e.g. the collector's address)
+	images           map[string]string            // logweave/NAME -> the test's image
+	hostPaths        map[string]string            // a hostPath volume's path -> this machine's
+	env              map[string]string            // added to every container
+	configMaps       map[string]map[string]string // keys replaced in a ConfigMap (where Kafka and Elasticsearch are)
+	aliases          []string                     // DNS names of the pod's containers (its Service's)
 }
 
 // runPod starts the containers of a Deployment's or DaemonSet's pod
@@ -111,6 +120,12 @@ func runPod(t *testing.T, d *dockerNet, p pod) {
 		switch {
 		case doc.Kind == "ConfigMap":
 			configMaps[doc.Metadata.Name] = doc.Data
+			for k, v := range p.configMaps[doc.Metadata.Name] {
+				if _, ok := doc.Data[k]; !ok {
+					t.Fatalf("configmap %s has no %s to replace", doc.Metadata.Name, k)
+				}
+				doc.Data[k] = v
+			}
 		case doc.Kind == p.kind && doc.Metadata.Name == p.name:
 			spec = &docs[i]
 		}
@@ -144,14 +159,11 @@ func runPod(t *testing.T, d *dockerNet, p pod) {
 		}
 		volumes[v.Name] = dir
 	}
-	var run []k8sContainer
-	for _, c := range ps.InitContainers {
-		if c.RestartPolicy != "Always" {
-			t.Fatalf("init container %s is not a native sidecar; running one to completion is not done here", c.Name)
-		}
-		run = append(run, c)
-	}
-	for _, c := range append(run, ps.Containers...) {
+	// Init containers in order (each to completion, but native sidecars,
+	// which keep running), then the containers.
+	n := len(ps.InitContainers)
+	for i, c := range append(ps.InitContainers, ps.Containers...) {
+		toCompletion := i < n && c.RestartPolicy != "Always"
 		img, _, _ := strings.Cut(c.Image, ":")
 		if p.images[img] == "" {
 			t.Fatalf("%s runs %s, not an image of this repository", c.Name, c.Image)
@@ -166,6 +178,18 @@ func runPod(t *testing.T, d *dockerNet, p pod) {
 			}
 			if sc.ReadOnlyRootFilesystem {
 				args = append(args, "--read-only")
+			}
+		}
+		for _, ef := range c.EnvFrom {
+			if ef.ConfigMapRef == nil {
+				t.Fatalf("%s: envFrom other than a ConfigMap", c.Name)
+			}
+			cm, ok := configMaps[ef.ConfigMapRef.Name]
+			if !ok {
+				t.Fatalf("%s: envFrom configmap %s is not in %s", c.Name, ef.ConfigMapRef.Name, p.file)
+			}
+			for k, v := range cm {
+				args = append(args, "-e", k+"="+v)
 			}
 		}
 		for _, e := range c.Env {
@@ -185,6 +209,11 @@ func runPod(t *testing.T, d *dockerNet, p pod) {
 		for k, v := range p.env {
 			args = append(args, "-e", k+"="+v)
 		}
+		if i >= n {
+			for _, a := range p.aliases {
+				args = append(args, "--network-alias", a)
+			}
+		}
 		for _, m := range c.VolumeMounts {
 			src := volumes[m.Name]
 			if src == "" {
@@ -197,7 +226,14 @@ func runPod(t *testing.T, d *dockerNet, p pod) {
 			args = append(args, "-v", mount)
 		}
 		args = append(args, p.images[img])
-		d.start(p.podName+"-"+c.Name+"-"+d.suffix, append(args, c.Args...)...)
+		name := p.podName + "-" + c.Name + "-" + d.suffix
+		if toCompletion {
+			if out, err := exec.Command("docker", append(append([]string{"run", "--rm", "--name", name, "--network", d.net}, args...), c.Args...)...).CombinedOutput(); err != nil {
+				t.Fatalf("init container %s: %v\n%s", c.Name, err, out)
+			}
+			continue
+		}
+		d.start(name, append(args, c.Args...)...)
 	}
 }
 
@@ -205,13 +241,15 @@ func images(collector, shipper, demoService string) map[string]string {
 	return map[string]string{"logweave/collector": collector, "logweave/shipper": shipper, "logweave/demo-service": demoService}
 }
 
-// The DaemonSet's pod on a node whose runtime is Docker: /var/log/pods
+// deploy/kubernetes on one Docker node: the collector's pod (its init
+// container runs `collector setup`) with Kafka and Elasticsearch stand-ins
+// where its ConfigMap says they are, reached by the Service's names; the
+// DaemonSet's shipper on a node whose runtime is Docker (/var/log/pods
 // holds links to the containers' json-file logs, as cri-dockerd makes
-// them. A demo service's request becomes its trace, with the pod's
-// namespace, name and container from the path and the node as host.name;
-// the shipper runs as the DaemonSet says (root, no capabilities, read-only
-// root) and keeps its checkpoints on the node.
-func TestDaemonSetShipperOnADockerNode(t *testing.T) {
+// them), as root without capabilities on a read-only root, its
+// checkpoints on the node; and the sidecar example's pod. A request to
+// each app becomes a trace in Elasticsearch, with the pod's metadata.
+func TestKubernetesManifestsOnADockerNode(t *testing.T) {
 	if !dockerAvailable() {
 		t.Skip("no Docker daemon answers `docker info` (the project's machines and CI have one)")
 	}
@@ -220,16 +258,30 @@ func TestDaemonSetShipperOnADockerNode(t *testing.T) {
 		t.Fatalf("the daemon's default log driver is %s; this node stands for one whose pods log to json-file", driver)
 	}
 	collectorImg, shipperImg, serviceImg := buildImages(t)
+	imgs := images(collectorImg, shipperImg, serviceImg)
 	d := newDockerNet(t)
-	coll := d.startCollector(collectorImg)
 
-	// The app, logging to stdout through the default json-file driver.
-	appPort := strings.Split(freeAddr(t), ":")[1]
+	// Kafka and Elasticsearch where the containers reach them: the
+	// network's gateway, an address of this machine.
+	gw := strings.TrimSpace(run(t, "docker", "network", "inspect", "--format", "{{(index .IPAM.Config 0).Gateway}}", d.net))
+	k := kafkatest.StartOn(t, 6, gw)
+	es, err := estest.NewOn(gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	runPod(t, d, pod{file: "collector.yaml", kind: "Deployment", name: "logweave-collector", podName: "logweave-collector-6f8b9-abcde", images: imgs,
+		configMaps: map[string]map[string]string{"logweave-collector-env": {"KAFKA_BROKERS": strings.Join(k.Brokers, ","), "ELASTICSEARCH_URL": es.URL}},
+		aliases:    []string{"logweave-collector", "logweave-collector.logweave.svc"}})
+	coll := "logweave-collector-6f8b9-abcde-collector-" + d.suffix
+	if _, ok := es.Template("logweave-logs"); !ok {
+		t.Errorf("the setup init container installed no index template logweave-logs")
+	}
+
+	// An app on the node, logging to stdout through json-file.
 	app := "payments-" + d.suffix
-	d.start(app, "-p", "127.0.0.1:"+appPort+":8080", serviceImg, "-name", "payments", "-listen", ":8080")
+	d.start(app, serviceImg, "-name", "payments", "-listen", ":8080")
 	id := strings.TrimSpace(run(t, "docker", "inspect", "--format", "{{.Id}}", app))
-
-	// The kubelet's view: /var/log/pods/NAMESPACE_POD_UID/CONTAINER/0.log.
 	pods := t.TempDir()
 	podDir := filepath.Join(pods, "shop_payments-7d9f8_0a1b2c3d", "payments")
 	os.MkdirAll(podDir, 0o755)
@@ -237,16 +289,16 @@ func TestDaemonSetShipperOnADockerNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := t.TempDir()
-	runPod(t, d, pod{file: "shipper-daemonset.yaml", kind: "DaemonSet", name: "logweave-shipper",
-		podName: "logweave-shipper-x7k2p", node: "node-7",
-		images:    images(collectorImg, shipperImg, serviceImg),
-		hostPaths: map[string]string{"/var/log/pods": pods, "/var/lib/docker/containers": filepath.Join(root, "containers"), "/var/lib/logweave-shipper": state},
-		env:       map[string]string{"COLLECTOR_URL": "http://" + coll + ":8080"},
-	})
+	runPod(t, d, pod{file: "shipper-daemonset.yaml", kind: "DaemonSet", name: "logweave-shipper", podName: "logweave-shipper-x7k2p", node: "node-7", images: imgs,
+		hostPaths: map[string]string{"/var/log/pods": pods, "/var/lib/docker/containers": filepath.Join(root, "containers"), "/var/lib/logweave-shipper": state}})
 
-	reqID := request(t, "http://127.0.0.1:"+appPort+"/pay")
-	out := waitTrace(t, d, coll, reqID, 2)
-	for _, e := range gjson.GetBytes(out, "events").Array() {
+	// The sidecar example.
+	runPod(t, d, pod{file: "sidecar-example.yaml", kind: "Deployment", name: "payments", podName: "payments-5c7d9-q2w4e", images: imgs})
+	sidecarApp := "payments-5c7d9-q2w4e-payments-" + d.suffix
+
+	nodeReq := request(t, "http://"+containerIP(t, app)+":8080/pay")
+	sidecarReq := request(t, "http://"+containerIP(t, sidecarApp)+":8080/pay")
+	for _, e := range gjson.GetBytes(waitTrace(t, d, coll, nodeReq, 2), "events").Array() {
 		for path, want := range map[string]string{
 			"service.name": "payments", "kubernetes.namespace": "shop", "kubernetes.pod.name": "payments-7d9f8",
 			"kubernetes.container.name": "payments", "host.name": "node-7", "stream": "stdout",
@@ -262,36 +314,24 @@ func TestDaemonSetShipperOnADockerNode(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(state, "checkpoints.json")); err != nil || !strings.Contains(string(b), "/var/log/pods/") {
 		t.Errorf("checkpoints on the node: %v %s", err, b)
 	}
-}
-
-// The sidecar example's pod: payments writes its log file into the
-// emptyDir, the shipper sidecar (as nobody, read-only root) tails it; a
-// request's trace has payments' events, host.name the pod's name.
-func TestSidecarExamplePod(t *testing.T) {
-	if !dockerAvailable() {
-		t.Skip("no Docker daemon answers `docker info` (the project's machines and CI have one)")
-	}
-	collectorImg, shipperImg, serviceImg := buildImages(t)
-	d := newDockerNet(t)
-	coll := d.startCollector(collectorImg)
-	runPod(t, d, pod{file: "sidecar-example.yaml", kind: "Deployment", name: "payments",
-		podName: "payments-5c7d9-q2w4e", images: images(collectorImg, shipperImg, serviceImg),
-		env: map[string]string{"COLLECTOR_URL": "http://" + coll + ":8080"},
-	})
-	app := "payments-5c7d9-q2w4e-payments-" + d.suffix
-	ip := strings.TrimSpace(run(t, "docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", app))
-	reqID := request(t, "http://"+ip+":8080/pay")
-	out := waitTrace(t, d, coll, reqID, 2)
-	for _, e := range gjson.GetBytes(out, "events").Array() {
+	for _, e := range gjson.GetBytes(waitTrace(t, d, coll, sidecarReq, 2), "events").Array() {
 		if field(e, "service.name") != "payments" || field(e, "host.name") != "payments-5c7d9-q2w4e" || !strings.HasPrefix(field(e, "log.file.path"), "/var/log/app/") {
-			t.Errorf("event: %s", e.Raw)
+			t.Errorf("sidecar event: %s", e.Raw)
 		}
 	}
-	// The app writes its log to the file only: a node agent tailing
-	// stdout would ship every line twice.
-	if logs := run(t, "docker", "logs", app); strings.Contains(logs, reqID) {
+	// The sidecar's app writes its log to the file only: the DaemonSet
+	// tailing its stdout would ship every line twice.
+	if logs := run(t, "docker", "logs", sidecarApp); strings.Contains(logs, sidecarReq) {
 		t.Errorf("the app logged the request to stdout too:\n%s", logs)
 	}
+	if n := len(es.IndicesMatching("traces-*")); n == 0 {
+		t.Error("no traces index in Elasticsearch")
+	}
+}
+
+func containerIP(t *testing.T, name string) string {
+	t.Helper()
+	return strings.TrimSpace(run(t, "docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name))
 }
 
 // request sends one POST with a fresh X-Request-ID until it is answered.

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -48,6 +49,21 @@ func New() *Server {
 	s := &Server{indices: map[string]map[string][]byte{}, templates: map[string][]byte{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
+}
+
+// NewOn starts a server on a port of host (e.g. a Docker network's
+// gateway, so containers reach it).
+func NewOn(host string) (*Server, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{indices: map[string]map[string][]byte{}, templates: map[string][]byte{}}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.Server.Listener.Close()
+	s.Server.Listener = ln
+	s.Server.Start()
+	return s, nil
 }
 
 // SetFault installs (or, with nil, removes) a per-item fault.

@@ -6,6 +6,7 @@ package kafkatest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -26,7 +27,12 @@ type Cluster struct {
 }
 
 // Start returns a cluster with a topic of the given partitions.
-func Start(t testing.TB, partitions int) *Cluster {
+func Start(t testing.TB, partitions int) *Cluster { return StartOn(t, partitions, "127.0.0.1") }
+
+// StartOn is Start with the in-process broker listening on (and
+// advertising) host, e.g. a Docker network's gateway so containers reach
+// it.
+func StartOn(t testing.TB, partitions int, host string) *Cluster {
 	t.Helper()
 	topic := fmt.Sprintf("logweave-test-%d-%d", time.Now().UnixNano(), seq.Add(1))
 	if env := os.Getenv("KAFKA_BROKERS"); env != "" {
@@ -50,7 +56,8 @@ func Start(t testing.TB, partitions int) *Cluster {
 		}
 		return c
 	}
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(partitions), topic))
+	listen := func(network, _ string) (net.Listener, error) { return net.Listen(network, net.JoinHostPort(host, "0")) }
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(partitions), topic), kfake.ListenFn(listen))
 	if err != nil {
 		t.Fatal(err)
 	}
