@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/tidwall/gjson"
 
+	"github.com/logweave/logweave/internal/deploytest"
 	"github.com/logweave/logweave/internal/estest"
 	"github.com/logweave/logweave/internal/kafkatest"
 )
@@ -296,8 +295,8 @@ func TestKubernetesManifestsOnADockerNode(t *testing.T) {
 	runPod(t, d, pod{file: "sidecar-example.yaml", kind: "Deployment", name: "payments", podName: "payments-5c7d9-q2w4e", images: imgs})
 	sidecarApp := "payments-5c7d9-q2w4e-payments-" + d.suffix
 
-	nodeReq := request(t, "http://"+containerIP(t, app)+":8080/pay")
-	sidecarReq := request(t, "http://"+containerIP(t, sidecarApp)+":8080/pay")
+	nodeReq := deploytest.Request(t, "http://"+containerIP(t, app)+":8080/pay")
+	sidecarReq := deploytest.Request(t, "http://"+containerIP(t, sidecarApp)+":8080/pay")
 	for _, e := range gjson.GetBytes(waitTrace(t, d, coll, nodeReq, 2), "events").Array() {
 		for path, want := range map[string]string{
 			"service.name": "payments", "kubernetes.namespace": "shop", "kubernetes.pod.name": "payments-7d9f8",
@@ -332,23 +331,6 @@ func TestKubernetesManifestsOnADockerNode(t *testing.T) {
 func containerIP(t *testing.T, name string) string {
 	t.Helper()
 	return strings.TrimSpace(run(t, "docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name))
-}
-
-// request sends one POST with a fresh X-Request-ID until it is answered.
-func request(t *testing.T, url string) string {
-	t.Helper()
-	id := fmt.Sprintf("%032x", time.Now().UnixNano())
-	eventually(t, 30*time.Second, "the app answering", func() bool {
-		req, _ := http.NewRequest(http.MethodPost, url, nil)
-		req.Header.Set("X-Request-ID", id)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return true
-	})
-	return id
 }
 
 func waitTrace(t *testing.T, d *dockerNet, coll, id string, events int64) []byte {

@@ -3,7 +3,6 @@ package compose_test
 import (
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,17 +114,7 @@ func TestComposeStackRunsOurServices(t *testing.T) {
 		t.Fatalf("docker-compose up: %v\n%s", err, out)
 	}
 
-	id := fmt.Sprintf("%032x", time.Now().UnixNano())
-	waitFor(t, 60*time.Second, "orders answering", func() bool {
-		req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/orders", ordersPort), nil)
-		req.Header.Set("X-Request-ID", id)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return true
-	})
+	id := deploytest.Request(t, fmt.Sprintf("http://127.0.0.1:%d/orders", ordersPort))
 	var trace []byte
 	waitFor(t, 90*time.Second, "the request's trace from orders (gelf) and payments (sidecar)", func() bool {
 		trace, _ = dc("exec", "-T", "collector", "/collector", "trace", "-config", "/etc/logweave/collector.yaml", "-o", "json", id)

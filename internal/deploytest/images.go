@@ -2,6 +2,7 @@ package deploytest
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,4 +43,24 @@ func BuildImages(t testing.TB, root string) (collector, shipper, demoService str
 		t.Cleanup(func() { exec.Command("docker", "rmi", "-f", tags[i]).Run() })
 	}
 	return tags[0], tags[1], tags[2]
+}
+
+// Request POSTs to url with a fresh X-Request-ID (as the gateway stamps
+// it) until an answer comes, for up to a minute while the containers
+// start, and returns the id.
+func Request(t testing.TB, url string) string {
+	t.Helper()
+	id := fmt.Sprintf("%032x", time.Now().UnixNano())
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(250 * time.Millisecond) {
+		req, _ := http.NewRequest(http.MethodPost, url, nil)
+		req.Header.Set("X-Request-ID", id)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return id
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer within a minute: %v", url, err)
+		}
+	}
 }
