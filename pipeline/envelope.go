@@ -83,7 +83,7 @@ func ParseEnvelope(b []byte, e *Envelope) bool {
 		switch m.Key {
 		case "line":
 			if len(m.Val) >= 2 && m.Val[0] == '"' {
-				line = appendUnescaped(line, m.Val[1:len(m.Val)-1])
+				line = AppendUnescaped(line, m.Val[1:len(m.Val)-1])
 				found = true
 			}
 		case "id":
@@ -118,14 +118,14 @@ func unquote(v []byte) []byte {
 // jsonString returns a JSON value as a new Go string.
 func jsonString(v []byte) string {
 	if len(v) >= 2 && v[0] == '"' {
-		return string(appendUnescaped(nil, v[1:len(v)-1]))
+		return string(AppendUnescaped(nil, v[1:len(v)-1]))
 	}
 	return string(v)
 }
 
-// appendUnescaped appends the JSON string body s (without quotes), with its
+// AppendUnescaped appends the JSON string body s (without quotes), with its
 // escapes decoded, to dst. Invalid escapes are kept as they are.
-func appendUnescaped(dst, s []byte) []byte {
+func AppendUnescaped(dst, s []byte) []byte {
 	for {
 		i := bytes.IndexByte(s, '\\')
 		if i < 0 || i+1 >= len(s) {

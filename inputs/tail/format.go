@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logweave/logweave/pipeline"
 	"github.com/tidwall/gjson"
 )
 
@@ -42,20 +43,37 @@ func decode(format string, line []byte) (r record, ok bool) {
 	}
 	switch format {
 	case FormatDocker:
-		if len(line) == 0 || line[0] != '{' || !gjson.ValidBytes(line) {
+		if len(line) == 0 || line[0] != '{' {
 			return r, false
 		}
-		res := gjson.GetManyBytes(line, "log", "stream", "time")
-		if !res[0].Exists() {
+		var buf [4]pipeline.Member
+		members, ok := pipeline.ParseObject(buf[:0], line)
+		if !ok {
 			return r, false
 		}
-		text := res[0].String()
+		var logVal, stream, ts []byte
+		for _, m := range members {
+			switch m.Key {
+			case "log":
+				logVal = m.Val
+			case "stream":
+				stream = m.Val
+			case "time":
+				ts = m.Val
+			}
+		}
+		if len(logVal) < 2 || logVal[0] != '"' {
+			return r, false
+		}
+		text := pipeline.AppendUnescaped(make([]byte, 0, len(logVal)-2), logVal[1:len(logVal)-1])
 		// Docker splits lines longer than 16 KiB; only the last part ends
 		// with the newline.
-		r.partial = !strings.HasSuffix(text, "\n")
-		r.text = []byte(strings.TrimSuffix(strings.TrimSuffix(text, "\n"), "\r"))
-		r.stream = res[1].String()
-		r.time, _ = time.Parse(time.RFC3339Nano, res[2].String())
+		r.partial = !bytes.HasSuffix(text, []byte{'\n'})
+		r.text = bytes.TrimSuffix(bytes.TrimSuffix(text, []byte{'\n'}), []byte{'\r'})
+		r.stream = dockerStream(stream)
+		if len(ts) >= 2 && ts[0] == '"' {
+			r.time, _ = time.Parse(time.RFC3339Nano, string(ts[1:len(ts)-1]))
+		}
 		return r, true
 	case FormatCRI:
 		// 2026-11-26T10:00:00.123456789Z stdout F the message
@@ -81,6 +99,23 @@ func decode(format string, line []byte) (r record, ok bool) {
 		return r, true
 	}
 	return r, false
+}
+
+// dockerStream is the stream of a json-file line without allocating for
+// the two streams there are.
+func dockerStream(v []byte) string {
+	switch string(v) {
+	case `"stdout"`:
+		return "stdout"
+	case `"stderr"`:
+		return "stderr"
+	case "", "null":
+		return ""
+	}
+	if len(v) >= 2 && v[0] == '"' {
+		return string(pipeline.AppendUnescaped(nil, v[1:len(v)-1]))
+	}
+	return string(v)
 }
 
 // PathFields derives Kubernetes and container metadata from where a log

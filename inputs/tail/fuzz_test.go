@@ -1,8 +1,24 @@
 package tail
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 )
+
+// hasDupKey: a top-level key twice (readers differ on which one wins).
+func hasDupKey(line []byte) bool {
+	seen := map[string]bool{}
+	dup := false
+	gjson.ParseBytes(line).ForEach(func(k, _ gjson.Result) bool {
+		dup = dup || seen[k.String()]
+		seen[k.String()] = true
+		return !dup
+	})
+	return dup
+}
 
 // FuzzDecode: docker and CRI lines of any shape decode or fall back to raw,
 // never panic; a decoded docker line's text is what the JSON said.
@@ -12,6 +28,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("2026-11-26T10:00:00.000000001Z stdout P hello "))
 	f.Add([]byte("2026-11-26T10:00:00Z stderr F"))
 	f.Add([]byte("garbage"))
+	f.Add([]byte(`{"log":"caf\u00e9 \"quoted\" \\ tab\t\r\n","stream":"stderr","time":"2026-11-26T10:00:00Z"}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var byShape record
 		var byShapeOK bool
@@ -22,6 +39,15 @@ func FuzzDecode(f *testing.F) {
 			}
 			if ok {
 				byShape, byShapeOK = r, true
+			}
+		}
+		// A docker line decodes to what encoding/json-compatible readers
+		// (gjson) say its "log" is.
+		if r, ok := decode(FormatDocker, line); ok {
+			want := gjson.GetBytes(line, "log")
+			w := strings.TrimSuffix(strings.TrimSuffix(want.String(), "\n"), "\r")
+			if want.Type == gjson.String && utf8.Valid(line) && !hasDupKey(line) && string(r.text) != w {
+				t.Fatalf("docker %q: text %q, gjson says %q", line, r.text, w)
 			}
 		}
 		// A line has at most one of the two shapes; auto finds it.
