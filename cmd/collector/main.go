@@ -14,6 +14,8 @@
 //	                                 Elasticsearch or, without it, the file output
 //	collector traces -config FILE [-errors] [-slowest N] [-since 1h] [-limit 20]
 //	                                 list traces, latest (or slowest) first
+//	collector health -config FILE    ask the running collector's /readyz (exit 0 when
+//	                                 ready): a container health check without a shell
 package main
 
 import (
@@ -79,11 +81,13 @@ func run(args []string) int {
 		return trace(cfg, cmd.Args, format, log)
 	case "traces":
 		return traces(cfg, traceview.ListOptions{Errors: errorsOnly, Since: since, Slowest: slowest, Limit: limit, Now: time.Now()}, log)
+	case "health":
+		return cli.Health("collector", cfg.HTTP.Listen, cfg.HTTP.TLS.Cert != "")
 	case "version":
 		fmt.Println(version)
 		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "collector: unknown subcommand %q (run, validate, setup, trace, traces, version)\n", sub)
+		fmt.Fprintf(os.Stderr, "collector: unknown subcommand %q (run, validate, setup, trace, traces, health, version)\n", sub)
 		return 2
 	}
 

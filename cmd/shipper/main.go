@@ -3,6 +3,7 @@
 //
 //	shipper [run] -config FILE     run (the default subcommand)
 //	shipper validate -config FILE  check a configuration and exit
+//	shipper health -config FILE    ask the running shipper's /readyz (exit 0 when ready)
 package main
 
 import (
@@ -35,12 +36,12 @@ func run(args []string) int {
 	configPath := &cmd.Config
 
 	switch sub {
-	case "run", "validate":
+	case "run", "validate", "health":
 	case "version":
 		fmt.Println(version)
 		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "shipper: unknown subcommand %q (run, validate, version)\n", sub)
+		fmt.Fprintf(os.Stderr, "shipper: unknown subcommand %q (run, validate, health, version)\n", sub)
 		return 2
 	}
 	if *configPath == "" {
@@ -55,6 +56,13 @@ func run(args []string) int {
 	if sub == "validate" {
 		fmt.Println("configuration ok")
 		return 0
+	}
+	if sub == "health" {
+		if cfg.HTTP.Listen == "" {
+			fmt.Fprintln(os.Stderr, "shipper health: http.listen is not set, so there is nothing to ask")
+			return 2
+		}
+		return cli.Health("shipper", cfg.HTTP.Listen, false)
 	}
 	if len(cfg.Inputs) == 0 {
 		fmt.Fprintln(os.Stderr, "shipper: no inputs configured; nothing to do")

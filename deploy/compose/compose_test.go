@@ -102,12 +102,35 @@ func TestComposeStackLoadsAndConverges(t *testing.T) {
 		"collector": {"setup": types.ServiceConditionCompletedSuccessfully, "kafka": types.ServiceConditionHealthy, "elasticsearch": types.ServiceConditionHealthy},
 		"setup":     {"elasticsearch": types.ServiceConditionHealthy, "kibana": types.ServiceConditionHealthy},
 		"kibana":    {"elasticsearch": types.ServiceConditionHealthy},
+		// The node shipper takes GELF once the collector is ready, and the
+		// services log through it once its GELF input listens (UDP sent
+		// before that is lost).
+		"shipper":          {"collector": types.ServiceConditionHealthy},
+		"payments-shipper": {"collector": types.ServiceConditionHealthy},
+		"orders":           {"shipper": types.ServiceConditionHealthy},
+		"gateway":          {"shipper": types.ServiceConditionHealthy},
 	}
 	for svc, deps := range want {
 		for dep, cond := range deps {
 			if got := p.Services[svc].DependsOn[dep].Condition; got != cond {
 				t.Errorf("%s depends on %s with %q, want %q", svc, dep, got, cond)
 			}
+		}
+	}
+	// logweave's health checks: the image's own binary (there is no shell)
+	// asking its /readyz, from the configuration the service mounts.
+	for name, svc := range p.Services {
+		if !strings.HasPrefix(svc.Image, "logweave/") || svc.HealthCheck == nil {
+			continue
+		}
+		test := svc.HealthCheck.Test
+		bin := "/" + strings.TrimPrefix(strings.Split(svc.Image, ":")[0], "logweave/")
+		if len(test) < 5 || test[0] != "CMD" || test[1] != bin || test[2] != "health" || test[3] != "-config" {
+			t.Errorf("%s: health check %v, want CMD %s health -config FILE", name, test, bin)
+			continue
+		}
+		if m := mountOf(svc, test[4]); m == nil || m.Target != test[4] || m.Type != types.VolumeTypeBind {
+			t.Errorf("%s: the health check reads %s, which is not a mounted configuration", name, test[4])
 		}
 	}
 	if !slices.Contains(p.Services["setup"].Command, "setup") || flag(p.Services["setup"], "-wait") == "" {
