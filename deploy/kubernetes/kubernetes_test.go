@@ -334,6 +334,9 @@ func equalQuantity(l corev1.ResourceList, name corev1.ResourceName, want string)
 // and nothing runs privileged.
 func checkPod(t *testing.T, s namedSpec) {
 	t.Helper()
+	if s.AutomountServiceAccountToken == nil || *s.AutomountServiceAccountToken {
+		t.Errorf("%s mounts a service account token; logweave does not use the Kubernetes API", s.name)
+	}
 	vols := map[string]bool{}
 	for _, v := range s.Volumes {
 		vols[v.Name] = true
