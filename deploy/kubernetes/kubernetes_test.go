@@ -17,6 +17,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -35,6 +36,7 @@ type objects struct {
 	deployments map[string]*appsv1.Deployment
 	daemonSets  map[string]*appsv1.DaemonSet
 	namespaces  map[string]*corev1.Namespace
+	pdbs        map[string]*policyv1.PodDisruptionBudget
 }
 
 // decode reads a multi-document YAML stream strictly into the API types
@@ -50,7 +52,8 @@ func decode(t *testing.T, name string, data []byte) *objects {
 
 func decodeAll(data []byte) (*objects, error) {
 	o := &objects{configMaps: map[string]*corev1.ConfigMap{}, services: map[string]*corev1.Service{},
-		deployments: map[string]*appsv1.Deployment{}, daemonSets: map[string]*appsv1.DaemonSet{}, namespaces: map[string]*corev1.Namespace{}}
+		deployments: map[string]*appsv1.Deployment{}, daemonSets: map[string]*appsv1.DaemonSet{}, namespaces: map[string]*corev1.Namespace{},
+		pdbs: map[string]*policyv1.PodDisruptionBudget{}}
 	for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(data), -1) {
 		if strings.TrimSpace(stripComments(doc)) == "" {
 			continue
@@ -71,6 +74,8 @@ func decodeAll(data []byte) (*objects, error) {
 			obj = &appsv1.Deployment{}
 		case "apps/v1 DaemonSet":
 			obj = &appsv1.DaemonSet{}
+		case "policy/v1 PodDisruptionBudget":
+			obj = &policyv1.PodDisruptionBudget{}
 		default:
 			return nil, fmt.Errorf("document %d: unexpected %s %s", i, tm.APIVersion, tm.Kind)
 		}
@@ -91,6 +96,8 @@ func decodeAll(data []byte) (*objects, error) {
 			o.deployments[v.Name] = v
 		case *appsv1.DaemonSet:
 			o.daemonSets[v.Name] = v
+		case *policyv1.PodDisruptionBudget:
+			o.pdbs[v.Name] = v
 		}
 	}
 	return o, nil
@@ -147,7 +154,7 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 			t.Fatal(err)
 		}
 		o := decode(t, f, data)
-		total += len(o.configMaps) + len(o.services) + len(o.deployments) + len(o.daemonSets) + len(o.namespaces)
+		total += len(o.configMaps) + len(o.services) + len(o.deployments) + len(o.daemonSets) + len(o.namespaces) + len(o.pdbs)
 	}
 	slices.Sort(manifests)
 	res := slices.Clone(k.Resources)
@@ -156,7 +163,7 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 		t.Errorf("kustomization resources %v, files %v", res, manifests)
 	}
 	b := build(t)
-	if got := len(b.configMaps) + len(b.services) + len(b.deployments) + len(b.daemonSets) + len(b.namespaces); got != total {
+	if got := len(b.configMaps) + len(b.services) + len(b.deployments) + len(b.daemonSets) + len(b.namespaces) + len(b.pdbs); got != total {
 		t.Errorf("kustomize build has %d objects, the files %d", got, total)
 	}
 	for _, name := range []string{"logweave-collector", "logweave-collector-env", "logweave-shipper", "logweave-shipper-sidecar"} {
@@ -407,6 +414,18 @@ func TestCollectorDeploymentAndService(t *testing.T) {
 	}
 	if run == nil || !setup {
 		t.Fatal("want a `collector setup` init container and a `collector run` container")
+	}
+	// Drains keep one collector: the budget selects its pods and allows
+	// fewer than all of them to go.
+	pdb := o.pdbs["logweave-collector"]
+	if pdb == nil || pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() < 1 || pdb.Spec.MinAvailable.IntValue() >= int(*d.Spec.Replicas) {
+		t.Fatalf("want a PodDisruptionBudget keeping 1..replicas-1 collectors: %+v", pdb)
+	}
+	pdbSel, _ := metav1.LabelSelectorAsMap(pdb.Spec.Selector)
+	for k, v := range pdbSel {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("the budget's selector %v does not select the collector %v", pdbSel, d.Spec.Template.Labels)
+		}
 	}
 }
 
