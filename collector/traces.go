@@ -2,13 +2,17 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/logweave/logweave/correlate"
+	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -19,6 +23,8 @@ var (
 		Name: "logweave_traces_open", Help: "Requests whose trace is being assembled."})
 	tracesLost = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "logweave_traces_write_failed_total", Help: "Trace documents the output did not take (the events are indexed; the trace is rebuilt by its next event)."})
+	tracesConflicts = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "logweave_traces_write_conflicts_total", Help: "Trace writes redone because another indexer wrote the same request in between."})
 )
 
 // tracer feeds delivered events to the correlator and writes the traces it
@@ -27,8 +33,11 @@ var (
 //
 // What the correlator lets go may be only part of a request (events that
 // came late, or that another indexer saw before a rebalance or a restart):
-// before writing, the tracer merges it into the document already written,
-// found in its memory of recent writes or, for Elasticsearch, by asking.
+// before writing, the tracer merges it into the document already written.
+// With Elasticsearch it reads that document and writes the merge only if
+// the document has not changed since (optimistic concurrency), so two
+// indexers writing parts of one request at once both count; with the file
+// output it remembers its recent writes.
 type tracer struct {
 	corr    *correlate.Correlator
 	out     Output
@@ -40,10 +49,15 @@ type tracer struct {
 	order   []string          // their ids, oldest first
 }
 
-// traceLookup finds trace documents already written.
+// traceLookup finds trace documents already written, with their versions.
 type traceLookup interface {
-	TraceDocs(ctx context.Context, indexPattern string, ids []string) (map[string][]byte, error)
+	TraceDocs(ctx context.Context, indexPattern string, ids []string) (map[string]elasticsearch.TraceDoc, error)
 }
+
+// traceWriteAttempts bounds how often a part is merged again after a
+// conflict (another indexer wrote the request in between, or a document
+// written a moment ago is not searchable yet).
+const traceWriteAttempts = 8
 
 // rememberedTraces bounds the tracer's memory of written documents.
 const rememberedTraces = 20000
@@ -90,27 +104,14 @@ func (t *tracer) write(ctx context.Context, traces []*correlate.Trace) {
 	if len(traces) == 0 {
 		return
 	}
-	var ask []string
-	for _, tr := range traces {
-		if t.written[tr.ID] == nil {
-			ask = append(ask, tr.ID)
-		}
-	}
-	var found map[string][]byte
-	if t.lookup != nil && len(ask) > 0 {
-		var err error
-		if found, err = t.lookup.TraceDocs(ctx, t.pattern, ask); err != nil {
-			t.log.Warn("indexer: reading trace documents to merge into failed; writing the parts as they are", "error", err)
-		}
+	if t.lookup != nil {
+		t.writeConditional(ctx, traces)
+		return
 	}
 	recs := make([]pipeline.Record, len(traces))
 	var idx [64]byte
 	for i, tr := range traces {
-		prev := t.written[tr.ID]
-		if prev == nil {
-			prev = found[tr.ID]
-		}
-		if prev != nil {
+		if prev := t.written[tr.ID]; prev != nil {
 			if base, ok := correlate.ParseTrace(prev); ok {
 				base.Merge(tr)
 				tr = base
@@ -133,5 +134,76 @@ func (t *tracer) write(ctx context.Context, traces []*correlate.Trace) {
 	for len(t.order) > rememberedTraces {
 		delete(t.written, t.order[0])
 		t.order = t.order[1:]
+	}
+}
+
+// writeConditional merges each part into the document Elasticsearch has
+// and writes the merge only if that document is still the one read (a new
+// trace only if none was created meanwhile). A part whose write conflicts
+// is read and merged again, after a pause that lets a document written a
+// moment ago become searchable.
+func (t *tracer) writeConditional(ctx context.Context, parts []*correlate.Trace) {
+	backoff := 100 * time.Millisecond
+	pause := func() bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+		return true
+	}
+	var idx [64]byte
+	for attempt := 1; len(parts) > 0; {
+		ids := make([]string, len(parts))
+		for i, p := range parts {
+			ids[i] = p.ID
+		}
+		found, err := t.lookup.TraceDocs(ctx, t.pattern, ids)
+		if err != nil {
+			// Elasticsearch is away: the events wait too; try again.
+			t.log.Warn("indexer: reading trace documents to merge into failed; trying again", "error", err)
+			if !pause() {
+				tracesLost.Add(float64(len(parts)))
+				return
+			}
+			continue
+		}
+		recs := make([]pipeline.Record, len(parts))
+		for i, p := range parts {
+			tr, index, cond := p, string(t.index.Append(idx[:0], p.Start)), &pipeline.Condition{Create: true}
+			if d, ok := found[p.ID]; ok {
+				if base, ok := correlate.ParseTrace(d.Doc); ok {
+					base.Merge(p)
+					tr = base
+				}
+				index, cond = d.Index, &pipeline.Condition{SeqNo: d.SeqNo, PrimaryTerm: d.PrimaryTerm}
+			}
+			recs[i] = pipeline.Record{ID: p.ID, Key: p.ID, Index: index, Doc: tr.AppendJSON(nil), Cond: cond}
+		}
+		err = t.out.Write(ctx, recs)
+		var conflict *elasticsearch.ConflictError
+		switch {
+		case errors.As(err, &conflict):
+			tracesWritten.Add(float64(len(recs) - len(conflict.Records)))
+			tracesConflicts.Add(float64(len(conflict.Records)))
+			again := map[string]bool{}
+			for _, r := range conflict.Records {
+				again[r.ID] = true
+			}
+			parts = slices.DeleteFunc(parts, func(p *correlate.Trace) bool { return !again[p.ID] })
+			if attempt++; attempt > traceWriteAttempts || !pause() {
+				tracesLost.Add(float64(len(parts)))
+				t.log.Warn("indexer: trace documents kept changing under us; parts not written", "traces", len(parts))
+				return
+			}
+		case err != nil:
+			tracesLost.Add(float64(len(recs)))
+			t.log.Warn("indexer: writing trace documents failed", "traces", len(recs), "error", err)
+			return
+		default:
+			tracesWritten.Add(float64(len(recs)))
+			return
+		}
 	}
 }

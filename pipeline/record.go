@@ -14,6 +14,20 @@ type Record struct {
 	Index string
 	Key   string
 	Doc   []byte
+	// Cond, when set, makes the write conditional (outputs that support
+	// it: Elasticsearch's optimistic concurrency). Not framed: only the
+	// indexer's own writes (trace documents) carry it.
+	Cond *Condition
+}
+
+// Condition is a conditional write: Create only if no document has the
+// id, else only if the document is still at SeqNo/PrimaryTerm (the
+// version it was read at). A write whose condition fails is a conflict,
+// for the writer to read again and redo.
+type Condition struct {
+	Create      bool
+	SeqNo       int64
+	PrimaryTerm int64
 }
 
 // AppendBinary appends r in the buffer's framing: four uvarint-prefixed fields.

@@ -42,11 +42,13 @@ type Server struct {
 	templates map[string][]byte
 	bulks     int
 	items     int
+	seq       int64            // the last sequence number given
+	seqNos    map[string]int64 // index+"\x00"+id -> the document's
 }
 
 // New starts a server on a loopback port.
 func New() *Server {
-	s := &Server{indices: map[string]map[string][]byte{}, templates: map[string][]byte{}}
+	s := &Server{indices: map[string]map[string][]byte{}, templates: map[string][]byte{}, seqNos: map[string]int64{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -58,7 +60,7 @@ func NewOn(host string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{indices: map[string]map[string][]byte{}, templates: map[string][]byte{}}
+	s := &Server{indices: map[string]map[string][]byte{}, templates: map[string][]byte{}, seqNos: map[string]int64{}}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.Server.Listener.Close()
 	s.Server.Listener = ln
@@ -329,13 +331,26 @@ func (s *Server) bulk(w http.ResponseWriter, body []byte, defIndex string) {
 			hasErrors = true
 			items = append(items, fmt.Sprintf(`{"create":{"_index":%q,"_id":%q,"status":409,"error":{"type":"version_conflict_engine_exception","reason":"[%s]: version conflict, document already exists"}}}`, index, id, id))
 			continue
+		case meta.Get("if_seq_no").Exists() && (!existed || meta.Get("if_seq_no").Int() != s.seqNos[index+"\x00"+id] || meta.Get("if_primary_term").Int() != 1):
+			// Optimistic concurrency: the document changed (or is gone)
+			// since it was read at that sequence number.
+			hasErrors = true
+			items = append(items, fmt.Sprintf(`{%q:{"_index":%q,"_id":%q,"status":409,"error":{"type":"version_conflict_engine_exception","reason":"[%s]: version conflict, required seqNo [%d], primary term [%d]. current document has seqNo [%d] and primary term [1]"}}}`,
+				op, index, id, id, meta.Get("if_seq_no").Int(), meta.Get("if_primary_term").Int(), s.seqNos[index+"\x00"+id]))
+			continue
 		default:
 			if existed {
 				result, code = "updated", 200
 			}
 			docs[id] = doc
 		}
-		items = append(items, fmt.Sprintf(`{%q:{"_index":%q,"_id":%q,"_version":1,"result":%q,"status":%d}}`, op, index, id, result, code))
+		s.seq++
+		if op == "delete" {
+			delete(s.seqNos, index+"\x00"+id)
+		} else {
+			s.seqNos[index+"\x00"+id] = s.seq
+		}
+		items = append(items, fmt.Sprintf(`{%q:{"_index":%q,"_id":%q,"_version":1,"_seq_no":%d,"_primary_term":1,"result":%q,"status":%d}}`, op, index, id, s.seq, result, code))
 	}
 	fmt.Fprintf(w, `{"took":1,"errors":%t,"items":[%s]}`, hasErrors, strings.Join(items, ","))
 }
@@ -418,7 +433,7 @@ func (s *Server) search(pattern string, body []byte, size int) []hit {
 					continue
 				}
 			}
-			hits = append(hits, hit{index: name, id: id, source: d})
+			hits = append(hits, hit{index: name, id: id, source: d, seqNo: s.seqNos[name+"\x00"+id]})
 		}
 	}
 	s.mu.Unlock()
@@ -465,6 +480,7 @@ func matchValue(v gjson.Result, want string) bool {
 type hit struct {
 	index, id string
 	source    []byte
+	seqNo     int64
 }
 
 func (s *Server) writeSearch(w http.ResponseWriter, pattern string, body []byte) {
@@ -482,6 +498,10 @@ func (s *Server) writeSearch(w http.ResponseWriter, pattern string, body []byte)
 	for i, h := range hits {
 		if i > 0 {
 			b.WriteByte(',')
+		}
+		if gjson.GetBytes(body, "seq_no_primary_term").Bool() {
+			fmt.Fprintf(&b, `{"_index":%q,"_id":%q,"_score":1,"_seq_no":%d,"_primary_term":1,"_source":%s}`, h.index, h.id, h.seqNo, h.source)
+			continue
 		}
 		fmt.Fprintf(&b, `{"_index":%q,"_id":%q,"_score":1,"_source":%s}`, h.index, h.id, h.source)
 	}

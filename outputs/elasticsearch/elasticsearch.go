@@ -173,23 +173,36 @@ type failure struct {
 	reason string
 }
 
+// ConflictError lists the conditional records (pipeline.Condition) that
+// Write did not write because their condition failed: the document was
+// created or changed since it was read. Everything else was written.
+type ConflictError struct{ Records []pipeline.Record }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%d conditional writes conflicted (the documents changed since they were read)", len(e.Records))
+}
+
 // Write indexes recs. It returns nil once every record was accepted or
 // dead-lettered, and an error only when ctx ends first; records are retried
-// (with backoff) until then, so nothing is dropped silently.
+// (with backoff) until then, so nothing is dropped silently. Conditional
+// records whose condition fails are neither retried nor dead-lettered:
+// Write returns them in a *ConflictError.
 func (o *Output) Write(ctx context.Context, recs []pipeline.Record) error {
 	start := time.Now()
 	defer func() { bulkSeconds.Observe(time.Since(start).Seconds()) }()
 	pending := recs
 	isDLQ := map[string]bool{} // id+index of dead-letter records in pending
 	backoff := o.cfg.RetryInitial
+	var conflicts []pipeline.Record
 	for len(pending) > 0 {
 		if err := o.breaker.wait(ctx); err != nil {
 			return err
 		}
-		retry, rejected, failed, err := o.bulk(ctx, pending)
+		retry, rejected, conflicted, failed, err := o.bulk(ctx, pending)
 		if err != nil {
 			return err
 		}
+		conflicts = append(conflicts, conflicted...)
 		// The attempt failed as a whole when nothing got through and the
 		// cluster answered nothing useful (network, 5xx, all 429).
 		whole := len(retry) == len(pending) && len(rejected) == 0
@@ -220,6 +233,9 @@ func (o *Output) Write(ctx context.Context, recs []pipeline.Record) error {
 		}
 		pending = retry
 	}
+	if len(conflicts) > 0 {
+		return &ConflictError{Records: conflicts}
+	}
 	return nil
 }
 
@@ -249,7 +265,7 @@ func (o *Output) deadLetter(f failure) pipeline.Record {
 // requests at a time, and sorts the outcome per record: accepted, to retry
 // (429, 5xx, network), or rejected for good (other 4xx). It also returns
 // one failure reason, for the breaker and the logs.
-func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) ([]pipeline.Record, []failure, string, error) {
+func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) (_ []pipeline.Record, _ []failure, conflicts []pipeline.Record, _ string, _ error) {
 	var chunks [][]pipeline.Record
 	start, size := 0, 0
 	for i := range recs {
@@ -275,7 +291,7 @@ func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) ([]pipeline.R
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
-		return nil, nil, "", ctx.Err()
+		return nil, nil, nil, "", ctx.Err()
 	}
 	var (
 		ok       int
@@ -287,6 +303,7 @@ func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) ([]pipeline.R
 		ok += r.ok
 		retry = append(retry, r.retry...)
 		rejected = append(rejected, r.rejected...)
+		conflicts = append(conflicts, r.conflicts...)
 		if r.reason != "" {
 			reason = r.reason
 		}
@@ -295,14 +312,15 @@ func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) ([]pipeline.R
 	if len(retry) > 0 {
 		o.log.Warn("bulk items failed, will retry", "count", len(retry), "of", len(recs), "reason", reason)
 	}
-	return retry, rejected, reason, nil
+	return retry, rejected, conflicts, reason, nil
 }
 
 type chunkResult struct {
-	ok       int
-	retry    []pipeline.Record
-	rejected []failure
-	reason   string
+	ok        int
+	retry     []pipeline.Record
+	rejected  []failure
+	conflicts []pipeline.Record // conditional writes whose condition failed
+	reason    string
 }
 
 var bodyPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -312,10 +330,17 @@ var bodyPool = sync.Pool{New: func() any { return new([]byte) }}
 func AppendBulk(dst []byte, recs []pipeline.Record) []byte {
 	for i := range recs {
 		r := &recs[i]
-		dst = append(dst, `{"index":{"_index":`...)
+		if r.Cond != nil && r.Cond.Create {
+			dst = append(dst, `{"create":{"_index":`...)
+		} else {
+			dst = append(dst, `{"index":{"_index":`...)
+		}
 		dst = pipeline.AppendJSONString(dst, r.Index)
 		dst = append(dst, `,"_id":`...)
 		dst = pipeline.AppendJSONString(dst, r.ID)
+		if r.Cond != nil && !r.Cond.Create {
+			dst = fmt.Appendf(dst, `,"if_seq_no":%d,"if_primary_term":%d`, r.Cond.SeqNo, r.Cond.PrimaryTerm)
+		}
 		dst = append(dst, "}}\n"...)
 		dst = append(dst, r.Doc...)
 		dst = append(dst, '\n')
@@ -387,6 +412,8 @@ func (o *Output) send(ctx context.Context, recs []pipeline.Record) (res chunkRes
 		switch {
 		case status >= 200 && status < 300:
 			res.ok++
+		case status == http.StatusConflict && rec.Cond != nil:
+			res.conflicts = append(res.conflicts, rec)
 		case status == http.StatusTooManyRequests || status >= 500:
 			retried.WithLabelValues(strconv.Itoa(status)).Inc()
 			res.retry = append(res.retry, rec)

@@ -2,6 +2,7 @@ package elasticsearch_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -227,5 +228,47 @@ func TestBreakerStopsRequestsWhileOpen(t *testing.T) {
 	}
 	if n := srv.Count("logs-*"); n != 10 {
 		t.Fatalf("%d documents indexed", n)
+	}
+}
+
+// Conditional writes (optimistic concurrency, as trace documents use it):
+// create only when absent, overwrite only at the version read; a failed
+// condition comes back in a ConflictError, is neither retried nor
+// dead-lettered, and the other records of the batch are written.
+func TestConditionalWritesReportConflicts(t *testing.T) {
+	srv := estest.New()
+	defer srv.Close()
+	o := newOutput(t, srv.URL)
+	ctx := context.Background()
+	doc := func(v string) []byte { return []byte(`{"trace":{"id":"t1"},"v":"` + v + `"}`) }
+	create := pipeline.Record{ID: "t1", Index: "traces-2026.11.26", Doc: doc("a"), Cond: &pipeline.Condition{Create: true}}
+	if err := o.Write(ctx, []pipeline.Record{create}); err != nil {
+		t.Fatal(err)
+	}
+	found, err := o.TraceDocs(ctx, "traces-%{+yyyy.MM.dd}", []string{"t1"})
+	if err != nil || found["t1"].Index != "traces-2026.11.26" || found["t1"].SeqNo == 0 || found["t1"].PrimaryTerm == 0 {
+		t.Fatalf("read back: %+v %v", found, err)
+	}
+	read := found["t1"]
+
+	// Someone else created it first; and someone else changed it since it
+	// was read. The plain record beside them is written.
+	again := create
+	again.Doc = doc("b")
+	update := pipeline.Record{ID: "t1", Index: read.Index, Doc: doc("c"), Cond: &pipeline.Condition{SeqNo: read.SeqNo, PrimaryTerm: read.PrimaryTerm}}
+	if err := o.Write(ctx, []pipeline.Record{update}); err != nil {
+		t.Fatalf("update at the version read: %v", err)
+	}
+	plain := pipeline.Record{ID: "other", Index: "logs-2026.11.26", Doc: []byte(`{"m":1}`)}
+	err = o.Write(ctx, []pipeline.Record{again, update, plain})
+	var conflict *elasticsearch.ConflictError
+	if !errors.As(err, &conflict) || len(conflict.Records) != 2 || conflict.Records[0].Doc[len(conflict.Records[0].Doc)-3] != 'b' {
+		t.Fatalf("want both conditional records back as conflicts, got %v", err)
+	}
+	if got := string(srv.Docs("traces-2026.11.26")["t1"]); got != string(doc("c")) {
+		t.Errorf("document %s, want the update made at the version read", got)
+	}
+	if srv.Count("logs-*") != 1 || len(srv.IndicesMatching("logweave-deadletter-*")) != 0 {
+		t.Errorf("plain record written: %d; dead-letter indices %v", srv.Count("logs-*"), srv.IndicesMatching("logweave-deadletter-*"))
 	}
 }

@@ -212,18 +212,29 @@ func (o *Output) Search(ctx context.Context, index string, body []byte) ([]byte,
 	return out, nil
 }
 
+// TraceDoc is a trace document as read: its source, where it is, and the
+// version to write the next one conditionally on.
+type TraceDoc struct {
+	Doc         []byte
+	Index       string
+	SeqNo       int64
+	PrimaryTerm int64
+}
+
 // TraceDocs returns the trace documents with these ids in the indices of
-// pattern (a Logstash-style index pattern), by id.
-func (o *Output) TraceDocs(ctx context.Context, pattern string, ids []string) (map[string][]byte, error) {
-	q, _ := json.Marshal(map[string]any{"size": len(ids), "query": map[string]any{"terms": map[string]any{"trace.id": ids}}})
+// pattern (a Logstash-style index pattern), by id, with their versions.
+func (o *Output) TraceDocs(ctx context.Context, pattern string, ids []string) (map[string]TraceDoc, error) {
+	q, _ := json.Marshal(map[string]any{"size": len(ids), "seq_no_primary_term": true,
+		"query": map[string]any{"terms": map[string]any{"trace.id": ids}}})
 	res, err := o.Search(ctx, pipeline.PatternPrefix(pattern)+"*", q)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string][]byte{}
+	out := map[string]TraceDoc{}
 	for _, h := range gjson.GetBytes(res, "hits.hits").Array() {
 		src := h.Get("_source")
-		out[src.Get("trace.id").String()] = []byte(src.Raw)
+		out[src.Get("trace.id").String()] = TraceDoc{Doc: []byte(src.Raw), Index: h.Get("_index").String(),
+			SeqNo: h.Get("_seq_no").Int(), PrimaryTerm: h.Get("_primary_term").Int()}
 	}
 	return out, nil
 }

@@ -1,0 +1,84 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/logweave/logweave/internal/estest"
+	"github.com/logweave/logweave/outputs/elasticsearch"
+	"github.com/logweave/logweave/pipeline"
+)
+
+// racingLookup lets something happen between a tracer's read of the
+// trace documents and its write: another indexer writing the same request.
+type racingLookup struct {
+	traceLookup
+	once    sync.Once
+	between func()
+}
+
+func (r *racingLookup) TraceDocs(ctx context.Context, pattern string, ids []string) (map[string]elasticsearch.TraceDoc, error) {
+	docs, err := r.traceLookup.TraceDocs(ctx, pattern, ids)
+	r.once.Do(r.between)
+	return docs, err
+}
+
+func traceEvent(id, service, eventID string, at time.Time) pipeline.Record {
+	return pipeline.Record{Doc: []byte(fmt.Sprintf(`{"@timestamp":%q,"service":{"name":%q},"log":{"level":"info"},"trace":{"id":%q},"event":{"id":%q}}`,
+		at.Format(time.RFC3339Nano), service, id, eventID))}
+}
+
+// Two indexers write parts of one request at the same moment (around a
+// Kafka rebalance): each reads the document, the other writes in between.
+// Both parts count: the second write conflicts, is read again and merged.
+// Before conditional writes, the last writer's part replaced the other's.
+func TestTwoIndexersWritingOneTraceBothCount(t *testing.T) {
+	srv := estest.New()
+	defer srv.Close()
+	esCfg := elasticsearch.DefaultConfig()
+	esCfg.URLs = []string{srv.URL}
+	out, err := elasticsearch.New(esCfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := CorrelationConfig{TracesIndex: "traces-%{+yyyy.MM.dd}", Window: time.Second, MaxOpenTraces: 100}
+	ctx := context.Background()
+	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	id := "0123456789abcdef0123456789abcdef"
+
+	for _, first := range []string{"created", "updated"} {
+		t.Run(first, func(t *testing.T) {
+			a, b := newTracer(cfg, out, quiet), newTracer(cfg, out, quiet)
+			tid := id + first
+			if first == "updated" {
+				// The document exists already: the race is on an update.
+				a.add(ctx, []pipeline.Record{traceEvent(tid, "gateway", "e0", at)}, at)
+				a.flush(ctx)
+			}
+			a.add(ctx, []pipeline.Record{traceEvent(tid, "orders", "e1", at.Add(time.Millisecond)), traceEvent(tid, "orders", "e2", at.Add(2*time.Millisecond))}, at)
+			b.add(ctx, []pipeline.Record{traceEvent(tid, "payments", "e3", at.Add(3*time.Millisecond))}, at)
+			a.lookup = &racingLookup{traceLookup: a.lookup, between: func() { b.flush(ctx) }}
+			a.flush(ctx)
+
+			doc := srv.Docs("traces-2026.11.26")[tid]
+			want := 3
+			if first == "updated" {
+				want = 4
+			}
+			if n := gjson.GetBytes(doc, "event_count").Int(); n != int64(want) {
+				t.Fatalf("event_count %d, want %d: %s", n, want, doc)
+			}
+			if s := gjson.GetBytes(doc, "services").String(); (first == "created" && s != `["orders","payments"]`) || (first == "updated" && s != `["gateway","orders","payments"]`) {
+				t.Errorf("services %s", s)
+			}
+		})
+	}
+}
