@@ -31,6 +31,7 @@ func TestConfigValidation(t *testing.T) {
 		"indexer: {batch_size: ten}":                         "batch_size",
 		"elasticsearch: {retry_initial: 10s, retry_max: 1s}": "retry_initial",
 		"elastic: {urls: []}":                                `unknown field "elastic"`,
+		"elasticsearch: {traces_index: 'req-%{+yyyy.MM}'}":   "set correlation.traces_index",
 	}
 	for in, want := range cases {
 		err := pipeline.ParseConfig([]byte(in), collector.DefaultConfig())
@@ -38,8 +39,11 @@ func TestConfigValidation(t *testing.T) {
 			t.Errorf("%s: got %v, want an error mentioning %q", in, err, want)
 		}
 	}
-	if err := pipeline.ParseConfig(nil, collector.DefaultConfig()); err != nil {
-		t.Fatalf("empty config: %v", err)
+	for _, ok := range []string{"", "elasticsearch: {traces_index: 'traces-%{+yyyy.MM.dd}'}",
+		"elasticsearch: {traces_index: 'req-%{+yyyy.MM}'}\ncorrelation: {traces_index: 'req-%{+yyyy.MM}'}"} {
+		if err := pipeline.ParseConfig([]byte(ok), collector.DefaultConfig()); err != nil {
+			t.Fatalf("%q: %v", ok, err)
+		}
 	}
 }
 

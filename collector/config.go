@@ -125,6 +125,12 @@ func (c *Config) Validate() error {
 	if len(c.Correlation.RequestIDFields) == 0 {
 		return fmt.Errorf("correlation.request_id_fields: must list at least one field")
 	}
+	// elasticsearch.traces_index was reserved before traces existed; they
+	// went to correlation.traces_index. Setting the old key to something
+	// else would silently do nothing: say where it goes.
+	if old := c.Elasticsearch.TracesIndex; old != elasticsearch.DefaultConfig().TracesIndex && old != c.Correlation.TracesIndex {
+		return fmt.Errorf("elasticsearch.traces_index: no longer used; set correlation.traces_index: %q instead", old)
+	}
 	if c.Correlation.TracesIndex != "" {
 		if _, err := pipeline.ParseIndexPattern(c.Correlation.TracesIndex); err != nil {
 			return fmt.Errorf("correlation.traces_index: %w", err)
