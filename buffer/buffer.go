@@ -281,7 +281,6 @@ func (b *Buffer) Append(records [][]byte) error {
 	b.total += size
 	b.written = Position{b.wID, b.sizes[b.wID]}
 	mine := b.written
-	w := b.w
 	b.mu.Unlock()
 
 	// Group commit: whoever holds syncMu fsyncs everything written so far.
@@ -293,7 +292,7 @@ func (b *Buffer) Append(records [][]byte) error {
 		return nil // another append's fsync covered ours
 	}
 	upto := b.written
-	w = b.w // if rotated since, the old segment was synced on rotation
+	w := b.w // if rotated since, the old segment was synced on rotation
 	b.mu.Unlock()
 	if err := w.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
 		// ErrClosed: a rotation synced and closed the segment under us.

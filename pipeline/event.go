@@ -273,7 +273,8 @@ func (enc *encoder) object(ms []Member, edits []edit) {
 	var headBuf [16]string
 	var byHashBuf [64]uint64
 	var doneBuf [1]uint64
-	heads, byHash, done := headBuf[:0], byHashBuf[:], doneBuf[:]
+	var heads []string
+	byHash, done := byHashBuf[:], doneBuf[:]
 	if len(edits) <= len(headBuf) {
 		heads = headBuf[:len(edits)]
 	} else {

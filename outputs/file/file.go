@@ -25,7 +25,6 @@ type Output struct {
 	dir   string
 	mu    sync.Mutex
 	files map[string]*os.File
-	buf   []byte
 }
 
 // New creates the directory.
