@@ -362,6 +362,17 @@ func checkPod(t *testing.T, s namedSpec) {
 	}
 }
 
+// selects: a label selector (as a map) matches these labels; an empty one
+// selects nothing (as a Service's would select no pod of ours).
+func selects(sel, labels map[string]string) bool {
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return len(sel) > 0
+}
+
 func TestCollectorDeploymentAndService(t *testing.T) {
 	o := build(t)
 	d := o.deployments["logweave-collector"]
@@ -375,10 +386,8 @@ func TestCollectorDeploymentAndService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range sel {
-		if d.Spec.Template.Labels[k] != v {
-			t.Errorf("the Deployment's selector %v does not select its pods %v", sel, d.Spec.Template.Labels)
-		}
+	if !selects(sel, d.Spec.Template.Labels) {
+		t.Errorf("the Deployment's selector %v does not select its pods %v", sel, d.Spec.Template.Labels)
 	}
 	var run *corev1.Container
 	setup := false
@@ -396,10 +405,8 @@ func TestCollectorDeploymentAndService(t *testing.T) {
 			checkProbes(t, c, cfg.HTTP.Listen, true)
 			port, _ := deploytest.Port(cfg.HTTP.Listen)
 			// The Service reaches the ingest port.
-			for k, v := range svc.Spec.Selector {
-				if d.Spec.Template.Labels[k] != v {
-					t.Errorf("the Service's selector %v does not select the collector %v", svc.Spec.Selector, d.Spec.Template.Labels)
-				}
+			if !selects(svc.Spec.Selector, d.Spec.Template.Labels) {
+				t.Errorf("the Service's selector %v does not select the collector %v", svc.Spec.Selector, d.Spec.Template.Labels)
 			}
 			if len(svc.Spec.Ports) == 0 || containerPort(t, c, svc.Spec.Ports[0].TargetPort) != port {
 				t.Errorf("the Service does not reach the collector's http.listen %s", cfg.HTTP.Listen)
@@ -422,10 +429,8 @@ func TestCollectorDeploymentAndService(t *testing.T) {
 		t.Fatalf("want a PodDisruptionBudget keeping 1..replicas-1 collectors: %+v", pdb)
 	}
 	pdbSel, _ := metav1.LabelSelectorAsMap(pdb.Spec.Selector)
-	for k, v := range pdbSel {
-		if d.Spec.Template.Labels[k] != v {
-			t.Errorf("the budget's selector %v does not select the collector %v", pdbSel, d.Spec.Template.Labels)
-		}
+	if !selects(pdbSel, d.Spec.Template.Labels) {
+		t.Errorf("the budget's selector %v does not select the collector %v", pdbSel, d.Spec.Template.Labels)
 	}
 }
 
