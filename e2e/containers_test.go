@@ -74,7 +74,7 @@ func (d *dockerNet) trace(collector string, args ...string) ([]byte, error) {
 // collector by its container name, and `collector trace`, run in the
 // collector's container, shows one request's events from both services.
 func TestContainersTraceARequestAcrossServices(t *testing.T) {
-	if !dockerAvailable() {
+	if !deploytest.DockerAvailable() {
 		t.Skip("no Docker daemon answers `docker info` (the project's machines and CI have one)")
 	}
 	t0 := time.Now()

@@ -11,14 +11,9 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/logweave/logweave/internal/deploytest"
 	"github.com/logweave/logweave/internal/estest"
 )
-
-// dockerAvailable reports whether a Docker daemon answers. The project's
-// machines and CI run one; images are built FROM scratch (nothing pulled).
-func dockerAvailable() bool {
-	return exec.Command("docker", "info").Run() == nil
-}
 
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
@@ -50,7 +45,7 @@ func buildLoggerImage(t *testing.T) string {
 // spools and sends them to the collector: every line once, Docker's
 // container fields mapped, the line Docker split at 16 KiB joined whole.
 func TestDockerGELFDriverThroughShipper(t *testing.T) {
-	if !dockerAvailable() {
+	if !deploytest.DockerAvailable() {
 		t.Skip("no Docker daemon answers `docker info` (the project's machines and CI have one)")
 	}
 	dir := t.TempDir()
@@ -115,7 +110,7 @@ func TestDockerGELFDriverThroughShipper(t *testing.T) {
 // runtime's lines unwrapped, a line over 16 KiB joined, stream, container
 // id (from the path), name and image (from config.v2.json beside it) added.
 func TestDockerJSONFileTailedByShipper(t *testing.T) {
-	if !dockerAvailable() {
+	if !deploytest.DockerAvailable() {
 		t.Skip("no Docker daemon answers `docker info` (the project's machines and CI have one)")
 	}
 	image := buildLoggerImage(t)

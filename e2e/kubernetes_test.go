@@ -249,7 +249,7 @@ func images(collector, shipper, demoService string) map[string]string {
 // checkpoints on the node; and the sidecar example's pod. A request to
 // each app becomes a trace in Elasticsearch, with the pod's metadata.
 func TestKubernetesManifestsOnADockerNode(t *testing.T) {
-	if !dockerAvailable() {
+	if !deploytest.DockerAvailable() {
 		t.Skip("no Docker daemon answers `docker info` (the project's machines and CI have one)")
 	}
 	root := strings.TrimSpace(run(t, "docker", "info", "--format", "{{.DockerRootDir}}"))

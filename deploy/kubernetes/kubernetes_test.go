@@ -209,6 +209,21 @@ func podSpecs(o *objects) []namedSpec {
 	return out
 }
 
+// checkedPod is the pod template of a workload ("deployment/NAME",
+// "daemonset/NAME"), which must exist, after the checks every logweave
+// pod passes.
+func checkedPod(t *testing.T, o *objects, name string) namedSpec {
+	t.Helper()
+	for _, s := range podSpecs(o) {
+		if s.name == name {
+			checkPod(t, s)
+			return s
+		}
+	}
+	t.Fatalf("%s missing", name)
+	return namedSpec{}
+}
+
 func allContainers(s *corev1.PodSpec) []corev1.Container {
 	return append(slices.Clone(s.InitContainers), s.Containers...)
 }
@@ -375,13 +390,11 @@ func selects(sel, labels map[string]string) bool {
 
 func TestCollectorDeploymentAndService(t *testing.T) {
 	o := build(t)
-	d := o.deployments["logweave-collector"]
-	svc := o.services["logweave-collector"]
-	if d == nil || svc == nil {
-		t.Fatal("collector Deployment or Service missing")
+	spec := checkedPod(t, o, "deployment/logweave-collector")
+	d, svc := o.deployments["logweave-collector"], o.services["logweave-collector"]
+	if svc == nil {
+		t.Fatal("collector Service missing")
 	}
-	spec := namedSpec{"deployment/" + d.Name, &d.Spec.Template.Spec, d.Spec.Template.Labels}
-	checkPod(t, spec)
 	sel, err := metav1.LabelSelectorAsMap(d.Spec.Selector)
 	if err != nil {
 		t.Fatal(err)
@@ -436,12 +449,8 @@ func TestCollectorDeploymentAndService(t *testing.T) {
 
 func TestShipperDaemonSet(t *testing.T) {
 	o := build(t)
+	spec := checkedPod(t, o, "daemonset/logweave-shipper")
 	ds := o.daemonSets["logweave-shipper"]
-	if ds == nil {
-		t.Fatal("shipper DaemonSet missing")
-	}
-	spec := namedSpec{"daemonset/" + ds.Name, &ds.Spec.Template.Spec, ds.Spec.Template.Labels}
-	checkPod(t, spec)
 	// It runs on every node: a toleration without a key tolerates every taint.
 	every := false
 	for _, tol := range spec.Tolerations {
@@ -517,12 +526,8 @@ func checkSendsToCollector(t *testing.T, o *objects, urls []string, from string)
 
 func TestSidecarExample(t *testing.T) {
 	o := build(t)
+	spec := checkedPod(t, o, "deployment/payments") // the sidecar example
 	d := o.deployments["payments"]
-	if d == nil {
-		t.Fatal("sidecar example (deployment payments) missing")
-	}
-	spec := namedSpec{"deployment/" + d.Name, &d.Spec.Template.Spec, d.Spec.Template.Labels}
-	checkPod(t, spec)
 	var app, shipper *corev1.Container
 	for i, c := range allContainers(spec.PodSpec) {
 		switch {

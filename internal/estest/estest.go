@@ -48,8 +48,10 @@ type Server struct {
 
 // New starts a server on a loopback port.
 func New() *Server {
-	s := &Server{indices: map[string]map[string][]byte{}, templates: map[string][]byte{}, seqNos: map[string]int64{}}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s, err := NewOn("127.0.0.1")
+	if err != nil {
+		panic("estest: " + err.Error()) // as httptest.NewServer does
+	}
 	return s
 }
 
