@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/logweave/logweave/correlate"
+	"github.com/logweave/logweave/internal/jitter"
 	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/pipeline"
 )
@@ -148,7 +148,7 @@ func (t *tracer) writeConditional(ctx context.Context, parts []*correlate.Trace)
 		select {
 		case <-ctx.Done():
 			return false
-		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+		case <-time.After(jitter.Equal(backoff)):
 		}
 		backoff = min(2*backoff, 5*time.Second)
 		return true

@@ -13,17 +13,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/logweave/logweave/internal/fsutil"
-	"github.com/logweave/logweave/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/logweave/logweave/internal/fsutil"
+	"github.com/logweave/logweave/internal/jitter"
+	"github.com/logweave/logweave/pipeline"
 )
 
 // Config is the shipper's `collector:` section.
@@ -280,7 +281,7 @@ func (s *Sender) send(ctx context.Context, ndjson []byte, events int) error {
 			// the next; back off once every collector failed in turn.
 			s.report(idx, false)
 			if attempt%len(s.cfg.URLs) == 0 {
-				wait = backoff/2 + rand.N(backoff/2+1)
+				wait = jitter.Equal(backoff)
 				backoff = min(backoff*2, s.cfg.RetryMax)
 			}
 		}

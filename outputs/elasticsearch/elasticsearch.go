@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"strconv"
@@ -23,10 +22,12 @@ import (
 
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
-	"github.com/logweave/logweave/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/tidwall/gjson"
+
+	"github.com/logweave/logweave/internal/jitter"
+	"github.com/logweave/logweave/pipeline"
 )
 
 // Config is the collector's `elasticsearch:` section.
@@ -223,7 +224,7 @@ func (o *Output) Write(ctx context.Context, recs []pipeline.Record) error {
 		}
 		if len(retry) > 0 && len(rejected) == 0 {
 			// Only retryable failures: back off before trying again.
-			sleep := backoff/2 + rand.N(backoff/2+1)
+			sleep := jitter.Equal(backoff)
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
