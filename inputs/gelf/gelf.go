@@ -93,9 +93,18 @@ type Server struct {
 	re      *Reassembler
 	wg      sync.WaitGroup
 	closing atomic.Bool
+	drainBy atomic.Int64 // unix ns, set before closing: the last moment to read what UDP holds
 	stop    chan struct{}
 	limiter logLimiter
 }
+
+// On Close, datagrams the kernel already holds are read before the socket
+// closes (they were sent and cannot be sent again): until it has been quiet
+// for udpQuiet, for at most udpDrainMax.
+const (
+	udpQuiet    = 50 * time.Millisecond
+	udpDrainMax = 2 * time.Second
+)
 
 // Listen binds UDP and TCP on cfg.Listen.
 func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
@@ -128,15 +137,18 @@ func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
 // Addr is the bound address (UDP and TCP share the port).
 func (s *Server) Addr() string { return s.udp.LocalAddr().String() }
 
-// Close stops both listeners and waits for their goroutines.
+// Close stops both listeners and waits for their goroutines; what UDP had
+// received but not yet read is handled first.
 func (s *Server) Close() error {
+	s.drainBy.CompareAndSwap(0, time.Now().Add(udpDrainMax).UnixNano())
 	if s.closing.Swap(true) {
 		return nil
 	}
 	close(s.stop)
-	s.udp.Close()
+	s.udp.SetReadDeadline(time.Now().Add(udpQuiet))
 	s.tcp.Close()
 	s.wg.Wait()
+	s.udp.Close()
 	return nil
 }
 
@@ -154,10 +166,13 @@ func (s *Server) serveUDP() {
 		n, from, err := s.udp.ReadFrom(buf)
 		if err != nil {
 			if s.closing.Load() {
-				return
+				return // quiet (or past drainBy) while closing
 			}
 			s.log.Warn("gelf udp read", "error", err)
 			continue
+		}
+		if s.closing.Load() {
+			s.udp.SetReadDeadline(time.Unix(0, min(time.Now().Add(udpQuiet).UnixNano(), s.drainBy.Load())))
 		}
 		pkt := buf[:n]
 		if len(pkt) >= 2 && pkt[0] == 0x1e && pkt[1] == 0x0f {

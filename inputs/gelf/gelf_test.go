@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -264,5 +265,32 @@ func TestMapDockerAndApplicationJSON(t *testing.T) {
 	}
 	if _, ok := gelf.Map([]byte(`[1,2]`)); ok {
 		t.Error("mapped a non-object")
+	}
+}
+
+// Datagrams the kernel already holds when the server closes were sent and
+// cannot be sent again: Close handles them before closing the socket (a
+// shipper restarting lost the ones its reader had not reached yet).
+func TestCloseHandlesWhatUDPAlreadyHolds(t *testing.T) {
+	cfg := gelf.DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	var n atomic.Int64
+	slow := func([]byte, string) { time.Sleep(2 * time.Millisecond); n.Add(1) }
+	srv, err := gelf.Listen(cfg, slow, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("udp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const sent = 200 // queued behind the slow handler: ~0.4 s of work
+	for i := 0; i < sent; i++ {
+		fmt.Fprintf(conn, `{"version":"1.1","host":"h","short_message":"m%d"}`, i)
+	}
+	srv.Close()
+	if got := n.Load(); got != sent {
+		t.Fatalf("handled %d of %d datagrams received before Close", got, sent)
 	}
 }
