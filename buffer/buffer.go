@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/logweave/logweave/internal/fsutil"
 )
@@ -31,6 +32,11 @@ import (
 // ErrFull is returned by Append when the buffer holds MaxBytes already; the
 // ingest answers 429 so that shippers back off and retry.
 var ErrFull = errors.New("buffer: full")
+
+// IsDiskFull tells a write error of a full disk (or an exhausted quota).
+func IsDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
 
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("buffer: closed")
@@ -83,7 +89,16 @@ type Buffer struct {
 
 	rf   *os.File
 	rfID uint64
+
+	commitMu sync.Mutex // serialises commits; Close takes it to close cf
+	cf       *os.File   // cursor.json, overwritten in place
+	diskFull error      // the last append's disk-full error, nil once one succeeds
 }
+
+// cursorBytes is the size cursor.json is kept at: a JSON position padded
+// with spaces. It is overwritten in place, so committing needs no new disk
+// space: a full disk can always be drained.
+const cursorBytes = 128
 
 // Open opens or creates the buffer at opts.Path, recovering from a crash.
 func Open(opts Options) (*Buffer, error) {
@@ -152,7 +167,38 @@ func Open(opts Options) (*Buffer, error) {
 		b.cursor = b.written
 	}
 	b.read = b.cursor
+	if err := b.openCursor(); err != nil {
+		b.w.Close()
+		return nil, err
+	}
 	return b, nil
+}
+
+// openCursor makes cursor.json its fixed size (written whole, atomically,
+// while there is space) and keeps it open for in-place commits.
+func (b *Buffer) openCursor() error {
+	if fi, err := os.Stat(b.cursorPath()); err != nil || fi.Size() != cursorBytes {
+		if err := fsutil.WriteFileAtomic(b.cursorPath(), cursorRecord(b.cursor)); err != nil {
+			return fmt.Errorf("buffer: cursor: %w", err)
+		}
+	}
+	f, err := os.OpenFile(b.cursorPath(), os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("buffer: cursor: %w", err)
+	}
+	b.cf = f
+	return nil
+}
+
+func cursorRecord(p Position) []byte {
+	data, _ := json.Marshal(p)
+	rec := make([]byte, cursorBytes)
+	copy(rec, data)
+	for i := len(data); i < cursorBytes-1; i++ {
+		rec[i] = ' '
+	}
+	rec[cursorBytes-1] = '\n'
+	return rec
 }
 
 func (b *Buffer) firstSegment() uint64 {
@@ -199,7 +245,11 @@ func (b *Buffer) loadCursor() error {
 		return err
 	}
 	if err := json.Unmarshal(data, &b.cursor); err != nil {
-		return fmt.Errorf("buffer: cursor %s: %w", b.cursorPath(), err)
+		// Unreadable (a torn in-place write): start again from the first
+		// segment still on disk. Delivered records are delivered again and
+		// overwrite themselves by id; nothing is lost.
+		b.log.Error("buffer: cursor unreadable; reading from the oldest segment again", "file", b.cursorPath(), "error", err)
+		b.cursor = Position{}
 	}
 	return nil
 }
@@ -267,6 +317,7 @@ func (b *Buffer) Append(records [][]byte) error {
 	}
 	if b.sizes[b.wID] > 0 && b.sizes[b.wID]+size > b.opts.SegmentBytes {
 		if err := b.rotateLocked(); err != nil {
+			err = b.writeFailedLocked(err)
 			b.mu.Unlock()
 			return err
 		}
@@ -274,8 +325,13 @@ func (b *Buffer) Append(records [][]byte) error {
 	if _, err := b.w.Write(frames); err != nil {
 		// Leave no partial frame behind for the reader to trip on.
 		_ = b.w.Truncate(b.sizes[b.wID])
+		err = b.writeFailedLocked(err)
 		b.mu.Unlock()
 		return fmt.Errorf("buffer: write: %w", err)
+	}
+	if b.diskFull != nil {
+		b.diskFull = nil
+		b.log.Info("buffer: disk space is back; accepting again")
 	}
 	b.sizes[b.wID] += size
 	b.total += size
@@ -296,6 +352,9 @@ func (b *Buffer) Append(records [][]byte) error {
 	b.mu.Unlock()
 	if err := w.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
 		// ErrClosed: a rotation synced and closed the segment under us.
+		b.mu.Lock()
+		err = b.writeFailedLocked(err)
+		b.mu.Unlock()
 		return fmt.Errorf("buffer: fsync: %w", err)
 	}
 	b.mu.Lock()
@@ -308,18 +367,35 @@ func (b *Buffer) Append(records [][]byte) error {
 	return nil
 }
 
+// writeFailedLocked notes a disk-full error (for Stats and /readyz) and
+// turns it into ErrFull, so that ingest answers 429 and senders retry once
+// the indexer has freed space; other errors pass as they are.
+func (b *Buffer) writeFailedLocked(err error) error {
+	if !IsDiskFull(err) {
+		return err
+	}
+	if b.diskFull == nil {
+		b.log.Error("buffer: disk full; refusing new events until delivered ones free space", "path", b.opts.Path, "error", err)
+	}
+	b.diskFull = err
+	return fmt.Errorf("%w: %w", ErrFull, err)
+}
+
+// rotateLocked starts the next segment. The new file is opened before the
+// old one is closed, so a failure (no space for it) leaves the buffer
+// writing where it was.
 func (b *Buffer) rotateLocked() error {
-	if err := b.w.Sync(); err != nil {
-		return err
-	}
-	if err := b.w.Close(); err != nil {
-		return err
-	}
-	b.wID++
-	f, err := os.OpenFile(b.segPath(b.wID), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(b.segPath(b.wID+1), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
+	if err := b.w.Sync(); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	b.w.Close()
+	b.wID++
 	b.w = f
 	b.sizes[b.wID] = 0
 	return fsutil.SyncDir(b.opts.Path)
@@ -445,17 +521,52 @@ func (b *Buffer) skipCorrupt(recs [][]byte, pos Position, off int) ([][]byte, Po
 }
 
 // Commit records that everything before pos has been delivered. Segments
-// wholly before pos are deleted.
+// wholly before pos are deleted first, and the cursor is overwritten in
+// place, so a commit needs no free space and frees what it can: a full disk
+// drains. When the disk is full and everything written is delivered, the
+// segment being written is closed and deleted too.
 func (b *Buffer) Commit(pos Position) error {
-	data, _ := json.Marshal(pos)
-	if err := fsutil.WriteFileAtomic(b.cursorPath(), data); err != nil {
+	b.commitMu.Lock()
+	defer b.commitMu.Unlock()
+	if err := b.freeConsumed(pos); err != nil {
 		return err
 	}
 	b.mu.Lock()
+	cursor := b.cursor
+	b.mu.Unlock()
+	if _, err := b.cf.WriteAt(cursorRecord(cursor), 0); err != nil {
+		return fmt.Errorf("buffer: cursor: %w", err)
+	}
+	if err := b.cf.Sync(); err != nil {
+		return fmt.Errorf("buffer: cursor: %w", err)
+	}
+	return nil
+}
+
+// freeConsumed moves the cursor to pos and deletes what is before it.
+func (b *Buffer) freeConsumed(pos Position) error {
+	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
 	if b.cursor.less(pos) {
 		b.cursor = pos
 	}
+	if b.diskFull != nil && b.cursor == b.written && b.sizes[b.wID] > 0 {
+		if err := b.rotateLocked(); err == nil {
+			b.cursor = Position{Seg: b.wID}
+			if !b.read.less(b.cursor) || b.read.Seg < b.wID {
+				b.read = b.cursor
+			}
+			if b.synced.less(b.cursor) {
+				b.synced = b.cursor
+			}
+		}
+	}
+	// Deleting before the cursor is written is safe: those segments were
+	// delivered. A crash in between leaves a cursor in a deleted segment,
+	// and reading goes on with the next one.
 	for id, size := range b.sizes {
 		if id < b.cursor.Seg && id != b.wID {
 			if err := os.Remove(b.segPath(id)); err != nil && !os.IsNotExist(err) {
@@ -474,6 +585,7 @@ type Stats struct {
 	Pending  int64 // written but not committed
 	Segments int
 	MaxBytes int64
+	DiskFull error // the disk-full error while appends fail for it
 }
 
 // Stats returns the current sizes.
@@ -489,11 +601,13 @@ func (b *Buffer) Stats() Stats {
 			pending += size - b.cursor.Off
 		}
 	}
-	return Stats{Bytes: b.total, Pending: pending, Segments: len(b.sizes), MaxBytes: b.opts.MaxBytes}
+	return Stats{Bytes: b.total, Pending: pending, Segments: len(b.sizes), MaxBytes: b.opts.MaxBytes, DiskFull: b.diskFull}
 }
 
 // Close releases the files. Data already appended stays on disk.
 func (b *Buffer) Close() error {
+	b.commitMu.Lock()
+	defer b.commitMu.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -505,5 +619,6 @@ func (b *Buffer) Close() error {
 	if cerr := b.w.Close(); err == nil {
 		err = cerr
 	}
+	b.cf.Close()
 	return err
 }

@@ -1,6 +1,7 @@
 package buffer_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/buffer"
+	"github.com/logweave/logweave/internal/smallfs"
 )
 
 func open(t *testing.T, dir string, seg, max int64) *buffer.Buffer {
@@ -195,5 +197,69 @@ func TestLargeRecordBiggerThanReadSize(t *testing.T) {
 	got := readAll(t, b, 3, true)
 	if got[0] != "small" || got[1] != string(big) || got[2] != "after" {
 		t.Fatalf("got lengths %d %d %d", len(got[0]), len(got[1]), len(got[2]))
+	}
+}
+
+// A completely full disk: appends fail with ErrFull (so ingest answers
+// 429), the buffer says so, and delivering what it holds frees the space:
+// the commit itself needs none. Then it accepts again, without a restart.
+func TestDiskFullDrainsAndRecovers(t *testing.T) {
+	dir := smallfs.Mount(t, 256<<10)
+	b := open(t, dir, 64<<10, 1<<30) // max_bytes far above what the disk holds
+	defer b.Close()
+	rec := [][]byte{bytes.Repeat([]byte("x"), 1000)}
+	n := 0
+	var err error
+	for ; n < 10000; n++ {
+		if err = b.Append(rec); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, buffer.ErrFull) || !buffer.IsDiskFull(err) {
+		t.Fatalf("after %d appends: %v, want ErrFull for a full disk", n, err)
+	}
+	if b.Stats().DiskFull == nil {
+		t.Fatal("Stats does not say the disk is full")
+	}
+	got := readAll(t, b, n, true) // every read committed: must not fail
+	if len(got) != n {
+		t.Fatalf("read %d of %d", len(got), n)
+	}
+	if err := b.Append(recs(0, 1)); err != nil {
+		t.Fatalf("append after draining: %v", err)
+	}
+	if st := b.Stats(); st.DiskFull != nil || st.Bytes > 64<<10 {
+		t.Fatalf("after draining: %+v", st)
+	}
+	checkSeq(t, readAll(t, b, 1, true), 0)
+
+	// And again while other files fill the disk: refused until they go.
+	// (The segment's last page may still take a few records.)
+	filler := smallfs.Fill(t, dir)
+	taken := 0
+	for ; taken < 10; taken++ {
+		if err = b.Append(rec); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, buffer.ErrFull) || b.Stats().DiskFull == nil {
+		t.Fatalf("append on a disk filled by others: %v", err)
+	}
+	os.Remove(filler)
+	if err := b.Append(recs(1, 1)); err != nil {
+		t.Fatalf("append once space is back: %v", err)
+	}
+	if b.Stats().DiskFull != nil {
+		t.Fatal("still reported full")
+	}
+	got = readAll(t, b, taken+1, true)
+	checkSeq(t, got[taken:], 1)
+	b.Close()
+
+	// What was committed stays committed across a restart.
+	b2 := open(t, dir, 64<<10, 1<<30)
+	defer b2.Close()
+	if st := b2.Stats(); st.Pending != 0 {
+		t.Fatalf("after reopen %d bytes pending, want 0", st.Pending)
 	}
 }

@@ -20,13 +20,18 @@ import (
 	"github.com/logweave/logweave/filters"
 	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/internal/fsutil"
+	"github.com/logweave/logweave/internal/jitter"
 	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/outputs/file"
 	"github.com/logweave/logweave/outputs/kafka"
 	"github.com/logweave/logweave/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+var outputFailures = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "logweave_indexer_output_failures_total", Help: "Batches the output failed to take (each is tried again; it stays buffered)."})
 
 // Roles a collector process can take.
 const (
@@ -66,6 +71,7 @@ type Collector struct {
 	gelf *gelfInput
 
 	indexed  atomic.Int64
+	outErr   atomic.Pointer[error] // the output's last error while it fails
 	stopRead context.CancelFunc
 	stopOut  context.CancelFunc
 	wg       sync.WaitGroup
@@ -295,8 +301,8 @@ func (c *Collector) index(readCtx, outCtx context.Context) {
 			}
 			continue
 		}
-		if err := c.out.Write(outCtx, recs); err != nil {
-			c.log.Warn("indexer stopped before the batch was delivered; it stays buffered", "events", len(recs), "error", err)
+		if !c.deliver(outCtx, recs) {
+			c.log.Warn("indexer stopped before the batch was delivered; it stays buffered", "events", len(recs))
 			return
 		}
 		if err := commit(outCtx); err != nil {
@@ -311,14 +317,61 @@ func (c *Collector) index(readCtx, outCtx context.Context) {
 	}
 }
 
+// deliver writes one batch to the output, trying again with backoff while
+// the output fails (a full disk, no file descriptor, anything Write
+// reports): an output error never stops the indexer, the batch stays
+// buffered meanwhile, and /readyz, the log and
+// logweave_indexer_output_failures_total say why. It reports false only
+// when ctx ends first.
+func (c *Collector) deliver(ctx context.Context, recs []pipeline.Record) bool {
+	backoff := 100 * time.Millisecond
+	for {
+		err := c.out.Write(ctx, recs)
+		if err == nil {
+			if c.outErr.Swap(nil) != nil {
+				c.log.Info("indexer: output recovered")
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		outputFailures.Inc()
+		c.outErr.Store(&err)
+		c.log.Error("indexer: output failed; the batch stays buffered and is tried again", "events", len(recs), "retry_in", backoff.String(), "error", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(jitter.Equal(backoff)):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
 func (c *Collector) readyz(w http.ResponseWriter, _ *http.Request) {
 	if c.buf != nil {
 		st := c.buf.Stats()
+		if st.DiskFull != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: buffer disk full (%v); ingest answers 429 until delivered events free space\n", st.DiskFull)
+			return
+		}
 		if st.Bytes >= st.MaxBytes*9/10 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintf(w, "not ready: buffer %d of %d bytes full\n", st.Bytes, st.MaxBytes)
 			return
 		}
+	}
+	if e := c.outErr.Load(); e != nil {
+		// As with the breaker below: an ingesting collector keeps taking
+		// events into its buffer while the output fails.
+		if c.sink == nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: output failing: %v\n", *e)
+			return
+		}
+		fmt.Fprintf(w, "ready (output failing: %v; events wait in the buffer)\n", *e)
+		return
 	}
 	if c.es != nil {
 		if open, why := c.es.BreakerOpen(); open {
@@ -398,7 +451,7 @@ func (s bufferSink) Write(_ context.Context, recs []pipeline.Record) error {
 	}
 	err := s.b.Append(raws)
 	if errors.Is(err, buffer.ErrFull) {
-		return ingest.ErrFull
+		return fmt.Errorf("%w: %w", ingest.ErrFull, err)
 	}
 	return err
 }

@@ -78,7 +78,7 @@ func DefaultConfig() *Config {
 		HTTP:          HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 32 << 20},
 		Buffer:        BufferConfig{Path: "./data/buffer", MaxBytes: 1 << 30, SegmentBytes: 64 << 20},
 		Elasticsearch: elasticsearch.DefaultConfig(),
-		FileOutput:    file.Config{Path: "./data/out"},
+		FileOutput:    file.DefaultConfig(),
 		Correlation: CorrelationConfig{RequestIDFields: append([]string(nil), filters.DefaultRequestIDFields...),
 			TracesIndex: "traces-%{+yyyy.MM.dd}", Window: 30 * time.Second, MaxOpenTraces: 100000},
 		Indexer: IndexerConfig{BatchSize: 2000, BatchBytes: 4 << 20},
@@ -121,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Elasticsearch.URLs) == 0 && c.FileOutput.Path == "" {
 		return fmt.Errorf("file_output.path: must be set when elasticsearch.urls is empty")
+	}
+	if err := c.FileOutput.Validate("file_output"); err != nil {
+		return err
 	}
 	if len(c.Correlation.RequestIDFields) == 0 {
 		return fmt.Errorf("correlation.request_id_fields: must list at least one field")

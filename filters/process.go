@@ -3,8 +3,14 @@ package filters
 import (
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
 	"github.com/logweave/logweave/pipeline"
 )
+
+var invalidIDs = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "logweave_events_invalid_id_total", Help: "Events whose sender-chosen id could not be a document _id (replaced by a content id)."})
 
 // Processor turns what an input received into a record ready for the buffer:
 // it runs the chain, adds the origin fields (host.name, log.file.path,
@@ -38,6 +44,14 @@ func (p *Processor) Process(env *pipeline.Envelope, ev *pipeline.Event, dst []by
 		}
 	}
 	ev.ID = env.ID
+	if ev.ID != "" && !pipeline.ValidID(ev.ID) {
+		// A client-chosen id Elasticsearch would refuse (over 512 bytes,
+		// spaces, control bytes): it would fail its whole bulk request.
+		// The content id below takes its place, derived from it too so
+		// that a resent envelope keeps its id.
+		invalidIDs.Inc()
+		ev.ID = pipeline.EventID(env.Host, env.Path+"\x00"+env.ID, env.Offset, ev.ReadAt.UnixNano(), env.Line)
+	}
 	if ev.ID == "" {
 		ev.ID = pipeline.EventID(env.Host, env.Path, env.Offset, ev.ReadAt.UnixNano(), env.Line)
 	}

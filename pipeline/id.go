@@ -25,3 +25,22 @@ func EventID(host, source string, offset, extra int64, line []byte) string {
 	var sum [32]byte
 	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0])[:20])
 }
+
+// MaxIDBytes is Elasticsearch's limit on a document _id.
+const MaxIDBytes = 512
+
+// ValidID reports whether a client-chosen id can be a document _id as is:
+// 1 to MaxIDBytes bytes of printable ASCII without spaces. One id over the
+// limit makes Elasticsearch refuse a whole bulk request, so ids from
+// outside are checked at ingest and replaced when they fail.
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > MaxIDBytes {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}

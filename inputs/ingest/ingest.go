@@ -186,7 +186,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					ra = 1
 				}
 				w.Header().Set("Retry-After", strconv.Itoa(ra))
-				h.fail(w, http.StatusTooManyRequests, "buffer full, retry later")
+				h.fail(w, http.StatusTooManyRequests, "buffer full, retry later: "+err.Error())
 				return
 			}
 			h.logger().Error("ingest: sink write failed", "error", err, "events", len(s.recs))

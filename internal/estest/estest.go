@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/tidwall/gjson"
@@ -33,11 +34,24 @@ type ItemFault func(index, id string, doc []byte) (status int, errType, reason s
 type Server struct {
 	*httptest.Server
 
-	// Down makes every request fail with the status it holds (e.g. 503).
+	// Down makes every request fail with the status it holds (e.g. 503,
+	// or 401 for a rotated password).
 	Down atomic.Int32
+	// Hang makes every request wait, unanswered, until the client gives
+	// up, Hang is cleared or the server closes (a cluster that never
+	// answers).
+	Hang atomic.Bool
+	// MaxContentLength, when set, refuses bulk requests whose body as sent
+	// (compressed or not) is larger, with 413, as a proxy's
+	// client_max_body_size or Elasticsearch's http.max_content_length does.
+	MaxContentLength atomic.Int64
+	// OmitItemStatus answers bulk items without their "status" (a broken
+	// proxy or filter).
+	OmitItemStatus atomic.Bool
 
 	mu        sync.Mutex
 	fault     ItemFault
+	reqFault  RequestFault
 	indices   map[string]map[string][]byte
 	templates map[string][]byte
 	bulks     int
@@ -68,6 +82,23 @@ func NewOn(host string) (*Server, error) {
 	s.Server.Listener = ln
 	s.Server.Start()
 	return s, nil
+}
+
+// RequestFault decides the fate of a whole bulk request from its
+// (decompressed) body; status 0 lets it through.
+type RequestFault func(body []byte) (status int, errType, reason string)
+
+// SetRequestFault installs (or, with nil, removes) a whole-request fault.
+func (s *Server) SetRequestFault(f RequestFault) {
+	s.mu.Lock()
+	s.reqFault = f
+	s.mu.Unlock()
+}
+
+// Close stops hanging requests and shuts the server down.
+func (s *Server) Close() {
+	s.Hang.Store(false)
+	s.Server.Close()
 }
 
 // SetFault installs (or, with nil, removes) a per-item fault.
@@ -164,9 +195,30 @@ func matchIndex(pattern, name string) bool {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	w.Header().Set("Content-Type", "application/json")
+	for s.Hang.Load() {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	if code := s.Down.Load(); code != 0 {
-		writeError(w, int(code), "unavailable", "injected outage")
+		typ := "unavailable"
+		if code == 401 || code == 403 {
+			typ = "security_exception"
+		}
+		writeError(w, int(code), typ, "injected outage")
 		return
+	}
+	if limit := s.MaxContentLength.Load(); limit > 0 && strings.HasSuffix(r.URL.Path, "/_bulk") {
+		raw, _ := io.ReadAll(r.Body)
+		if int64(len(raw)) > limit {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(413)
+			io.WriteString(w, "<html><head><title>413 Request Entity Too Large</title></head></html>\n")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(raw))
 	}
 	body, err := ReadBody(r)
 	if err != nil {
@@ -261,13 +313,32 @@ func (s *Server) template(w http.ResponseWriter, r *http.Request, name string, b
 
 // bulk answers exactly one item per action, in order, as Elasticsearch does.
 func (s *Server) bulk(w http.ResponseWriter, body []byte, defIndex string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bulks++
+	if s.reqFault != nil {
+		if status, typ, reason := s.reqFault(body); status != 0 {
+			writeError(w, status, typ, reason)
+			return
+		}
+	}
+	// Elasticsearch validates every action before it indexes any: one _id
+	// over 512 bytes fails the whole request.
+	ids := bufio.NewScanner(bytes.NewReader(body))
+	ids.Buffer(make([]byte, 1<<20), 100<<20)
+	for ids.Scan() {
+		id := gjson.GetBytes(ids.Bytes(), "*._id").String()
+		if len(id) > 512 {
+			writeError(w, 400, "action_request_validation_exception", fmt.Sprintf("Validation Failed: 1: id [%.40s...] is too long, must be no longer than 512 bytes but was: %d;", id, len(id)))
+			return
+		}
+		ids.Scan() // the document
+	}
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 1<<20), 100<<20)
 	var items []string
 	hasErrors := false
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.bulks++
+	omit := s.OmitItemStatus.Load()
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
@@ -351,6 +422,10 @@ func (s *Server) bulk(w http.ResponseWriter, body []byte, defIndex string) {
 			delete(s.seqNos, index+"\x00"+id)
 		} else {
 			s.seqNos[index+"\x00"+id] = s.seq
+		}
+		if omit {
+			items = append(items, fmt.Sprintf(`{%q:{"_index":%q,"_id":%q}}`, op, index, id))
+			continue
 		}
 		items = append(items, fmt.Sprintf(`{%q:{"_index":%q,"_id":%q,"_version":1,"_seq_no":%d,"_primary_term":1,"result":%q,"status":%d}}`, op, index, id, s.seq, result, code))
 	}

@@ -51,6 +51,7 @@ type Config struct {
 	Replicas         int               `yaml:"replicas"`
 	TotalFieldsLimit int               `yaml:"total_fields_limit"`
 	RetentionDays    int               `yaml:"retention_days"`
+	RequestTimeout   time.Duration     `yaml:"request_timeout"`
 }
 
 // DefaultConfig returns the defaults.
@@ -69,6 +70,7 @@ func DefaultConfig() Config {
 		Shards:           1,
 		Replicas:         1,
 		TotalFieldsLimit: 2000,
+		RequestTimeout:   60 * time.Second,
 	}
 }
 
@@ -97,6 +99,9 @@ func (c *Config) Validate(prefix string) error {
 	if c.Shards < 1 || c.Replicas < 0 || c.TotalFieldsLimit < 100 || c.RetentionDays < 0 {
 		return fmt.Errorf("%s: shards >= 1, replicas >= 0, total_fields_limit >= 100, retention_days >= 0", prefix)
 	}
+	if c.RequestTimeout <= 0 {
+		return fmt.Errorf("%s.request_timeout: must be positive", prefix)
+	}
 	if c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial {
 		return fmt.Errorf("%s.retry_initial/retry_max: need 0 < retry_initial <= retry_max", prefix)
 	}
@@ -110,8 +115,10 @@ var (
 		Name: "logweave_elasticsearch_retried_total", Help: "Bulk items retried, by HTTP status (0: request failed)."}, []string{"status"})
 	deadLettered = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "logweave_elasticsearch_dead_lettered_total", Help: "Documents rejected by Elasticsearch and written to the dead-letter index."})
-	dropped = promauto.NewCounter(prometheus.CounterOpts{
-		Name: "logweave_elasticsearch_dropped_total", Help: "Dead-letter documents Elasticsearch rejected too (logged with their reason)."})
+	deadLetterFailed = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "logweave_elasticsearch_dead_letter_failed_total", Help: "Dead-letter writes Elasticsearch refused too; the event stays buffered and is tried again."})
+	badRequests = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "logweave_elasticsearch_bulk_refused_total", Help: "Whole bulk requests refused, by HTTP status (401/403 credentials, 413 too large, 400 bad content)."}, []string{"status"})
 	bulkSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name: "logweave_elasticsearch_bulk_duration_seconds", Help: "Time to index one batch, retries included.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)})
@@ -145,13 +152,25 @@ func New(cfg Config, log *slog.Logger) (*Output, error) {
 		MaxRetries:          2,
 		RetryBackoff:        func(i int) time.Duration { return time.Duration(i) * 100 * time.Millisecond },
 	}
+	var caPEM []byte
 	if cfg.CACert != "" {
 		pem, err := os.ReadFile(cfg.CACert)
 		if err != nil {
 			return nil, fmt.Errorf("elasticsearch.ca_cert: %w", err)
 		}
-		esCfg.CACert = pem
+		caPEM = pem
 	}
+	tr, err := newTransport(caPEM)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultConfig().RequestTimeout
+	}
+	// Every request, whoever makes it (bulk, set-up, trace reads, pings),
+	// ends after request_timeout: a cluster that never answers is a
+	// failure, not a stall.
+	esCfg.Transport = &timeoutTransport{base: tr, timeout: cfg.RequestTimeout}
 	client, err := es.NewClient(esCfg)
 	if err != nil {
 		return nil, err
@@ -185,9 +204,10 @@ func (e *ConflictError) Error() string {
 
 // Write indexes recs. It returns nil once every record was accepted or
 // dead-lettered, and an error only when ctx ends first; records are retried
-// (with backoff) until then, so nothing is dropped silently. Conditional
-// records whose condition fails are neither retried nor dead-lettered:
-// Write returns them in a *ConflictError.
+// (with backoff) until then, so nothing is dropped silently: a dead letter
+// that cannot be written either keeps its event here, tried again, until the
+// cluster takes it. Conditional records whose condition fails are neither
+// retried nor dead-lettered: Write returns them in a *ConflictError.
 func (o *Output) Write(ctx context.Context, recs []pipeline.Record) error {
 	start := time.Now()
 	defer func() { bulkSeconds.Observe(time.Since(start).Seconds()) }()
@@ -199,36 +219,44 @@ func (o *Output) Write(ctx context.Context, recs []pipeline.Record) error {
 		if err := o.breaker.wait(ctx); err != nil {
 			return err
 		}
-		retry, rejected, conflicted, failed, err := o.bulk(ctx, pending)
+		res, err := o.bulk(ctx, pending)
 		if err != nil {
 			return err
 		}
-		conflicts = append(conflicts, conflicted...)
-		// The attempt failed as a whole when nothing got through and the
-		// cluster answered nothing useful (network, 5xx, all 429).
-		whole := len(retry) == len(pending) && len(rejected) == 0
-		if o.breaker.result(!whole, failed) {
-			o.log.Error("elasticsearch: circuit breaker open; indexing paused", "cooldown", o.cfg.BreakerCooldown.String(), "reason", failed)
-		}
-		for _, f := range rejected {
+		conflicts = append(conflicts, res.conflicts...)
+		retry := res.retry
+		// Progress: the cluster took or judged something. An attempt
+		// without it (network, timeout, 5xx, 401, all 429, dead letters
+		// refused) counts against the breaker.
+		progress := res.ok > 0 || len(res.conflicts) > 0
+		failed := len(res.retry) > 0
+		reason := res.reason
+		for _, f := range res.rejected {
 			if isDLQ[f.rec.ID+"\x00"+f.rec.Index] {
-				dropped.Inc()
-				o.log.Error("dead-letter document rejected too; dropped", "id", f.rec.ID, "status", f.status, "error.type", f.typ, "error.message", f.reason)
+				deadLetterFailed.Inc()
+				failed = true
+				reason = fmt.Sprintf("dead-letter write refused (%d %s: %s); the event stays buffered", f.status, f.typ, f.reason)
+				o.log.Error("elasticsearch: dead-letter document rejected too; the event stays buffered and is tried again", "id", f.rec.ID, "index", f.rec.Index, "status", f.status, "error.type", f.typ, "error.message", f.reason)
+				retry = append(retry, f.rec)
 				continue
 			}
+			progress = true
 			deadLettered.Inc()
 			o.log.Warn("document rejected, sent to dead-letter index", "id", f.rec.ID, "index", f.rec.Index, "status", f.status, "error.type", f.typ, "error.message", f.reason)
 			d := o.deadLetter(f)
 			isDLQ[d.ID+"\x00"+d.Index] = true
 			retry = append(retry, d)
 		}
-		if len(retry) > 0 && len(rejected) == 0 {
-			// Only retryable failures: back off before trying again.
-			sleep := jitter.Equal(backoff)
+		if o.breaker.result(progress, reason) {
+			o.log.Error("elasticsearch: circuit breaker open; indexing paused", "cooldown", o.cfg.BreakerCooldown.String(), "reason", reason)
+		}
+		if failed {
+			// Something failed that may succeed later: back off first
+			// (fresh dead letters alone go at once).
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-time.After(sleep):
+			case <-time.After(jitter.Equal(backoff)):
 			}
 			backoff = min(backoff*2, o.cfg.RetryMax)
 		}
@@ -240,6 +268,10 @@ func (o *Output) Write(ctx context.Context, recs []pipeline.Record) error {
 	return nil
 }
 
+// maxDeadLetterOriginal bounds event.original of a document that was
+// refused for its size (413), so that its dead letter is not refused too.
+const maxDeadLetterOriginal = 8 << 10
+
 // deadLetter wraps a rejected record: the original document as a string,
 // the index it was meant for, and Elasticsearch's error.
 func (o *Output) deadLetter(f failure) pipeline.Record {
@@ -247,7 +279,13 @@ func (o *Output) deadLetter(f failure) pipeline.Record {
 	b := []byte(`{"@timestamp":"`)
 	b = now.AppendFormat(b, "2006-01-02T15:04:05.000Z")
 	b = append(b, `","event":{"original":`...)
-	b = pipeline.AppendJSONString(b, string(f.rec.Doc))
+	original, truncated := f.rec.Doc, false
+	if f.status == http.StatusRequestEntityTooLarge {
+		if limit := min(maxDeadLetterOriginal, len(original)/4); len(original) > limit {
+			original, truncated = original[:limit], true
+		}
+	}
+	b = pipeline.AppendJSONString(b, string(original))
 	b = append(b, `},"error":{"type":`...)
 	b = pipeline.AppendJSONString(b, f.typ)
 	b = append(b, `,"message":`...)
@@ -258,15 +296,24 @@ func (o *Output) deadLetter(f failure) pipeline.Record {
 	b = fmt.Appendf(b, "%d", f.status)
 	b = append(b, `,"event_id":`...)
 	b = pipeline.AppendJSONString(b, f.rec.ID)
+	if truncated {
+		b = fmt.Appendf(b, `,"original_bytes":%d,"original_truncated":true`, len(f.rec.Doc))
+	}
 	b = append(b, `}}`...)
-	return pipeline.Record{ID: f.rec.ID, Index: o.dlq.Format(now), Key: f.rec.Key, Doc: b}
+	id := f.rec.ID
+	if !pipeline.ValidID(id) {
+		// The id may be why the request was refused (over 512 bytes).
+		id = pipeline.EventID("", "deadletter", 0, 0, []byte(id))
+	}
+	return pipeline.Record{ID: id, Index: o.dlq.Format(now), Key: f.rec.Key, Doc: b}
 }
 
 // bulk sends recs once, in requests of about flush_bytes, up to workers
 // requests at a time, and sorts the outcome per record: accepted, to retry
-// (429, 5xx, network), or rejected for good (other 4xx). It also returns
-// one failure reason, for the breaker and the logs.
-func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) (_ []pipeline.Record, _ []failure, conflicts []pipeline.Record, _ string, _ error) {
+// (429, 5xx, network, timeout, refused credentials), or rejected for good
+// (other 4xx of an item, or a document a request was refused for). Its
+// reason is one failure's, for the breaker and the logs.
+func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) (chunkResult, error) {
 	var chunks [][]pipeline.Record
 	start, size := 0, 0
 	for i := range recs {
@@ -292,28 +339,17 @@ func (o *Output) bulk(ctx context.Context, recs []pipeline.Record) (_ []pipeline
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
-		return nil, nil, nil, "", ctx.Err()
+		return chunkResult{}, ctx.Err()
 	}
-	var (
-		ok       int
-		retry    []pipeline.Record
-		rejected []failure
-		reason   string
-	)
+	var all chunkResult
 	for _, r := range results {
-		ok += r.ok
-		retry = append(retry, r.retry...)
-		rejected = append(rejected, r.rejected...)
-		conflicts = append(conflicts, r.conflicts...)
-		if r.reason != "" {
-			reason = r.reason
-		}
+		all.merge(r)
 	}
-	indexed.Add(float64(ok))
-	if len(retry) > 0 {
-		o.log.Warn("bulk items failed, will retry", "count", len(retry), "of", len(recs), "reason", reason)
+	indexed.Add(float64(all.ok))
+	if len(all.retry) > 0 {
+		o.log.Warn("bulk items failed, will retry", "count", len(all.retry), "of", len(recs), "reason", all.reason)
 	}
-	return retry, rejected, conflicts, reason, nil
+	return all, nil
 }
 
 type chunkResult struct {
@@ -322,6 +358,20 @@ type chunkResult struct {
 	rejected  []failure
 	conflicts []pipeline.Record // conditional writes whose condition failed
 	reason    string
+
+	// refused: the request as a whole was refused for what it carried
+	// (400, 413): one of its documents, or its size, is the cause.
+	refused *failure
+}
+
+func (r *chunkResult) merge(o chunkResult) {
+	r.ok += o.ok
+	r.retry = append(r.retry, o.retry...)
+	r.rejected = append(r.rejected, o.rejected...)
+	r.conflicts = append(r.conflicts, o.conflicts...)
+	if o.reason != "" {
+		r.reason = o.reason
+	}
 }
 
 var bodyPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -349,9 +399,36 @@ func AppendBulk(dst []byte, recs []pipeline.Record) []byte {
 	return dst
 }
 
-// send makes one bulk request and reads Elasticsearch's answer item by item
-// (one item per action, in order).
-func (o *Output) send(ctx context.Context, recs []pipeline.Record) (res chunkResult) {
+// send makes a bulk request for recs. When the request as a whole is
+// refused for its content (400: one bad document, such as an _id over 512
+// bytes, fails the validation of all; 413: too large for the cluster or a
+// proxy in front), it is sent again in halves until the document that
+// causes it is alone: that one is rejected (dead-lettered), the others go
+// through.
+func (o *Output) send(ctx context.Context, recs []pipeline.Record) chunkResult {
+	res := o.sendOnce(ctx, recs)
+	if res.refused == nil {
+		return res
+	}
+	f := *res.refused
+	if len(recs) == 1 {
+		f.rec = recs[0]
+		return chunkResult{rejected: []failure{f}, reason: f.reason}
+	}
+	if f.status == http.StatusRequestEntityTooLarge {
+		o.log.Warn("elasticsearch: bulk request too large (413); sending it in halves (lower elasticsearch.flush_bytes)", "documents", len(recs))
+	}
+	half := len(recs) / 2
+	res = o.send(ctx, recs[:half])
+	if ctx.Err() == nil {
+		res.merge(o.send(ctx, recs[half:]))
+	}
+	return res
+}
+
+// sendOnce makes one bulk request and reads Elasticsearch's answer item by
+// item (one item per action, in order).
+func (o *Output) sendOnce(ctx context.Context, recs []pipeline.Record) (res chunkResult) {
 	bp := bodyPool.Get().(*[]byte)
 	defer bodyPool.Put(bp)
 	body := AppendBulk((*bp)[:0], recs)
@@ -368,26 +445,32 @@ func (o *Output) send(ctx context.Context, recs []pipeline.Record) (res chunkRes
 		return retryAll(err.Error())
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return retryAll("reading bulk response: " + err.Error())
 	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-		return retryAll(fmt.Sprintf("bulk request: %s: %.200s", resp.Status(), data))
-	}
-	if resp.StatusCode >= 300 {
-		// The request as a whole was refused (e.g. 400, 413): no retry
-		// would change that, so each record goes to the dead-letter index.
+	if code := resp.StatusCode; code >= 300 {
 		typ := gjson.GetBytes(data, "error.type").String()
 		why := gjson.GetBytes(data, "error.reason").String()
 		if typ == "" {
-			typ, why = "bulk_request_rejected", fmt.Sprintf("%s: %.200s", resp.Status(), data)
+			typ, why = "bulk_request_refused", fmt.Sprintf("%s: %.200s", resp.Status(), data)
 		}
-		for _, r := range recs {
-			res.rejected = append(res.rejected, failure{rec: r, status: resp.StatusCode, typ: typ, reason: why})
+		switch {
+		case code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge:
+			badRequests.WithLabelValues(strconv.Itoa(code)).Inc()
+			return chunkResult{refused: &failure{status: code, typ: typ, reason: why}}
+		case code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusProxyAuthRequired:
+			// A rotated password or an expired API key: nothing is wrong
+			// with the documents. They wait (buffer, Kafka) until the
+			// credentials are fixed.
+			badRequests.WithLabelValues(strconv.Itoa(code)).Inc()
+			return retryAll(fmt.Sprintf("elasticsearch refused the credentials (%s, %s: %s): check elasticsearch.username/password or api_key and its privileges", resp.Status(), typ, why))
+		default:
+			// 429, 5xx, and whatever else a cluster or a proxy may say
+			// of a whole request (404 for a wrong path, 408 ...): the
+			// documents are not the cause; try again later.
+			return retryAll(fmt.Sprintf("bulk request: %s: %s: %.200s", resp.Status(), typ, why))
 		}
-		res.reason = why
-		return res
 	}
 	items := gjson.GetBytes(data, "items")
 	if n := int(items.Get("#").Int()); n != len(recs) {
@@ -395,7 +478,9 @@ func (o *Output) send(ctx context.Context, recs []pipeline.Record) (res chunkRes
 		// that safe).
 		return retryAll(fmt.Sprintf("bulk response has %d items for %d actions", n, len(recs)))
 	}
-	if !gjson.GetBytes(data, "errors").Bool() {
+	// No errors, and a status for every item (a proxy that lost them
+	// would make the answer unknowable: then judge item by item).
+	if !gjson.GetBytes(data, "errors").Bool() && bytes.Count(data, []byte(`"status"`)) >= len(recs) {
 		res.ok = len(recs)
 		return res
 	}
@@ -413,9 +498,16 @@ func (o *Output) send(ctx context.Context, recs []pipeline.Record) (res chunkRes
 		switch {
 		case status >= 200 && status < 300:
 			res.ok++
+		case status == 0:
+			// No status: whether it was indexed is unknown. Send it
+			// again (its id makes that safe); never dead-letter a
+			// document nobody refused.
+			retried.WithLabelValues("0").Inc()
+			res.retry = append(res.retry, rec)
+			res.reason = "bulk answer without an item status"
 		case status == http.StatusConflict && rec.Cond != nil:
 			res.conflicts = append(res.conflicts, rec)
-		case status == http.StatusTooManyRequests || status >= 500:
+		case status == http.StatusTooManyRequests || status >= 500 || isBlock(status, typ):
 			retried.WithLabelValues(strconv.Itoa(status)).Inc()
 			res.retry = append(res.retry, rec)
 			res.reason = fmt.Sprintf("%d %s: %s", status, typ, why)
@@ -425,6 +517,13 @@ func (o *Output) send(ctx context.Context, recs []pipeline.Record) (res chunkRes
 		return true
 	})
 	return res
+}
+
+// isBlock tells an item refused because of the cluster's state rather than
+// its content: a read-only index (flood-stage disk watermark) or missing
+// privileges. It passes once the operator acts; it is retried.
+func isBlock(status int, typ string) bool {
+	return status == http.StatusUnauthorized || status == http.StatusForbidden && (typ == "cluster_block_exception" || typ == "security_exception")
 }
 
 // BreakerOpen reports whether indexing is paused by the circuit breaker,
