@@ -210,8 +210,13 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 		)
 	}
 	mux := http.NewServeMux()
+	newProcessor := func() *filters.Processor {
+		p := filters.NewProcessor(idx, cfg.Correlation.RequestIDFields)
+		p.TimeRange = cfg.Filters.Timestamp
+		return p
+	}
 	if ingesting && cfg.GELF.Listen != "" {
-		c.gelf, err = startGELF(cfg.GELF, filters.NewProcessor(idx, cfg.Correlation.RequestIDFields), c.sink, log)
+		c.gelf, err = startGELF(cfg.GELF, newProcessor(), c.sink, log)
 		if err != nil {
 			return nil, fmt.Errorf("gelf.listen: %w", err)
 		}
@@ -219,7 +224,7 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 	}
 	if ingesting {
 		mux.Handle("/v1/events", &ingest.Handler{
-			Processor:    filters.NewProcessor(idx, cfg.Correlation.RequestIDFields),
+			Processor:    newProcessor(),
 			Sink:         c.sink,
 			MaxBodyBytes: int64(cfg.HTTP.MaxBodyBytes),
 			Token:        cfg.HTTP.Token,

@@ -22,6 +22,7 @@ type Config struct {
 	Buffer        BufferConfig         `yaml:"buffer"`
 	Elasticsearch elasticsearch.Config `yaml:"elasticsearch"`
 	FileOutput    file.Config          `yaml:"file_output"`
+	Filters       FiltersConfig        `yaml:"filters"`
 	Correlation   CorrelationConfig    `yaml:"correlation"`
 	Indexer       IndexerConfig        `yaml:"indexer"`
 	Kafka         kafka.Config         `yaml:"kafka"`
@@ -53,6 +54,11 @@ type BufferConfig struct {
 	SegmentBytes pipeline.ByteSize `yaml:"segment_bytes"`
 }
 
+// FiltersConfig tunes the filters every event passes.
+type FiltersConfig struct {
+	Timestamp filters.TimeRange `yaml:"timestamp"`
+}
+
 // CorrelationConfig says where request ids are found and how requests
 // become trace documents.
 type CorrelationConfig struct {
@@ -79,6 +85,7 @@ func DefaultConfig() *Config {
 		Buffer:        BufferConfig{Path: "./data/buffer", MaxBytes: 1 << 30, SegmentBytes: 64 << 20},
 		Elasticsearch: elasticsearch.DefaultConfig(),
 		FileOutput:    file.DefaultConfig(),
+		Filters:       FiltersConfig{Timestamp: filters.DefaultTimeRange()},
 		Correlation: CorrelationConfig{RequestIDFields: append([]string(nil), filters.DefaultRequestIDFields...),
 			TracesIndex: "traces-%{+yyyy.MM.dd}", Window: 30 * time.Second, MaxOpenTraces: 100000},
 		Indexer: IndexerConfig{BatchSize: 2000, BatchBytes: 4 << 20},
@@ -121,6 +128,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Elasticsearch.URLs) == 0 && c.FileOutput.Path == "" {
 		return fmt.Errorf("file_output.path: must be set when elasticsearch.urls is empty")
+	}
+	if err := c.Filters.Timestamp.Validate("filters.timestamp"); err != nil {
+		return err
 	}
 	if err := c.FileOutput.Validate("file_output"); err != nil {
 		return err

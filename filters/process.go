@@ -1,6 +1,7 @@
 package filters
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,8 +10,12 @@ import (
 	"github.com/logweave/logweave/pipeline"
 )
 
-var invalidIDs = promauto.NewCounter(prometheus.CounterOpts{
-	Name: "logweave_events_invalid_id_total", Help: "Events whose sender-chosen id could not be a document _id (replaced by a content id)."})
+var (
+	invalidIDs = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "logweave_events_invalid_id_total", Help: "Events whose sender-chosen id could not be a document _id (replaced by a content id)."})
+	outOfRange = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "logweave_events_timestamp_out_of_range_total", Help: "Events indexed by the time they were read: their own time was too far from it (tagged _timestampoutofrange)."})
+)
 
 // Processor turns what an input received into a record ready for the buffer:
 // it runs the chain, adds the origin fields (host.name, log.file.path,
@@ -19,6 +24,49 @@ type Processor struct {
 	Chain Chain
 	Index *pipeline.IndexPattern
 	Now   func() time.Time // defaults to time.Now
+	// TimeRange bounds how far an event's own time may be from when it
+	// was read before it no longer names the daily index (0: no bound).
+	TimeRange TimeRange
+}
+
+// TimeRange is the collector's `filters.timestamp` section: an event whose
+// @timestamp is more than MaxAge before, or more than MaxAhead after, the
+// time it was read is indexed by the time it was read and tagged
+// _timestampoutofrange (its @timestamp is kept as it came). A clock at 1970
+// or in 9999 then creates no index of its own (and no file of the file
+// output), and the event is found among its neighbours.
+type TimeRange struct {
+	MaxAge   time.Duration `yaml:"max_age"`
+	MaxAhead time.Duration `yaml:"max_ahead"`
+}
+
+// DefaultTimeRange: a week back, a day ahead.
+func DefaultTimeRange() TimeRange { return TimeRange{MaxAge: 7 * 24 * time.Hour, MaxAhead: 24 * time.Hour} }
+
+// Validate checks the section.
+func (r TimeRange) Validate(prefix string) error {
+	if r.MaxAge < 0 || r.MaxAhead < 0 {
+		return fmt.Errorf("%s: max_age and max_ahead must not be negative (0 turns the bound off)", prefix)
+	}
+	return nil
+}
+
+// TagTimestampOutOfRange marks an event indexed by the time it was read
+// because its own time was implausibly far from it.
+const TagTimestampOutOfRange = "_timestampoutofrange"
+
+// indexTime is the time that names ev's index.
+func (r TimeRange) indexTime(ev *pipeline.Event) time.Time {
+	t := ev.Time
+	if t.IsZero() {
+		return t
+	}
+	if r.MaxAge > 0 && t.Before(ev.ReadAt.Add(-r.MaxAge)) || r.MaxAhead > 0 && t.After(ev.ReadAt.Add(r.MaxAhead)) {
+		outOfRange.Inc()
+		ev.AddTag(TagTimestampOutOfRange)
+		return ev.ReadAt
+	}
+	return t
 }
 
 // NewProcessor returns the collector's standard chain: json, nginx access
@@ -71,10 +119,11 @@ func (p *Processor) Process(env *pipeline.Envelope, ev *pipeline.Event, dst []by
 		}
 	}
 	ev.SetString("event.id", ev.ID)
+	indexTime := p.TimeRange.indexTime(ev)
 	var idx [64]byte
 	return pipeline.Record{
 		ID:    ev.ID,
-		Index: string(p.Index.Append(idx[:0], ev.Time)),
+		Index: string(p.Index.Append(idx[:0], indexTime)),
 		Key:   ev.Key,
 		Doc:   ev.Encode(dst),
 	}
