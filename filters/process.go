@@ -41,7 +41,9 @@ type TimeRange struct {
 }
 
 // DefaultTimeRange: a week back, a day ahead.
-func DefaultTimeRange() TimeRange { return TimeRange{MaxAge: 7 * 24 * time.Hour, MaxAhead: 24 * time.Hour} }
+func DefaultTimeRange() TimeRange {
+	return TimeRange{MaxAge: 7 * 24 * time.Hour, MaxAhead: 24 * time.Hour}
+}
 
 // Validate checks the section.
 func (r TimeRange) Validate(prefix string) error {
