@@ -21,6 +21,7 @@ import (
 	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/internal/fsutil"
 	"github.com/logweave/logweave/internal/jitter"
+	"github.com/logweave/logweave/internal/netlimit"
 	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/outputs/file"
 	"github.com/logweave/logweave/outputs/kafka"
@@ -30,8 +31,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-var outputFailures = promauto.NewCounter(prometheus.CounterOpts{
-	Name: "logweave_indexer_output_failures_total", Help: "Batches the output failed to take (each is tried again; it stays buffered)."})
+var (
+	outputFailures = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "logweave_indexer_output_failures_total", Help: "Batches the output failed to take (each is tried again; it stays buffered)."})
+	connectionsRejected = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "logweave_http_connections_rejected_total", Help: "HTTP connections closed at once because http.max_connections were open."})
+)
 
 // Roles a collector process can take.
 const (
@@ -181,6 +186,7 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
+	c.ln = netlimit.Listen(c.ln, cfg.HTTP.MaxConnections, connectionsRejected.Inc)
 	if t := cfg.HTTP.TLS; t.Cert != "" {
 		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
 		if err != nil {
@@ -224,17 +230,22 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 	}
 	if ingesting {
 		mux.Handle("/v1/events", &ingest.Handler{
-			Processor:    newProcessor(),
-			Sink:         c.sink,
-			MaxBodyBytes: int64(cfg.HTTP.MaxBodyBytes),
-			Token:        cfg.HTTP.Token,
-			Log:          log,
+			Processor:     newProcessor(),
+			Sink:          c.sink,
+			MaxBodyBytes:  int64(cfg.HTTP.MaxBodyBytes),
+			MaxLines:      cfg.HTTP.MaxLines,
+			MaxConcurrent: cfg.HTTP.MaxConcurrentRequests,
+			Token:         cfg.HTTP.Token,
+			Log:           log,
 		})
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", c.readyz)
-	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: min(10*time.Second, cfg.HTTP.ReadTimeout),
+		ReadTimeout: cfg.HTTP.ReadTimeout, IdleTimeout: cfg.HTTP.IdleTimeout,
+		// Answers are small; a client that does not read them is let go.
+		WriteTimeout: cfg.HTTP.ReadTimeout + 30*time.Second}
 	return c, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/logweave/logweave/deploy/kibana"
 	"github.com/logweave/logweave/filters"
 	"github.com/logweave/logweave/inputs/gelf"
+	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/outputs/file"
 	"github.com/logweave/logweave/outputs/kafka"
@@ -33,7 +34,15 @@ type Config struct {
 // HTTPConfig is the listener for ingest, /metrics, /healthz and /readyz.
 type HTTPConfig struct {
 	Listen       string            `yaml:"listen"`
-	MaxBodyBytes pipeline.ByteSize `yaml:"max_body_bytes"`
+	MaxBodyBytes pipeline.ByteSize `yaml:"max_body_bytes"` // as sent and once decompressed
+	MaxLines     int               `yaml:"max_lines"`      // per request
+	// MaxConcurrentRequests are processed at once; others wait up to a
+	// second for a turn, then get 429 + Retry-After.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+	// MaxConnections are held at once; further ones are closed at once.
+	MaxConnections int           `yaml:"max_connections"`
+	ReadTimeout    time.Duration `yaml:"read_timeout"` // a whole request, body included
+	IdleTimeout    time.Duration `yaml:"idle_timeout"` // a kept-alive connection between requests
 	// Token, when set, is required from senders as "Authorization: Bearer <token>".
 	Token string    `yaml:"token"`
 	TLS   ServerTLS `yaml:"tls"`
@@ -81,7 +90,8 @@ type IndexerConfig struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() *Config {
 	return &Config{
-		HTTP:          HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: 32 << 20},
+		HTTP: HTTPConfig{Listen: "127.0.0.1:8080", MaxBodyBytes: ingest.DefaultMaxBodyBytes, MaxLines: ingest.DefaultMaxLines,
+			MaxConcurrentRequests: ingest.DefaultMaxConcurrent, MaxConnections: 512, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute},
 		Buffer:        BufferConfig{Path: "./data/buffer", MaxBytes: 1 << 30, SegmentBytes: 64 << 20},
 		Elasticsearch: elasticsearch.DefaultConfig(),
 		FileOutput:    file.DefaultConfig(),
@@ -107,6 +117,12 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.MaxBodyBytes < 1024 {
 		return fmt.Errorf("http.max_body_bytes: must be at least 1KiB")
+	}
+	if c.HTTP.MaxLines < 1 || c.HTTP.MaxConcurrentRequests < 1 || c.HTTP.MaxConnections < 1 {
+		return fmt.Errorf("http: max_lines, max_concurrent_requests and max_connections must be at least 1")
+	}
+	if c.HTTP.ReadTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
+		return fmt.Errorf("http: read_timeout and idle_timeout must be positive")
 	}
 	if c.Buffer.Path == "" {
 		return fmt.Errorf("buffer.path: must not be empty")

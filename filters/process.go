@@ -40,9 +40,11 @@ type TimeRange struct {
 	MaxAhead time.Duration `yaml:"max_ahead"`
 }
 
-// DefaultTimeRange: a week back, a day ahead.
+// DefaultTimeRange: a year back, a day ahead. Broken clocks (1970, 9999,
+// zero-filled dates) are caught, while a backfill or a shipper catching up
+// after an outage keeps each event in its own day.
 func DefaultTimeRange() TimeRange {
-	return TimeRange{MaxAge: 7 * 24 * time.Hour, MaxAhead: 24 * time.Hour}
+	return TimeRange{MaxAge: 365 * 24 * time.Hour, MaxAhead: 24 * time.Hour}
 }
 
 // Validate checks the section.

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -50,27 +51,52 @@ var (
 		Name: "logweave_events_received_total", Help: "Events received and made durable."})
 	parseFailures = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "logweave_events_parse_failures_total", Help: "Events whose line was not a JSON object (tagged _jsonparsefailure)."})
+	busy = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "logweave_ingest_busy_total", Help: "Requests answered 429 because http.max_concurrent_requests were in progress."})
 )
 
 // Handler serves POST /v1/events.
+//
+// Memory is bounded whatever a client sends: the body is limited as sent
+// and again once decompressed (MaxBodyBytes each), the lines of a request
+// (MaxLines), and the requests processed at once (MaxConcurrent; others
+// wait up to QueueWait for a turn, then get 429 + Retry-After). Lines are
+// processed and written to the sink ChunkLines at a time, so what a request
+// holds besides its body does not grow with its number of lines.
 type Handler struct {
-	Processor    *filters.Processor
-	Sink         Sink
-	MaxBodyBytes int64  // after decompression; default 32 MiB
-	RetryAfter   int    // seconds, sent with 429; default 1
-	Token        string // when set, required as "Authorization: Bearer <token>"
-	Log          *slog.Logger
+	Processor     *filters.Processor
+	Sink          Sink
+	MaxBodyBytes  int64         // as sent and after decompression; default 8 MiB
+	MaxLines      int           // per request; default 100,000
+	MaxConcurrent int           // requests processed at once; default 8
+	QueueWait     time.Duration // how long a request waits for a turn; default 1s
+	ChunkLines    int           // lines per sink write; default 2,000
+	RetryAfter    int           // seconds, sent with 429; default 1
+	Token         string        // when set, required as "Authorization: Bearer <token>"
+	Log           *slog.Logger
 
-	pool sync.Pool
+	pool    sync.Pool
+	semOnce sync.Once
+	sem     chan struct{}
 }
 
+// Defaults of the Handler's limits.
+const (
+	DefaultMaxBodyBytes  = 8 << 20
+	DefaultMaxLines      = 100_000
+	DefaultMaxConcurrent = 8
+	DefaultQueueWait     = time.Second
+	DefaultChunkLines    = 2000
+)
+
 type scratch struct {
-	body []byte
-	doc  []byte
-	recs []pipeline.Record
-	docs []byte
-	ev   pipeline.Event
-	env  pipeline.Envelope
+	body  []byte
+	doc   []byte
+	recs  []pipeline.Record
+	docs  []byte
+	spans [][2]int
+	ev    pipeline.Event
+	env   pipeline.Envelope
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -87,23 +113,43 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	limit := h.MaxBodyBytes
-	if limit <= 0 {
-		limit = 32 << 20
+	h.semOnce.Do(func() { h.sem = make(chan struct{}, orDefault(h.MaxConcurrent, DefaultMaxConcurrent)) })
+	select {
+	case h.sem <- struct{}{}:
+	default:
+		t := time.NewTimer(orDefault(h.QueueWait, DefaultQueueWait))
+		select {
+		case h.sem <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			busy.Inc()
+			h.tooMany(w, fmt.Sprintf("%d requests in progress; retry later", cap(h.sem)))
+			return
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
 	}
+	defer func() { <-h.sem }()
+
+	limit := orDefault(h.MaxBodyBytes, DefaultMaxBodyBytes)
+	maxLines := orDefault(h.MaxLines, DefaultMaxLines)
 	s, _ := h.pool.Get().(*scratch)
 	if s == nil {
 		s = &scratch{}
 	}
-	defer h.pool.Put(s)
+	defer h.release(s)
 
-	var body io.Reader = r.Body
+	// The body as sent is bounded too: 200 MB of empty gzip frames
+	// decompress to nothing, and are not read to the end.
+	wire := &limitedBody{r: r.Body, left: limit}
+	var body io.Reader = wire
 	switch r.Header.Get("Content-Encoding") {
 	case "", "identity":
 	case "gzip":
-		zr, err := gzip.NewReader(r.Body)
+		zr, err := gzip.NewReader(wire)
 		if err != nil {
-			h.fail(w, http.StatusBadRequest, "bad gzip body: "+err.Error())
+			h.fail(w, wire.status(http.StatusBadRequest), "bad gzip body: "+err.Error())
 			return
 		}
 		body = zr
@@ -116,8 +162,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		if err := zr.Reset(r.Body); err != nil {
-			h.fail(w, http.StatusBadRequest, "bad zstd body: "+err.Error())
+		if err := zr.Reset(wire); err != nil {
+			h.fail(w, wire.status(http.StatusBadRequest), "bad zstd body: "+err.Error())
 			return
 		}
 		defer zstdReaders.Put(zr)
@@ -126,24 +172,57 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusUnsupportedMediaType, "unsupported Content-Encoding "+r.Header.Get("Content-Encoding"))
 		return
 	}
-	buf := bytes.NewBuffer(s.body[:0])
-	n, err := buf.ReadFrom(io.LimitReader(body, limit+1))
-	s.body = buf.Bytes()
+	hint := int64(64 << 10)
+	if r.ContentLength > 0 {
+		hint = r.ContentLength // as sent: exact for plain bodies
+	}
+	var err error
+	s.body, err = readUpTo(s.body[:0], body, limit+1, hint)
+	n := int64(len(s.body))
 	if err != nil {
+		if wire.over {
+			h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes as sent; send smaller batches", limit))
+			return
+		}
 		h.fail(w, http.StatusBadRequest, "reading body: "+err.Error())
 		return
 	}
 	if n > limit {
-		h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes; send smaller batches", limit))
+		h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes once decompressed; send smaller batches", limit))
+		return
+	}
+	if lines := bytes.Count(s.body, []byte{'\n'}); lines > maxLines {
+		h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d lines in one request, more than %d; send smaller batches", lines, maxLines))
 		return
 	}
 
-	// Process every line; documents go into one arena so records can alias it.
-	s.recs = s.recs[:0]
-	s.docs = s.docs[:0]
-	type span struct{ start, end int }
-	var spans []span
-	failures := 0
+	// Process the lines a chunk at a time; each chunk's documents go into
+	// one arena so its records can alias it. A chunk written before a
+	// later one fails is written again when the client retries: same ids,
+	// so it overwrites itself.
+	chunk := orDefault(h.ChunkLines, DefaultChunkLines)
+	accepted, failures := 0, 0
+	write := func() bool {
+		if len(s.recs) == 0 {
+			return true
+		}
+		for i := range s.recs {
+			s.recs[i].Doc = s.docs[s.spans[i][0]:s.spans[i][1]]
+		}
+		if err := h.Sink.Write(r.Context(), s.recs); err != nil {
+			if errors.Is(err, ErrFull) {
+				h.tooMany(w, "buffer full, retry later: "+err.Error())
+				return false
+			}
+			h.logger().Error("ingest: sink write failed", "error", err, "events", len(s.recs))
+			h.fail(w, http.StatusServiceUnavailable, "could not store the batch: "+err.Error())
+			return false
+		}
+		accepted += len(s.recs)
+		s.recs, s.docs, s.spans = s.recs[:0], s.docs[:0], s.spans[:0]
+		return true
+	}
+	s.recs, s.docs, s.spans = s.recs[:0], s.docs[:0], s.spans[:0]
 	for rest := s.body; len(rest) > 0; {
 		line := rest
 		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
@@ -171,34 +250,103 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		start := len(s.docs)
 		s.docs = append(s.docs, rec.Doc...)
-		spans = append(spans, span{start, len(s.docs)})
+		s.spans = append(s.spans, [2]int{start, len(s.docs)})
 		rec.Doc = nil
 		s.recs = append(s.recs, rec)
-	}
-	for i := range s.recs {
-		s.recs[i].Doc = s.docs[spans[i].start:spans[i].end]
-	}
-	if len(s.recs) > 0 {
-		if err := h.Sink.Write(r.Context(), s.recs); err != nil {
-			if errors.Is(err, ErrFull) {
-				ra := h.RetryAfter
-				if ra <= 0 {
-					ra = 1
-				}
-				w.Header().Set("Retry-After", strconv.Itoa(ra))
-				h.fail(w, http.StatusTooManyRequests, "buffer full, retry later: "+err.Error())
-				return
-			}
-			h.logger().Error("ingest: sink write failed", "error", err, "events", len(s.recs))
-			h.fail(w, http.StatusServiceUnavailable, "could not store the batch: "+err.Error())
+		if len(s.recs) >= chunk && !write() {
 			return
 		}
 	}
-	received.Add(float64(len(s.recs)))
+	if !write() {
+		return
+	}
+	received.Add(float64(accepted))
 	parseFailures.Add(float64(failures))
 	requests.WithLabelValues("200").Inc()
 	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, `{"accepted":%d}`+"\n", len(s.recs))
+	fmt.Fprintf(w, `{"accepted":%d}`+"\n", accepted)
+}
+
+// readUpTo reads r into dst until EOF or max bytes, growing dst by
+// doubling from about hint but never past max: a body at the limit costs
+// the limit, not twice it.
+func readUpTo(dst []byte, r io.Reader, max, hint int64) ([]byte, error) {
+	if int64(cap(dst)) < min(hint+512, max) {
+		dst = make([]byte, 0, min(hint+512, max))
+	}
+	for int64(len(dst)) < max {
+		if len(dst) == cap(dst) {
+			grown := make([]byte, len(dst), min(int64(cap(dst))*2, max))
+			copy(grown, dst)
+			dst = grown
+		}
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
+}
+
+// release returns s to the pool, unless a large body made it large: a
+// burst of big requests does not stay in memory afterwards.
+func (h *Handler) release(s *scratch) {
+	clear(s.recs) // drop the ids and index names
+	if cap(s.body) > 1<<20 || cap(s.docs) > 4<<20 {
+		return
+	}
+	h.pool.Put(s)
+}
+
+// limitedBody reads at most left bytes of a request body as sent, and
+// notes when the client sent more.
+type limitedBody struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+var errBodyTooLarge = errors.New("body too large")
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		var one [1]byte
+		if n, _ := l.r.Read(one[:]); n > 0 {
+			l.over = true
+			return 0, errBodyTooLarge
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// status is 413 when the body went over the limit, else fallback.
+func (l *limitedBody) status(fallback int) int {
+	if l.over {
+		return http.StatusRequestEntityTooLarge
+	}
+	return fallback
+}
+
+func (h *Handler) tooMany(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(orDefault(h.RetryAfter, 1)))
+	h.fail(w, http.StatusTooManyRequests, msg)
+}
+
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 func (h *Handler) logger() *slog.Logger {
