@@ -18,12 +18,14 @@ import (
 )
 
 var gelfDropped = promauto.NewCounter(prometheus.CounterOpts{
-	Name: "logweave_gelf_dropped_total", Help: "GELF messages dropped because the collector could not keep up (UDP cannot push back)."})
+	Name: "logweave_gelf_dropped_total", Help: "GELF messages dropped at shutdown because the buffer refused them."})
 
 // gelfInput feeds GELF messages through the filters into the sink in
 // batches. GELF has no acknowledgement: a message is safe once the sink
-// wrote its batch; while the sink refuses, the bounded queue fills and
-// further messages are dropped and counted.
+// wrote its batch. While the sink refuses (or is slower than a burst), the
+// bounded queue fills and the receiver waits: TCP senders are held back,
+// and UDP datagrams wait in the socket's receive buffer (what overflows it
+// the kernel drops and counts: logweave_gelf_udp_rcvbuf_errors_total).
 type gelfInput struct {
 	srv   *gelf.Server
 	queue chan gelfMsg
@@ -34,6 +36,9 @@ type gelfInput struct {
 	seq   atomic.Int64
 	wg    sync.WaitGroup
 	stop  context.CancelFunc
+	// giveUp ends the receiver's wait for room in the queue, when a
+	// shutdown cannot store more.
+	giveUp chan struct{}
 }
 
 type gelfMsg struct {
@@ -42,11 +47,12 @@ type gelfMsg struct {
 }
 
 func startGELF(cfg gelf.Config, proc *filters.Processor, sink ingest.Sink, log *slog.Logger) (*gelfInput, error) {
-	g := &gelfInput{queue: make(chan gelfMsg, 10000), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), proc: proc, sink: sink, log: log}
+	g := &gelfInput{queue: make(chan gelfMsg, 10000), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), proc: proc, sink: sink, log: log,
+		giveUp: make(chan struct{})}
 	srv, err := gelf.Listen(cfg, func(p []byte, _ string) {
 		select {
 		case g.queue <- gelfMsg{payload: p, at: time.Now()}:
-		default:
+		case <-g.giveUp:
 			gelfDropped.Inc()
 		}
 	}, log)
@@ -145,6 +151,8 @@ func (g *gelfInput) Addr() string { return g.srv.Addr() }
 
 // close stops receiving and stores what was received.
 func (g *gelfInput) close() error {
+	t := time.AfterFunc(5*time.Second, func() { close(g.giveUp) })
+	defer t.Stop()
 	err := g.srv.Close()
 	g.stop()
 	g.wg.Wait()

@@ -22,7 +22,7 @@ import (
 var (
 	gelfDropped = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "logweave_shipper_gelf_dropped_total",
-		Help: "GELF messages dropped, by reason: queue_full (the spool could not keep up), spool_full (spool.max_bytes reached while no collector took them), spool_error."},
+		Help: "GELF messages dropped, by reason: shutdown (received while stopping and the spool could not take them). Otherwise the receiver waits while the spool cannot take more: see logweave_gelf_udp_rcvbuf_errors_total."},
 		[]string{"reason"})
 	gelfSpooled = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "logweave_shipper_gelf_spooled_total", Help: "GELF messages written to the on-disk spool."})
@@ -38,8 +38,12 @@ type SpoolConfig struct {
 
 // gelfInput receives GELF and keeps every message in an on-disk spool
 // until a collector acknowledged it: a GELF sender cannot send again, so
-// while no collector is reachable the messages wait on disk (bounded by
-// spool.max_bytes; beyond it they are dropped and counted).
+// while no collector is reachable the messages wait on disk. When the spool
+// cannot take more (spool.max_bytes reached, or its disk full), the batch
+// in hand is tried again until it can, the queue fills and the receiver
+// waits: TCP senders are held back, UDP datagrams wait in the socket's
+// receive buffer (the kernel drops and counts what overflows it), and
+// /readyz says why.
 type gelfInput struct {
 	srv   *gelf.Server
 	spool *buffer.Buffer
@@ -49,6 +53,10 @@ type gelfInput struct {
 	log   *slog.Logger
 	seq   atomic.Int64
 	wg    sync.WaitGroup
+
+	spoolErr atomic.Pointer[error] // why the spool refuses now; nil when it takes messages
+	giveUp   chan struct{}         // closed when a shutdown stops waiting for room
+	stopping chan struct{}         // closed when the input is told to stop
 }
 
 type gelfMsg struct {
@@ -69,12 +77,13 @@ func openGELF(cfg gelf.Config, spool SpoolConfig, dir, host string, log *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("gelf spool %s: %w", dir, err)
 	}
-	g := &gelfInput{spool: b, queue: make(chan gelfMsg, 32768), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), host: host, log: log}
+	g := &gelfInput{spool: b, queue: make(chan gelfMsg, 32768), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), host: host, log: log,
+		giveUp: make(chan struct{}), stopping: make(chan struct{})}
 	g.srv, err = gelf.Listen(cfg, func(p []byte, _ string) {
 		select {
 		case g.queue <- gelfMsg{payload: p, at: time.Now()}:
-		default:
-			gelfDropped.WithLabelValues("queue_full").Inc()
+		case <-g.giveUp:
+			gelfDropped.WithLabelValues("shutdown").Inc()
 		}
 	}, log)
 	if err != nil {
@@ -99,7 +108,14 @@ func (g *gelfInput) run(ctx context.Context, items chan<- collector.Item) {
 		g.feed(readCtx, items)
 	}()
 	g.spoolLoop(ctx)
+	close(g.stopping)
+	t := time.AfterFunc(5*time.Second, func() { close(g.giveUp) })
+	closed, drained := make(chan struct{}), make(chan struct{})
+	go func() { g.drainWhileClosing(closed); close(drained) }()
 	g.srv.Close()
+	t.Stop()
+	close(closed)
+	<-drained
 	g.drain()
 	stopReading()
 	g.wg.Wait() // the spool is closed by the shipper, after the last ack
@@ -134,6 +150,27 @@ func (g *gelfInput) spoolLoop(ctx context.Context) {
 	}
 }
 
+// drainWhileClosing keeps room in the queue while the receiver reads what
+// the socket already holds, so that Close does not wait on a full queue.
+func (g *gelfInput) drainWhileClosing(closed <-chan struct{}) {
+	var batch []gelfMsg
+	for {
+		select {
+		case m := <-g.queue:
+			for _, p := range g.join.Add(m.payload, m.at) {
+				batch = append(batch, gelfMsg{payload: p, at: m.at})
+			}
+			if len(batch) >= 2000 {
+				g.writeOnce(batch)
+				batch = batch[:0]
+			}
+		case <-closed:
+			g.writeOnce(batch)
+			return
+		}
+	}
+}
+
 func (g *gelfInput) drain() {
 	var batch []gelfMsg
 	for {
@@ -152,13 +189,52 @@ func (g *gelfInput) drain() {
 	}
 }
 
-// write wraps messages in envelopes and appends them to the spool. The
-// event id is fixed here, so a message sent twice (after a restart) is
-// indexed once.
+// write wraps messages in envelopes and appends them to the spool, trying
+// again while the spool refuses (full, or its disk full) until it takes
+// them or the input stops. The event id is fixed here, so a message sent
+// twice (after a restart) is indexed once.
 func (g *gelfInput) write(batch []gelfMsg) {
-	if len(batch) == 0 {
+	recs := g.envelopes(batch)
+	backoff := 50 * time.Millisecond
+	for len(recs) > 0 {
+		err := g.spool.Append(recs)
+		if err == nil {
+			gelfSpooled.Add(float64(len(recs)))
+			if g.spoolErr.Swap(nil) != nil {
+				g.log.Info("shipper: the GELF spool takes messages again")
+			}
+			break
+		}
+		if g.spoolErr.Swap(&err) == nil {
+			g.log.Error("shipper: the GELF spool refuses messages; holding them and receiving no more until it takes them", "messages", len(recs), "error", err)
+		}
+		select {
+		case <-g.stopping:
+			gelfDropped.WithLabelValues("shutdown").Add(float64(len(recs)))
+			g.log.Error("shipper: stopping while the GELF spool refuses; messages lost", "messages", len(recs), "error", err)
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Second)
+	}
+	gelfSpoolBytes.WithLabelValues(g.srv.Addr()).Set(float64(g.spool.Stats().Pending))
+}
+
+// writeOnce appends without waiting (while stopping).
+func (g *gelfInput) writeOnce(batch []gelfMsg) {
+	recs := g.envelopes(batch)
+	if len(recs) == 0 {
 		return
 	}
+	if err := g.spool.Append(recs); err != nil {
+		gelfDropped.WithLabelValues("shutdown").Add(float64(len(recs)))
+		g.log.Error("shipper: stopping while the GELF spool refuses; messages lost", "messages", len(recs), "error", err)
+		return
+	}
+	gelfSpooled.Add(float64(len(recs)))
+}
+
+func (g *gelfInput) envelopes(batch []gelfMsg) [][]byte {
 	recs := make([][]byte, 0, len(batch))
 	for _, m := range batch {
 		// Spooled as received; the collector maps it (format gelf).
@@ -171,17 +247,15 @@ func (g *gelfInput) write(batch []gelfMsg) {
 		}
 		recs = append(recs, env.AppendJSON(nil))
 	}
-	switch err := g.spool.Append(recs); {
-	case err == nil:
-		gelfSpooled.Add(float64(len(recs)))
-	case errors.Is(err, buffer.ErrFull):
-		gelfDropped.WithLabelValues("spool_full").Add(float64(len(recs)))
-		g.log.Warn("shipper: GELF spool full (no collector took messages for a while); dropping", "messages", len(recs))
-	default:
-		gelfDropped.WithLabelValues("spool_error").Add(float64(len(recs)))
-		g.log.Error("shipper: writing the GELF spool failed; dropping", "messages", len(recs), "error", err)
+	return recs
+}
+
+// refusing says why the spool takes no messages now ("" while it does).
+func (g *gelfInput) refusing() string {
+	if e := g.spoolErr.Load(); e != nil {
+		return (*e).Error()
 	}
-	gelfSpoolBytes.WithLabelValues(g.srv.Addr()).Set(float64(g.spool.Stats().Pending))
+	return ""
 }
 
 // feed reads the spool from its cursor and hands the messages to the

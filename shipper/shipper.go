@@ -111,6 +111,14 @@ func (s *Shipper) Ready() (bool, string) {
 	case s.saveErr != nil:
 		return false, "cannot save checkpoints in state.path: " + s.saveErr.Error()
 	}
+	for _, g := range s.gelfs {
+		if g == nil {
+			continue
+		}
+		if why := g.refusing(); why != "" {
+			return false, "the GELF spool refuses messages (the receiver waits; UDP overflow is dropped by the kernel): " + why
+		}
+	}
 	return true, ""
 }
 
@@ -191,7 +199,29 @@ func (s *Shipper) Run(ctx context.Context) error {
 		return err
 	}
 	s.setRunning(true)
+	// A failed checkpoint save is tried again every second, so that
+	// readiness comes back as soon as the disk has room, not at the next
+	// acknowledgement (there may be none while nothing is written).
+	saveCtx, stopSaving := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-saveCtx.Done():
+				return
+			case <-t.C:
+				s.mu.Lock()
+				failed := s.saveErr != nil
+				s.mu.Unlock()
+				if failed && s.save() == nil {
+					s.log.Info("shipper: checkpoints saved again")
+				}
+			}
+		}
+	}()
 	sender.Run(ctx, items, s.ack, 5*time.Second)
+	stopSaving()
 	s.setRunning(false)
 	stopInputs()
 	inputs.Wait()

@@ -1,6 +1,7 @@
 // Package gelf receives GELF (Graylog Extended Log Format) messages, as
 // Docker's gelf log driver and graypy send them: UDP datagrams, chunked or
-// not, gzip, zlib or uncompressed; and TCP streams framed by null bytes.
+// not, gzip, zlib or uncompressed; and TCP streams framed by null bytes or
+// newlines.
 // Each message is mapped to an ECS document (see Map) and handed on in
 // batches. Malformed and oversized packets are counted and logged at a
 // limited rate, never a crash; memory held by incomplete chunked messages
@@ -17,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/logweave/logweave/internal/netlimit"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -36,11 +39,19 @@ type Config struct {
 	// ReceiveBuffer is the UDP socket's receive buffer: bursts beyond it
 	// are dropped by the kernel (see logweave_gelf_udp_rcvbuf_errors_total).
 	ReceiveBuffer pipeline.ByteSize `yaml:"receive_buffer"`
+	// TCPMaxConnections are held at once; further ones are closed at once.
+	TCPMaxConnections int `yaml:"tcp_max_connections"`
+	// TCPReadTimeout: a message begun on TCP must end within it, or the
+	// connection is closed. An idle connection between messages is kept
+	// (Docker's driver keeps one per container, and loses the message it
+	// writes into a connection the other end closed).
+	TCPReadTimeout time.Duration `yaml:"tcp_read_timeout"`
 }
 
 // DefaultConfig returns the defaults (off).
 func DefaultConfig() Config {
-	return Config{MaxMessageBytes: 1 << 20, MaxPendingBytes: 64 << 20, ChunkTimeout: 5 * time.Second, ReceiveBuffer: 16 << 20}
+	return Config{MaxMessageBytes: 1 << 20, MaxPendingBytes: 64 << 20, ChunkTimeout: 5 * time.Second, ReceiveBuffer: 16 << 20,
+		TCPMaxConnections: 512, TCPReadTimeout: 30 * time.Second}
 }
 
 // Validate checks the section.
@@ -54,6 +65,9 @@ func (c *Config) Validate(prefix string) error {
 	if c.MaxMessageBytes < 1024 || c.MaxPendingBytes < c.MaxMessageBytes || c.ChunkTimeout <= 0 {
 		return fmt.Errorf("%s: need max_message_bytes >= 1KiB, max_pending_bytes >= max_message_bytes, chunk_timeout > 0", prefix)
 	}
+	if c.TCPMaxConnections < 1 || c.TCPReadTimeout <= 0 {
+		return fmt.Errorf("%s: tcp_max_connections must be at least 1 and tcp_read_timeout positive", prefix)
+	}
 	return nil
 }
 
@@ -63,7 +77,11 @@ var (
 	rejected = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "logweave_gelf_rejected_total", Help: "GELF packets or messages rejected, by reason."}, []string{"reason"})
 	pendingBytes = promauto.NewGauge(prometheus.GaugeOpts{
-		Name: "logweave_gelf_pending_chunk_bytes", Help: "Bytes held by incomplete chunked GELF messages."})
+		Name: "logweave_gelf_pending_chunk_bytes", Help: "Bytes held by incomplete chunked GELF messages, bookkeeping included."})
+	tcpPending = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "logweave_gelf_pending_tcp_bytes", Help: "Bytes held by GELF TCP messages not yet ended."})
+	tcpRejected = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "logweave_gelf_tcp_connections_rejected_total", Help: "GELF TCP connections closed at once because tcp_max_connections were open."})
 	_ = promauto.NewCounterFunc(prometheus.CounterOpts{
 		Name: "logweave_gelf_udp_rcvbuf_errors_total",
 		Help: "The kernel's UDP RcvbufErrors (all sockets of this network namespace): datagrams dropped on a full receive buffer."},
@@ -96,6 +114,7 @@ type Server struct {
 	drainBy atomic.Int64 // unix ns, set before closing: the last moment to read what UDP holds
 	stop    chan struct{}
 	limiter logLimiter
+	tcpHeld atomic.Int64 // bytes of unended TCP messages, all connections
 }
 
 // On Close, datagrams the kernel already holds are read before the socket
@@ -126,12 +145,36 @@ func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
 		udp.Close()
 		return nil, fmt.Errorf("gelf tcp: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, handle: handle, udp: udp, tcp: tcp, stop: make(chan struct{}),
+	def := DefaultConfig()
+	if cfg.TCPMaxConnections <= 0 {
+		cfg.TCPMaxConnections = def.TCPMaxConnections
+	}
+	if cfg.TCPReadTimeout <= 0 {
+		cfg.TCPReadTimeout = def.TCPReadTimeout
+	}
+	s := &Server{cfg: cfg, log: log, handle: handle, udp: udp, tcp: netlimit.Listen(tcp, cfg.TCPMaxConnections, tcpRejected.Inc), stop: make(chan struct{}),
 		re: NewReassembler(int(cfg.MaxMessageBytes), int64(cfg.MaxPendingBytes), cfg.ChunkTimeout)}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.serveUDP()
 	go s.serveTCP()
+	go s.expireChunks()
 	return s, nil
+}
+
+// expireChunks drops incomplete chunked messages on time, also when no
+// new chunk arrives.
+func (s *Server) expireChunks() {
+	defer s.wg.Done()
+	t := time.NewTicker(max(s.cfg.ChunkTimeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.re.Expire(now)
+		}
+	}
 }
 
 // Addr is the bound address (UDP and TCP share the port).
@@ -231,54 +274,92 @@ func (s *Server) serveTCP() {
 	}
 }
 
-// serveConn reads null-byte-framed messages (a newline also ends one, as
-// some senders use it).
+// serveConn reads messages ended by a null byte or a newline (senders use
+// either). A message longer than max_message_bytes is skipped to its end;
+// one not ended within tcp_read_timeout closes the connection; the bytes
+// of unended messages of all connections together stay within
+// max_pending_bytes (past it, the connection that would grow them is
+// closed).
 func (s *Server) serveConn(c net.Conn) {
 	defer c.Close()
-	r := bufio.NewReaderSize(c, 64<<10)
 	max := int(s.cfg.MaxMessageBytes)
-	var frame []byte
+	var held int64 // this connection's share of tcpHeld
+	defer func() { tcpPending.Set(float64(s.tcpHeld.Add(-held))) }()
+	setHeld := func(n int64) bool {
+		total := s.tcpHeld.Add(n - held)
+		held = n
+		tcpPending.Set(float64(total))
+		return total <= int64(s.cfg.MaxPendingBytes)
+	}
 	skipping := false
-	for {
-		part, err := r.ReadSlice(0)
-		if errors.Is(err, bufio.ErrBufferFull) {
-			if !skipping {
-				frame = append(frame, part...)
-				if len(frame) > max {
-					s.reject("too_large", errTooLarge, c.RemoteAddr())
-					frame, skipping = frame[:0], true
-				}
+	sc := bufio.NewScanner(&deadlineReader{c: c, timeout: s.cfg.TCPReadTimeout, partial: func() bool { return held > 0 || skipping }})
+	sc.Buffer(make([]byte, 0, 4096), max+1)
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		if i := bytes.IndexAny(data, "\x00\n"); i >= 0 {
+			setHeld(0)
+			if skipping {
+				skipping = false
+				return i + 1, nil, nil
 			}
+			return i + 1, data[:i], nil
+		}
+		if len(data) > max {
+			s.reject("too_large", errTooLarge, c.RemoteAddr())
+			setHeld(0)
+			skipping = true
+			return len(data), nil, nil
+		}
+		if atEOF {
+			setHeld(0)
+			if skipping || len(data) == 0 {
+				return len(data), nil, nil
+			}
+			return len(data), data, nil
+		}
+		if !skipping && !setHeld(int64(len(data))) {
+			return 0, nil, errTCPPending
+		}
+		return 0, nil, nil
+	})
+	for sc.Scan() {
+		m := bytes.TrimSpace(sc.Bytes())
+		if len(m) == 0 {
 			continue
 		}
-		if err != nil && len(part) == 0 {
-			return
+		msg, derr := Decompress(m, max)
+		if derr != nil {
+			s.reject("malformed", derr, c.RemoteAddr())
+			continue
 		}
-		if !skipping {
-			frame = append(frame, bytes.TrimSuffix(part, []byte{0})...)
-			for _, m := range bytes.Split(frame, []byte{'\n'}) {
-				m = bytes.TrimSpace(m)
-				if len(m) == 0 {
-					continue
-				}
-				if len(m) > max {
-					s.reject("too_large", errTooLarge, c.RemoteAddr())
-					continue
-				}
-				msg, derr := Decompress(m, max)
-				if derr != nil {
-					s.reject("malformed", derr, c.RemoteAddr())
-					continue
-				}
-				received.WithLabelValues("tcp").Inc()
-				s.handle(msg, "tcp")
-			}
-		}
-		frame, skipping = frame[:0], false
-		if err != nil {
-			return
-		}
+		received.WithLabelValues("tcp").Inc()
+		s.handle(msg, "tcp")
 	}
+	switch err := sc.Err(); {
+	case errors.Is(err, errTCPPending):
+		s.reject("pending_bound", err, c.RemoteAddr())
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.reject("tcp_read_timeout", err, c.RemoteAddr())
+	}
+}
+
+var errTCPPending = errors.New("unended TCP messages passed max_pending_bytes; connection closed")
+
+// deadlineReader gives each read of a message already begun
+// tcp_read_timeout to arrive; between messages it waits without limit
+// (until the server closes).
+type deadlineReader struct {
+	c       net.Conn
+	timeout time.Duration
+	partial func() bool
+}
+
+func (r *deadlineReader) Read(p []byte) (int, error) {
+	if r.partial() {
+		r.c.SetReadDeadline(time.Now().Add(r.timeout))
+	} else {
+		r.c.SetReadDeadline(time.Time{})
+	}
+	return r.c.Read(p)
 }
 
 // Decompress detects gzip (1f 8b), zlib (78 xx) or plain JSON ({) and

@@ -12,7 +12,17 @@ import (
 // id, the chunk's sequence number and the chunk count (at most 128). Chunks
 // may come in any order and more than once. An incomplete message is
 // dropped (and counted) after the timeout, or, oldest first, when the bytes
-// held by incomplete messages would pass the bound.
+// held by incomplete messages would pass the bound. The bytes counted are
+// what the chunks cost in memory, not only their payload: an empty chunk
+// costs its bookkeeping, so a flood of them is bounded too.
+//
+// Held per message: a partial (partialCost) and its chunk table (a slice
+// header per possible chunk); per chunk: its payload in an allocation of
+// its own (chunkCost on top of the payload).
+const (
+	partialCost = 256 // the partial, its list element and map entry
+	chunkCost   = 48  // allocation header and rounding of a chunk's copy
+)
 type Reassembler struct {
 	maxMessage int
 	maxPending int64
@@ -28,7 +38,8 @@ type partial struct {
 	id     uint64
 	chunks [][]byte
 	got    int
-	bytes  int
+	bytes  int   // payload
+	cost   int64 // memory held, bookkeeping included
 	first  time.Time
 }
 
@@ -52,7 +63,7 @@ func (r *Reassembler) Add(pkt []byte, now time.Time) ([]byte, error) {
 	data := pkt[chunkHdr:]
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.expire(now)
+	r.expireLocked(now)
 	el, ok := r.msgs[id]
 	var p *partial
 	if ok {
@@ -62,9 +73,10 @@ func (r *Reassembler) Add(pkt []byte, now time.Time) ([]byte, error) {
 			return nil, fmt.Errorf("%w: chunk count changed for message %x", errMalformed, id)
 		}
 	} else {
-		p = &partial{id: id, chunks: make([][]byte, count), first: now}
+		p = &partial{id: id, chunks: make([][]byte, count), first: now, cost: partialCost + int64(count)*24}
 		el = r.order.PushBack(p)
 		r.msgs[id] = el
+		r.pending += p.cost
 	}
 	if p.chunks[seq] != nil {
 		return nil, nil // a duplicate
@@ -73,10 +85,11 @@ func (r *Reassembler) Add(pkt []byte, now time.Time) ([]byte, error) {
 		r.drop(el, "too_large")
 		return nil, fmt.Errorf("%w: chunked message %x", errTooLarge, id)
 	}
-	p.chunks[seq] = append([]byte(nil), data...)
+	p.chunks[seq] = append(make([]byte, 0, len(data)), data...)
 	p.got++
 	p.bytes += len(data)
-	r.pending += int64(len(data))
+	p.cost += int64(len(data)) + chunkCost
+	r.pending += int64(len(data)) + chunkCost
 	for r.pending > r.maxPending && r.order.Len() > 0 {
 		r.drop(r.order.Front(), "pending_bound")
 	}
@@ -95,7 +108,14 @@ func (r *Reassembler) Add(pkt []byte, now time.Time) ([]byte, error) {
 	return whole, nil
 }
 
-func (r *Reassembler) expire(now time.Time) {
+// Expire drops the incomplete messages older than the timeout.
+func (r *Reassembler) Expire(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.expireLocked(now)
+}
+
+func (r *Reassembler) expireLocked(now time.Time) {
 	for r.order.Len() > 0 {
 		front := r.order.Front()
 		if now.Sub(front.Value.(*partial).first) < r.timeout {
@@ -114,7 +134,7 @@ func (r *Reassembler) remove(el *list.Element) {
 	p := el.Value.(*partial)
 	r.order.Remove(el)
 	delete(r.msgs, p.id)
-	r.pending -= int64(p.bytes)
+	r.pending -= p.cost
 	pendingBytes.Set(float64(r.pending))
 }
 

@@ -1,0 +1,34 @@
+package collector_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/logweave/logweave/internal/gelftest"
+)
+
+// A burst of GELF over UDP faster than the collector stores it: the
+// receiver waits for room instead of dropping, the socket buffer absorbs
+// the rest, and every datagram is delivered.
+func TestGELFUDPBurstLosesNothing(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.GELF.Listen = "127.0.0.1:0"
+	cfg.Correlation.TracesIndex = ""
+	c, _ := start(t, cfg)
+	total := 0
+	for _, b := range []struct {
+		n int
+		d time.Duration
+	}{{20000, 200 * time.Millisecond}, {50000, 500 * time.Millisecond}} {
+		if err := gelftest.SendBurst(c.GELFAddr(), total, b.n, b.d); err != nil {
+			t.Fatal(err)
+		}
+		total += b.n
+		eventually(t, 60*time.Second, fmt.Sprintf("%d of %d delivered", c.Indexed(), total), func() bool { return c.Indexed() >= int64(total) })
+	}
+	seen := readOutput(t, cfg.FileOutput.Path)
+	if len(seen) != total {
+		t.Fatalf("%d distinct messages written, want %d", len(seen), total)
+	}
+}
