@@ -23,6 +23,7 @@ const (
 	partialCost = 256 // the partial, its list element and map entry
 	chunkCost   = 48  // allocation header and rounding of a chunk's copy
 )
+
 type Reassembler struct {
 	maxMessage int
 	maxPending int64
