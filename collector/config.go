@@ -79,6 +79,9 @@ type CorrelationConfig struct {
 	TracesIndex   string        `yaml:"traces_index"`
 	Window        time.Duration `yaml:"window"`
 	MaxOpenTraces int           `yaml:"max_open_traces"`
+	// MaxMemory bounds the estimated heap of the traces held; past it,
+	// too, the oldest is written early (and merged with its later part).
+	MaxMemory pipeline.ByteSize `yaml:"max_memory"`
 }
 
 // IndexerConfig sizes the batches read from the buffer.
@@ -97,7 +100,7 @@ func DefaultConfig() *Config {
 		FileOutput:    file.DefaultConfig(),
 		Filters:       FiltersConfig{Timestamp: filters.DefaultTimeRange()},
 		Correlation: CorrelationConfig{RequestIDFields: append([]string(nil), filters.DefaultRequestIDFields...),
-			TracesIndex: "traces-%{+yyyy.MM.dd}", Window: 30 * time.Second, MaxOpenTraces: 100000},
+			TracesIndex: "traces-%{+yyyy.MM.dd}", Window: 30 * time.Second, MaxOpenTraces: 100000, MaxMemory: 64 << 20},
 		Indexer: IndexerConfig{BatchSize: 2000, BatchBytes: 4 << 20},
 		Kafka:   kafka.DefaultConfig(),
 		GELF:    gelf.DefaultConfig(),
@@ -166,6 +169,9 @@ func (c *Config) Validate() error {
 		}
 		if c.Correlation.Window <= 0 || c.Correlation.MaxOpenTraces < 1 {
 			return fmt.Errorf("correlation: window must be positive and max_open_traces at least 1")
+		}
+		if c.Correlation.MaxMemory < 1<<20 {
+			return fmt.Errorf("correlation.max_memory: must be at least 1MiB")
 		}
 	}
 	if c.Indexer.BatchSize < 1 {

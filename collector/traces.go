@@ -21,6 +21,8 @@ var (
 		Name: "logweave_traces_written_total", Help: "Trace documents written (a trace reopened by a late event counts again)."})
 	tracesOpen = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "logweave_traces_open", Help: "Requests whose trace is being assembled."})
+	tracesOpenBytes = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "logweave_traces_open_bytes", Help: "Estimated heap held by the traces being assembled (bounded by correlation.max_memory)."})
 	tracesLost = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "logweave_traces_write_failed_total", Help: "Trace documents the output did not take (the events are indexed; the trace is rebuilt by its next event)."})
 	tracesConflicts = promauto.NewCounter(prometheus.CounterOpts{
@@ -64,7 +66,7 @@ const rememberedTraces = 20000
 
 func newTracer(cfg CorrelationConfig, out Output, log *slog.Logger) *tracer {
 	idx, _ := pipeline.ParseIndexPattern(cfg.TracesIndex) // validated
-	t := &tracer{corr: correlate.New(correlate.Config{Window: cfg.Window, MaxOpenTraces: cfg.MaxOpenTraces}), out: out, index: idx,
+	t := &tracer{corr: correlate.New(correlate.Config{Window: cfg.Window, MaxOpenTraces: cfg.MaxOpenTraces, MaxBytes: int64(cfg.MaxMemory)}), out: out, index: idx,
 		pattern: cfg.TracesIndex, log: log, written: map[string][]byte{}}
 	t.lookup, _ = out.(traceLookup)
 	return t
@@ -101,6 +103,7 @@ func (t *tracer) flush(ctx context.Context) {
 
 func (t *tracer) write(ctx context.Context, traces []*correlate.Trace) {
 	tracesOpen.Set(float64(t.corr.Open()))
+	tracesOpenBytes.Set(float64(t.corr.Bytes()))
 	if len(traces) == 0 {
 		return
 	}

@@ -25,6 +25,25 @@ import (
 type Config struct {
 	Window        time.Duration
 	MaxOpenTraces int
+	// MaxBytes bounds the memory the open traces hold (estimated per
+	// trace, see TraceCost); past it the oldest are let go early, as past
+	// MaxOpenTraces. 0: no bound but the count.
+	MaxBytes int64
+}
+
+// Estimated heap of an open trace: TraceBaseCost, and TraceEventCost per
+// event (its id kept to count it once, its part kept for merging, its span
+// folded in). Measured with BenchmarkOpenTraceBytes (collector-like events
+// with 27-character ids: ~2.2 KB for 4.5 events); the process's RSS is up
+// to twice the heap (the garbage collector's headroom).
+const (
+	TraceBaseCost  = 600
+	TraceEventCost = 350
+)
+
+// TraceCost is the estimated heap of an open trace of id with n events.
+func TraceCost(id string, n int) int64 {
+	return int64(TraceBaseCost + len(id) + TraceEventCost*n)
 }
 
 // Span is what one service did for a request.
@@ -65,6 +84,7 @@ type Trace struct {
 	ids   []string
 	idSet map[string]struct{}
 	parts []partEvent
+	cost  int64 // estimated heap, counted in the correlator's bytes
 }
 
 type partEvent struct {
@@ -123,7 +143,11 @@ type Correlator struct {
 	open       map[string]*Trace
 	head, tail *Trace // least and most recently seen
 	arrivals   int
+	bytes      int64 // estimated heap of the open traces
 }
+
+// Bytes is the estimated heap the open traces hold.
+func (c *Correlator) Bytes() int64 { return c.bytes }
 
 // New returns an empty correlator.
 func New(cfg Config) *Correlator {
@@ -194,8 +218,11 @@ func (c *Correlator) Add(doc []byte, now time.Time) []*Trace {
 		t.Entry = &Entry{Method: f[6].String(), Path: f[7].String(), Client: f[8].String(), Status: status, Duration: time.Duration(f[9].Int())}
 	}
 
+	cost := TraceCost(t.ID, len(t.parts))
+	c.bytes += cost - t.cost
+	t.cost = cost
 	var out []*Trace
-	for len(c.open) > c.cfg.MaxOpenTraces {
+	for len(c.open) > c.cfg.MaxOpenTraces || c.cfg.MaxBytes > 0 && c.bytes > c.cfg.MaxBytes && len(c.open) > 1 {
 		out = append(out, c.remove(c.head))
 	}
 	return out
@@ -305,6 +332,8 @@ func (c *Correlator) Flush() []*Trace {
 }
 
 func (c *Correlator) remove(t *Trace) *Trace {
+	c.bytes -= t.cost
+	t.cost = 0
 	c.unlink(t)
 	delete(c.open, t.ID)
 	return t

@@ -1,6 +1,7 @@
 package correlate_test
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -225,13 +226,24 @@ func BenchmarkCorrelate(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
+// withEventID gives doc an event.id like the collector's (27 characters).
+func withEventID(doc []byte, n int) []byte {
+	id := fmt.Sprintf(`"id":"%027d"`, n)
+	if bytes.Contains(doc, []byte(`"event":{`)) {
+		return bytes.Replace(doc, []byte(`"event":{`), []byte(`"event":{`+id+`,`), 1)
+	}
+	return append(doc[:len(doc)-1:len(doc)-1], []byte(`,"event":{`+id+`}}`)...)
+}
+
 // BenchmarkOpenTraceBytes reports the heap one open trace (4 services,
 // 6 events) takes.
 func BenchmarkOpenTraceBytes(b *testing.B) {
 	const n = 20000
 	var docs [][]byte
 	for r := 0; r < n; r++ {
-		docs = append(docs, makeRequest(r).docs...)
+		for _, d := range makeRequest(r).docs {
+			docs = append(docs, withEventID(d, len(docs)))
+		}
 	}
 	var before, after runtime.MemStats
 	for b.Loop() {
@@ -274,5 +286,39 @@ func TestRedeliveredEventsCountOnce(t *testing.T) {
 	if gjson.GetBytes(doc, "event_count").Int() != 4 || gjson.GetBytes(doc, `spans.#(service=="orders").event_count`).Int() != 3 ||
 		gjson.GetBytes(doc, "event_ids.#").Int() != 4 {
 		t.Fatalf("merged: %s", doc)
+	}
+}
+
+// Distinct request ids flowing through for good (a busy gateway, a long
+// window): the open traces stay within MaxBytes, and the heap stays flat
+// (120,000 requests here, 40 times what the bound holds).
+func TestOpenTracesBoundedByBytes(t *testing.T) {
+	const bound = 2 << 20
+	c := correlate.New(correlate.Config{Window: time.Hour, MaxOpenTraces: 1 << 30, MaxBytes: bound})
+	now := time.Now()
+	var ms runtime.MemStats
+	var heaps []uint64
+	written := 0
+	for r := 0; r < 120_000; r++ {
+		id := fmt.Sprintf("%032x", r)
+		for e := 0; e < 3; e++ {
+			d := doc(id, t0.Add(time.Duration(r)*time.Millisecond), "orders", "info", fmt.Sprintf(`,"event":{"id":"%027d"}`, r*3+e))
+			written += len(c.Add(d, now))
+		}
+		if c.Bytes() > bound {
+			t.Fatalf("after %d requests: %d bytes open, bound %d", r, c.Bytes(), bound)
+		}
+		if r%30_000 == 29_999 {
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			heaps = append(heaps, ms.HeapAlloc)
+		}
+	}
+	t.Logf("open %d traces, %d bytes estimated; heap after each 30k requests: %v; %d written early", c.Open(), c.Bytes(), heaps, written)
+	if heaps[len(heaps)-1] > heaps[0]+heaps[0]/4 {
+		t.Fatalf("heap grew from %d to %d while the bound held", heaps[0], heaps[len(heaps)-1])
+	}
+	if heaps[len(heaps)-1] > 3*bound {
+		t.Fatalf("heap %d for a bound of %d: the estimate is far below the real cost", heaps[len(heaps)-1], bound)
 	}
 }
