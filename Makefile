@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build demo test vet fmt-check bench clean images
+.PHONY: all build demo test vet fmt-check bench soak clean images
 
 all: build
 
@@ -45,6 +45,15 @@ fmt-check:
 test: fmt-check vet
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/deploy/')
 	$(GO) test -count=1 -timeout 20m ./deploy/... ./e2e
+
+# The real shipper and collector for 10 minutes under steady load while
+# Elasticsearch cycles through 401s, 413s, hangs, 503s and item 429s and
+# the buffer disk fills and empties (needs root for the small tmpfs). It
+# prints each phase, the totals and each process's peak RSS. `make test`
+# runs the same test for 40 s.
+SOAK ?= 10m
+soak:
+	LOGWEAVE_SOAK=$(SOAK) $(GO) test -count=1 -run '^TestSoak$$' -v -timeout 60m ./e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./pipeline ./filters ./inputs/... ./outputs/elasticsearch ./e2e
