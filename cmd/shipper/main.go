@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/internal/cli"
+	"github.com/logweave/logweave/internal/netlimit"
 	"github.com/logweave/logweave/shipper"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -92,8 +93,11 @@ func run(args []string) int {
 			log.Error("shipper: http.listen", "error", err)
 			return 1
 		}
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
+		// Only probes and scrapes come here: a few connections, small and
+		// quick requests.
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+		go srv.Serve(netlimit.Listen(ln, 64, nil))
 		defer srv.Close()
 	}
 	log.Info("shipper started", "collector", cfg.Collector.URLs, "inputs", len(cfg.Inputs))
