@@ -132,3 +132,38 @@ func TestIngestRejectsBadRequests(t *testing.T) {
 		t.Fatalf("GET: %d", res.Code)
 	}
 }
+
+// A sender-chosen id Elasticsearch would refuse (over 512 bytes, or with
+// spaces) is replaced by a content id at ingest, the same on a resend; a
+// valid one is kept.
+func TestInvalidEnvelopeIDsAreReplaced(t *testing.T) {
+	sink := &recordingSink{}
+	h := newHandler(sink)
+	h.MaxBodyBytes = 1 << 20
+	long := strings.Repeat("x", 600)
+	body := []byte(`{"id":"` + long + `","ts":"2026-11-26T00:00:00Z","line":"a"}` + "\n" +
+		`{"id":"has space","ts":"2026-11-26T00:00:00Z","line":"b"}` + "\n" +
+		`{"id":"fine-id_1","ts":"2026-11-26T00:00:00Z","line":"c"}` + "\n")
+	for round := 0; round < 2; round++ {
+		if w := post(h, body, ""); w.Code != 200 {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+	if len(sink.recs) != 6 {
+		t.Fatalf("%d records", len(sink.recs))
+	}
+	for i, r := range sink.recs[:3] {
+		if !pipeline.ValidID(r.ID) || r.ID != sink.recs[i+3].ID {
+			t.Errorf("record %d: id %.40q (resent: %.40q)", i, r.ID, sink.recs[i+3].ID)
+		}
+		if got := gjson.GetBytes(r.Doc, "event.id").String(); got != r.ID {
+			t.Errorf("record %d: event.id %q, _id %q", i, got, r.ID)
+		}
+	}
+	if sink.recs[2].ID != "fine-id_1" {
+		t.Errorf("a valid id was replaced: %q", sink.recs[2].ID)
+	}
+	if sink.recs[0].ID == sink.recs[1].ID {
+		t.Error("two different lines got one id")
+	}
+}
