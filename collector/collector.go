@@ -321,7 +321,13 @@ func (c *Collector) index(readCtx, outCtx context.Context) {
 			c.log.Warn("indexer stopped before the batch was delivered; it stays buffered", "events", len(recs))
 			return
 		}
-		if err := commit(outCtx); err != nil {
+		// A broker that never answers must not hold the indexer: the
+		// commit is tried again with the next batch's (offsets are
+		// cumulative), and meanwhile the batch may be read again.
+		cctx, cancelCommit := context.WithTimeout(outCtx, commitTimeout)
+		err = commit(cctx)
+		cancelCommit()
+		if err != nil {
 			// Delivered but not committed: it is read and indexed again,
 			// and overwrites itself by id. Its events count in traces
 			// when that happens (counting them now too would count twice).
@@ -332,6 +338,10 @@ func (c *Collector) index(readCtx, outCtx context.Context) {
 		c.indexed.Add(int64(len(recs)))
 	}
 }
+
+// commitTimeout bounds one commit of the buffer position (a Kafka offset
+// commit to a broker that hangs).
+const commitTimeout = 30 * time.Second
 
 // deliver writes one batch to the output, trying again with backoff while
 // the output fails (a full disk, no file descriptor, anything Write
