@@ -29,6 +29,31 @@ func buildBinaries(t *testing.T) (collectorBin, shipperBin string) {
 	return filepath.Join(dir, "collector"), filepath.Join(dir, "shipper")
 }
 
+// freeTCPAddr is a loopback address nothing listens on now.
+func freeTCPAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// spawnCollector starts the collector binary and waits until addr answers.
+func spawnCollector(t *testing.T, logPath, bin, cfgPath, addr string) *process {
+	t.Helper()
+	p := spawn(t, logPath, bin, "-config", cfgPath)
+	eventually(t, 10*time.Second, "collector up", func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	return p
+}
+
 type process struct {
 	t    *testing.T
 	cmd  *exec.Cmd
@@ -75,12 +100,7 @@ func TestKilledProcessesLoseNothing(t *testing.T) {
 	dir := t.TempDir()
 	srv := estest.New()
 	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeTCPAddr(t)
 	colCfg := filepath.Join(dir, "collector.yaml")
 	os.WriteFile(colCfg, []byte(fmt.Sprintf(`
 http: {listen: %q}
@@ -107,15 +127,7 @@ inputs:
 `, addr, filepath.Join(dir, "state"), filepath.Join(dir, "logs", "*.log"))), 0o644)
 
 	startCol := func() *process {
-		p := spawn(t, filepath.Join(dir, "collector.log"), collectorBin, "-config", colCfg)
-		eventually(t, 10*time.Second, "collector up", func() bool {
-			resp, err := http.Get("http://" + addr + "/healthz")
-			if err == nil {
-				resp.Body.Close()
-			}
-			return err == nil
-		})
-		return p
+		return spawnCollector(t, filepath.Join(dir, "collector.log"), collectorBin, colCfg, addr)
 	}
 	startShip := func() *process {
 		return spawn(t, filepath.Join(dir, "shipper.log"), shipperBin, "-config", shipCfg)

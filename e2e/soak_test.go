@@ -3,8 +3,6 @@ package e2e
 import (
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,12 +44,7 @@ func TestSoak(t *testing.T) {
 	bufDir := smallfs.Mount(t, 24<<20)
 	srv := estest.New()
 	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeTCPAddr(t)
 	colCfg := filepath.Join(dir, "collector.yaml")
 	os.WriteFile(colCfg, []byte(fmt.Sprintf(`
 http: {listen: %q}
@@ -78,14 +71,7 @@ inputs:
     paths: [%q]
 `, addr, filepath.Join(dir, "state"), filepath.Join(dir, "logs", "*.log"))), 0o644)
 
-	col := spawn(t, filepath.Join(dir, "collector.log"), collectorBin, "-config", colCfg)
-	eventually(t, 10*time.Second, "collector up", func() bool {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	})
+	col := spawnCollector(t, filepath.Join(dir, "collector.log"), collectorBin, colCfg, addr)
 	ship := spawn(t, filepath.Join(dir, "shipper.log"), shipperBin, "-config", shipCfg)
 
 	// The application writes steadily for the whole run.

@@ -111,12 +111,11 @@ func (g *gelfInput) run(ctx context.Context, items chan<- collector.Item) {
 	close(g.stopping)
 	t := time.AfterFunc(5*time.Second, func() { close(g.giveUp) })
 	closed, drained := make(chan struct{}), make(chan struct{})
-	go func() { g.drainWhileClosing(closed); close(drained) }()
+	go func() { g.drain(closed); close(drained) }()
 	g.srv.Close()
 	t.Stop()
 	close(closed)
 	<-drained
-	g.drain()
 	stopReading()
 	g.wg.Wait() // the spool is closed by the shipper, after the last ack
 }
@@ -150,40 +149,38 @@ func (g *gelfInput) spoolLoop(ctx context.Context) {
 	}
 }
 
-// drainWhileClosing keeps room in the queue while the receiver reads what
-// the socket already holds, so that Close does not wait on a full queue.
-func (g *gelfInput) drainWhileClosing(closed <-chan struct{}) {
+// drain spools what the receiver hands over while it closes (it reads
+// what the socket already holds first), then what is left in the queue and
+// the joiner. Nothing waits for room in the spool any more: what it refuses
+// now is counted as lost.
+func (g *gelfInput) drain(closed <-chan struct{}) {
 	var batch []gelfMsg
-	for {
+	add := func(m gelfMsg) {
+		for _, p := range g.join.Add(m.payload, m.at) {
+			batch = append(batch, gelfMsg{payload: p, at: m.at})
+		}
+	}
+	for open := true; open; {
 		select {
 		case m := <-g.queue:
-			for _, p := range g.join.Add(m.payload, m.at) {
-				batch = append(batch, gelfMsg{payload: p, at: m.at})
-			}
+			add(m)
 			if len(batch) >= 2000 {
 				g.writeOnce(batch)
 				batch = batch[:0]
 			}
 		case <-closed:
-			g.writeOnce(batch)
-			return
+			open = false
 		}
 	}
-}
-
-func (g *gelfInput) drain() {
-	var batch []gelfMsg
 	for {
 		select {
 		case m := <-g.queue:
-			for _, p := range g.join.Add(m.payload, m.at) {
-				batch = append(batch, gelfMsg{payload: p, at: m.at})
-			}
+			add(m)
 		default:
 			for _, p := range g.join.Flush() {
 				batch = append(batch, gelfMsg{payload: p, at: time.Now()})
 			}
-			g.write(batch)
+			g.writeOnce(batch)
 			return
 		}
 	}

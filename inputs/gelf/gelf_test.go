@@ -58,16 +58,7 @@ func (s *sink) wait(t *testing.T, n int) [][]byte {
 
 func listen(t *testing.T) (*gelf.Server, *sink) {
 	t.Helper()
-	cfg := gelf.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.MaxMessageBytes = 256 << 10
-	s := &sink{}
-	srv, err := gelf.Listen(cfg, s.handle, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv, s
+	return listenWith(t, func(c *gelf.Config) { c.MaxMessageBytes = 256 << 10 })
 }
 
 // go-gelf's writer, as applications use it: chunked (1420-byte datagrams),

@@ -19,12 +19,17 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-func newOutput(t *testing.T, url string) *elasticsearch.Output {
+func newOutput(t *testing.T, url string, edits ...func(*elasticsearch.Config)) *elasticsearch.Output {
 	t.Helper()
 	cfg := elasticsearch.DefaultConfig()
 	cfg.URLs = []string{url}
 	cfg.RetryInitial = 5 * time.Millisecond
 	cfg.RetryMax = 20 * time.Millisecond
+	for _, edit := range edits {
+		if edit != nil {
+			edit(&cfg)
+		}
+	}
 	if err := cfg.Validate("elasticsearch"); err != nil {
 		t.Fatal(err)
 	}

@@ -17,23 +17,13 @@ import (
 // "rejected" by the request is not rejected by Elasticsearch, so nothing may
 // be dead-lettered or dropped for it.
 
+// faultOutput retries fast and opens its breaker after 3 failures.
 func faultOutput(t *testing.T, url string, edit func(*elasticsearch.Config)) *elasticsearch.Output {
 	t.Helper()
-	cfg := elasticsearch.DefaultConfig()
-	cfg.URLs = []string{url}
-	cfg.RetryInitial, cfg.RetryMax = 5*time.Millisecond, 50*time.Millisecond
-	cfg.BreakerFailures, cfg.BreakerCooldown = 3, 100*time.Millisecond
-	if edit != nil {
-		edit(&cfg)
-	}
-	if err := cfg.Validate("elasticsearch"); err != nil {
-		t.Fatal(err)
-	}
-	o, err := elasticsearch.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
+	return newOutput(t, url, func(c *elasticsearch.Config) {
+		c.RetryInitial, c.RetryMax = 5*time.Millisecond, 50*time.Millisecond
+		c.BreakerFailures, c.BreakerCooldown = 3, 100*time.Millisecond
+	}, edit)
 }
 
 func deadLetters(srv *estest.Server) map[string][]byte {
