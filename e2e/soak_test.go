@@ -110,7 +110,7 @@ inputs:
 	type fault struct {
 		name       string
 		start, end func()
-		long       bool // twice the phase: longer than the client's own retries of a request that timed out (3 x request_timeout)
+		long       bool // twice the phase, at least 4 s: several request_timeouts
 	}
 	var filler string
 	faults := []fault{

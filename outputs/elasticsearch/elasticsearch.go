@@ -171,6 +171,10 @@ func New(cfg Config, log *slog.Logger) (*Output, error) {
 	// ends after request_timeout: a cluster that never answers is a
 	// failure, not a stall.
 	esCfg.Transport = &timeoutTransport{base: tr, timeout: cfg.RequestTimeout}
+	// A request that timed out is not tried again at once by the client:
+	// the indexer's backoff and breaker handle it, so a hung cluster
+	// shows within breaker_failures x request_timeout.
+	esCfg.RetryOnError = func(_ *http.Request, err error) bool { return !errors.As(err, new(errRequestTimeout)) }
 	client, err := es.NewClient(esCfg)
 	if err != nil {
 		return nil, err
