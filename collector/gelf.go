@@ -28,7 +28,7 @@ var gelfDropped = promauto.NewCounter(prometheus.CounterOpts{
 // the kernel drops and counts: logweave_gelf_udp_rcvbuf_errors_total).
 type gelfInput struct {
 	srv   *gelf.Server
-	queue chan gelfMsg
+	queue *gelf.Queue
 	join  *gelf.Joiner
 	proc  *filters.Processor
 	sink  ingest.Sink
@@ -36,9 +36,6 @@ type gelfInput struct {
 	seq   atomic.Int64
 	wg    sync.WaitGroup
 	stop  context.CancelFunc
-	// giveUp ends the receiver's wait for room in the queue, when a
-	// shutdown cannot store more.
-	giveUp chan struct{}
 }
 
 type gelfMsg struct {
@@ -46,13 +43,13 @@ type gelfMsg struct {
 	at      time.Time
 }
 
+// maxBatchBytes bounds a batch of GELF messages by their size.
+const maxBatchBytes = 4 << 20
+
 func startGELF(cfg gelf.Config, proc *filters.Processor, sink ingest.Sink, log *slog.Logger) (*gelfInput, error) {
-	g := &gelfInput{queue: make(chan gelfMsg, 10000), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), proc: proc, sink: sink, log: log,
-		giveUp: make(chan struct{})}
+	g := &gelfInput{queue: gelf.NewQueue(10000, int64(cfg.MaxPendingBytes)), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), proc: proc, sink: sink, log: log}
 	srv, err := gelf.Listen(cfg, func(p []byte, _ string) {
-		select {
-		case g.queue <- gelfMsg{payload: p, at: time.Now()}:
-		case <-g.giveUp:
+		if !g.queue.Put(p) {
 			gelfDropped.Inc()
 		}
 	}, log)
@@ -73,6 +70,7 @@ func startGELF(cfg gelf.Config, proc *filters.Processor, sink ingest.Sink, log *
 
 func (g *gelfInput) run(ctx context.Context) {
 	var batch []gelfMsg
+	batchBytes := 0
 	flush := func() {
 		if len(batch) == 0 {
 			return
@@ -111,21 +109,25 @@ func (g *gelfInput) run(ctx context.Context) {
 			}
 			backoff = min(backoff*2, 2*time.Second)
 		}
-		batch = batch[:0]
+		batch, batchBytes = batch[:0], 0
 	}
-	// Lines Docker split are joined before they are batched.
+	// Lines Docker split are joined before they are batched. A batch is
+	// bounded by count and by bytes (the queue counts a message only until
+	// it is taken).
 	add := func(at time.Time, msgs [][]byte) {
 		for _, p := range msgs {
 			batch = append(batch, gelfMsg{payload: p, at: at})
+			batchBytes += len(p)
 		}
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
-		case m := <-g.queue:
-			add(m.at, g.join.Add(m.payload, m.at))
-			if len(batch) >= 1000 {
+		case m := <-g.queue.C():
+			g.queue.Done(m)
+			add(m.At, g.join.Add(m.Payload, m.At))
+			if len(batch) >= 1000 || batchBytes >= maxBatchBytes {
 				flush()
 			}
 		case now := <-tick.C:
@@ -134,8 +136,9 @@ func (g *gelfInput) run(ctx context.Context) {
 		case <-ctx.Done():
 			for {
 				select {
-				case m := <-g.queue:
-					add(m.at, g.join.Add(m.payload, m.at))
+				case m := <-g.queue.C():
+					g.queue.Done(m)
+					add(m.At, g.join.Add(m.Payload, m.At))
 				default:
 					add(time.Now(), g.join.Flush())
 					flush()
@@ -151,7 +154,7 @@ func (g *gelfInput) Addr() string { return g.srv.Addr() }
 
 // close stops receiving and stores what was received.
 func (g *gelfInput) close() error {
-	t := time.AfterFunc(5*time.Second, func() { close(g.giveUp) })
+	t := time.AfterFunc(5*time.Second, g.queue.GiveUp)
 	defer t.Stop()
 	err := g.srv.Close()
 	g.stop()

@@ -47,7 +47,7 @@ type SpoolConfig struct {
 type gelfInput struct {
 	srv   *gelf.Server
 	spool *buffer.Buffer
-	queue chan gelfMsg
+	queue *gelf.Queue
 	join  *gelf.Joiner
 	host  string
 	log   *slog.Logger
@@ -55,7 +55,6 @@ type gelfInput struct {
 	wg    sync.WaitGroup
 
 	spoolErr atomic.Pointer[error] // why the spool refuses now; nil when it takes messages
-	giveUp   chan struct{}         // closed when a shutdown stops waiting for room
 	stopping chan struct{}         // closed when the input is told to stop
 }
 
@@ -77,12 +76,10 @@ func openGELF(cfg gelf.Config, spool SpoolConfig, dir, host string, log *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("gelf spool %s: %w", dir, err)
 	}
-	g := &gelfInput{spool: b, queue: make(chan gelfMsg, 32768), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), host: host, log: log,
-		giveUp: make(chan struct{}), stopping: make(chan struct{})}
+	g := &gelfInput{spool: b, queue: gelf.NewQueue(32768, int64(cfg.MaxPendingBytes)), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), host: host, log: log,
+		stopping: make(chan struct{})}
 	g.srv, err = gelf.Listen(cfg, func(p []byte, _ string) {
-		select {
-		case g.queue <- gelfMsg{payload: p, at: time.Now()}:
-		case <-g.giveUp:
+		if !g.queue.Put(p) {
 			gelfDropped.WithLabelValues("shutdown").Inc()
 		}
 	}, log)
@@ -109,7 +106,7 @@ func (g *gelfInput) run(ctx context.Context, items chan<- collector.Item) {
 	}()
 	g.spoolLoop(ctx)
 	close(g.stopping)
-	t := time.AfterFunc(5*time.Second, func() { close(g.giveUp) })
+	t := time.AfterFunc(5*time.Second, g.queue.GiveUp)
 	closed, drained := make(chan struct{}), make(chan struct{})
 	go func() { g.drain(closed); close(drained) }()
 	g.srv.Close()
@@ -124,18 +121,21 @@ func (g *gelfInput) run(ctx context.Context, items chan<- collector.Item) {
 // after joining the lines Docker split.
 func (g *gelfInput) spoolLoop(ctx context.Context) {
 	var batch []gelfMsg
+	batchBytes := 0
 	add := func(at time.Time, msgs [][]byte) {
 		for _, p := range msgs {
 			batch = append(batch, gelfMsg{payload: p, at: at})
+			batchBytes += len(p)
 		}
 	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
-		case m := <-g.queue:
-			add(m.at, g.join.Add(m.payload, m.at))
-			if len(batch) < 2000 {
+		case m := <-g.queue.C():
+			g.queue.Done(m)
+			add(m.At, g.join.Add(m.Payload, m.At))
+			if len(batch) < 2000 && batchBytes < 4<<20 {
 				continue
 			}
 		case now := <-tick.C:
@@ -145,7 +145,7 @@ func (g *gelfInput) spoolLoop(ctx context.Context) {
 			return
 		}
 		g.write(batch)
-		batch = batch[:0]
+		batch, batchBytes = batch[:0], 0
 	}
 }
 
@@ -155,14 +155,15 @@ func (g *gelfInput) spoolLoop(ctx context.Context) {
 // now is counted as lost.
 func (g *gelfInput) drain(closed <-chan struct{}) {
 	var batch []gelfMsg
-	add := func(m gelfMsg) {
-		for _, p := range g.join.Add(m.payload, m.at) {
-			batch = append(batch, gelfMsg{payload: p, at: m.at})
+	add := func(m gelf.Received) {
+		g.queue.Done(m)
+		for _, p := range g.join.Add(m.Payload, m.At) {
+			batch = append(batch, gelfMsg{payload: p, at: m.At})
 		}
 	}
 	for open := true; open; {
 		select {
-		case m := <-g.queue:
+		case m := <-g.queue.C():
 			add(m)
 			if len(batch) >= 2000 {
 				g.writeOnce(batch)
@@ -174,7 +175,7 @@ func (g *gelfInput) drain(closed <-chan struct{}) {
 	}
 	for {
 		select {
-		case m := <-g.queue:
+		case m := <-g.queue.C():
 			add(m)
 		default:
 			for _, p := range g.join.Flush() {
