@@ -107,9 +107,13 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 		return nil, fmt.Errorf("role %q is not all, ingest or index", role)
 	}
 	c = &Collector{cfg: cfg, role: role, log: log, DrainTimeout: 10 * time.Second}
+	// `return nil, err` sets c to nil before this runs: close through
+	// the collector made here (a start failure used to panic instead of
+	// saying what failed).
+	made := c
 	defer func() {
 		if err != nil {
-			c.closeAll()
+			made.closeAll()
 		}
 	}()
 	idx, err := pipeline.ParseIndexPattern(cfg.Elasticsearch.Index)

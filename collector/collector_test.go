@@ -194,3 +194,22 @@ func TestShutdownWithoutStart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A start failure returns its error (it panicked in the clean-up before):
+// here the port is taken; what was opened before is closed.
+func TestStartFailureSaysWhy(t *testing.T) {
+	first, _ := start(t, testConfig(t))
+	cfg := testConfig(t)
+	cfg.HTTP.Listen = first.Addr()
+	c, err := collector.New(cfg, quiet)
+	if err == nil || c != nil || !strings.Contains(err.Error(), "http.listen") {
+		t.Fatalf("got %v, %v; want the http.listen error", c, err)
+	}
+	// The buffer it opened was closed: it opens again.
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	again, err := collector.New(cfg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Shutdown(context.Background())
+}
