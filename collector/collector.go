@@ -174,7 +174,7 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 				log.Warn("elasticsearch: index templates not installed now (run `collector setup` once the cluster is up)", "error", err)
 			}
 			cancel()
-			log.Info("output: elasticsearch", "urls", cfg.Elasticsearch.URLs, "index", cfg.Elasticsearch.Index)
+			log.Info("output: elasticsearch", "urls", pipeline.RedactURLs(cfg.Elasticsearch.URLs), "index", cfg.Elasticsearch.Index)
 		} else {
 			o, err := file.New(cfg.FileOutput)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -154,6 +155,25 @@ func ParseByteSize(s string) (ByteSize, error) {
 		return 0, fmt.Errorf("invalid size %q (want e.g. 1048576, 64MiB, 1GB)", s)
 	}
 	return ByteSize(n * mult), nil
+}
+
+// RedactURL is u with a password in it replaced by "xxxxx", for logs and
+// metric labels.
+func RedactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	return p.Redacted()
+}
+
+// RedactURLs is RedactURL for each.
+func RedactURLs(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = RedactURL(u)
+	}
+	return out
 }
 
 // ValidateURLs checks that every URL is http:// or https://; key names the

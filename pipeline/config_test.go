@@ -83,3 +83,15 @@ func TestExpandEnvEscape(t *testing.T) {
 		t.Fatalf("got %q %v", got, err)
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://user:s3cret@es:9200/": "http://user:xxxxx@es:9200/",
+		"https://es:9200":             "https://es:9200",
+		"http://user@es:9200":         "http://user@es:9200",
+	} {
+		if got := pipeline.RedactURL(in); got != want || strings.Contains(got, "s3cret") {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/logweave/logweave/internal/cli"
 	"github.com/logweave/logweave/internal/netlimit"
+	"github.com/logweave/logweave/pipeline"
 	"github.com/logweave/logweave/shipper"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -100,7 +101,7 @@ func run(args []string) int {
 		go srv.Serve(netlimit.Listen(ln, 64, nil))
 		defer srv.Close()
 	}
-	log.Info("shipper started", "collector", cfg.Collector.URLs, "inputs", len(cfg.Inputs))
+	log.Info("shipper started", "collector", pipeline.RedactURLs(cfg.Collector.URLs), "inputs", len(cfg.Inputs))
 	if err := s.Run(ctx); err != nil {
 		log.Error("shipper: stopped with error", "error", err)
 		return 1

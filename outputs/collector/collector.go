@@ -286,7 +286,7 @@ func (s *Sender) send(ctx context.Context, ndjson []byte, events int) error {
 			}
 		}
 		if attempt%10 == 1 {
-			s.log.Warn("shipper: batch not accepted, retrying", "url", url, "error", err, "retry_in", wait.String(), "attempt", attempt)
+			s.log.Warn("shipper: batch not accepted, retrying", "url", pipeline.RedactURL(url), "error", err, "retry_in", wait.String(), "attempt", attempt)
 		}
 		if err := sleepCtx(ctx, wait); err != nil {
 			return err
@@ -343,8 +343,8 @@ func (s *Sender) report(i int, ok bool) {
 	if s.failures[i] >= s.cfg.BreakerFailures {
 		s.failures[i] = 0
 		s.openUntil[i] = time.Now().Add(s.cfg.BreakerCooldown)
-		breakerOpened.WithLabelValues(s.cfg.URLs[i]).Inc()
-		s.log.Warn("shipper: collector circuit breaker open", "url", s.cfg.URLs[i], "cooldown", s.cfg.BreakerCooldown.String())
+		breakerOpened.WithLabelValues(pipeline.RedactURL(s.cfg.URLs[i])).Inc()
+		s.log.Warn("shipper: collector circuit breaker open", "url", pipeline.RedactURL(s.cfg.URLs[i]), "cooldown", s.cfg.BreakerCooldown.String())
 	}
 	s.cur = (i + 1) % len(s.cfg.URLs)
 }
