@@ -80,7 +80,9 @@ func (g *gelfInput) run(ctx context.Context) {
 		for _, m := range batch {
 			line, ok := gelf.Map(m.payload)
 			if !ok {
-				continue
+				// Not a GELF JSON object: kept as its text, tagged
+				// _jsonparsefailure by the filters, as any such line.
+				line = m.payload
 			}
 			env := pipeline.Envelope{
 				ID:     pipeline.EventID("gelf", "", g.seq.Add(1), m.at.UnixNano(), m.payload),

@@ -27,6 +27,11 @@ import (
 //   - Other _fields are kept without the underscore (so _request_id becomes
 //     request_id and is found as the request id).
 func Map(msg []byte) ([]byte, bool) {
+	if !gjson.ValidBytes(msg) {
+		// `{not json at all}` or a cut-off object: reading what gjson
+		// can would give an empty message. The caller keeps it as text.
+		return nil, false
+	}
 	root := gjson.ParseBytes(msg)
 	if !root.IsObject() {
 		return nil, false
