@@ -30,7 +30,7 @@ func TestConfigValidation(t *testing.T) {
 		"indexer: {batch_size: 0}":                           "indexer.batch_size",
 		"indexer: {batch_size: ten}":                         "batch_size",
 		"elasticsearch: {retry_initial: 10s, retry_max: 1s}": "retry_initial",
-		"elastic: {urls: []}":                                `unknown field "elastic"`,
+		"elastic: {urls: []}":                                "line 1: elastic: unknown key",
 		"elasticsearch: {traces_index: 'req-%{+yyyy.MM}'}":   "set correlation.traces_index",
 	}
 	for in, want := range cases {

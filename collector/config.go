@@ -1,14 +1,15 @@
 package collector
 
 import (
+	"crypto/tls"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/logweave/logweave/deploy/kibana"
 	"github.com/logweave/logweave/filters"
 	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/internal/fsutil"
 	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/outputs/file"
 	"github.com/logweave/logweave/outputs/kafka"
@@ -109,8 +110,8 @@ func DefaultConfig() *Config {
 
 // Validate checks every section, naming the key that is wrong.
 func (c *Config) Validate() error {
-	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-		return fmt.Errorf("http.listen: %q is not host:port", c.HTTP.Listen)
+	if err := pipeline.ValidateListen("http.listen", c.HTTP.Listen); err != nil {
+		return err
 	}
 	if (c.HTTP.TLS.Cert == "") != (c.HTTP.TLS.Key == "") {
 		return fmt.Errorf("http.tls: cert and key go together")
@@ -183,9 +184,56 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Load reads and validates a configuration file.
+// Preflight checks, without the network, what run needs from this
+// machine: the TLS files load, the buffer and output directories can be
+// written. `collector validate` and `collector run` both call it (through
+// Load).
+func (c *Config) Preflight() error {
+	if t := c.HTTP.TLS; t.Cert != "" {
+		if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
+			return fmt.Errorf("http.tls.cert: %w", err)
+		}
+		if t.ClientCA != "" {
+			if err := fsutil.Readable(t.ClientCA); err != nil {
+				return fmt.Errorf("http.tls.client_ca: %w", err)
+			}
+		}
+	}
+	if !c.Kafka.Enabled() {
+		if err := fsutil.WritableDir(c.Buffer.Path); err != nil {
+			return fmt.Errorf("buffer.path: %q cannot be written: %w", c.Buffer.Path, err)
+		}
+	}
+	if len(c.Elasticsearch.URLs) == 0 {
+		if err := fsutil.WritableDir(c.FileOutput.Path); err != nil {
+			return fmt.Errorf("file_output.path: %q cannot be written: %w", c.FileOutput.Path, err)
+		}
+	}
+	if k := c.Kafka.TLS; k.Cert != "" {
+		if _, err := tls.LoadX509KeyPair(k.Cert, k.Key); err != nil {
+			return fmt.Errorf("kafka.tls.cert: %w", err)
+		}
+	}
+	for key, f := range map[string]string{"elasticsearch.ca_cert": c.Elasticsearch.CACert, "kafka.tls.ca_cert": c.Kafka.TLS.CACert} {
+		if f != "" {
+			if err := fsutil.Readable(f); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Load reads a configuration file (none: the defaults), validates it and
+// runs its Preflight.
 func Load(path string) (*Config, error) {
 	c := DefaultConfig()
+	if path == "" {
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		return c, c.Preflight()
+	}
 	if err := pipeline.LoadConfig(path, c); err != nil {
 		return nil, err
 	}

@@ -78,12 +78,7 @@ func (g *gelfInput) run(ctx context.Context) {
 		recs := make([]pipeline.Record, 0, len(batch))
 		var ev pipeline.Event
 		for _, m := range batch {
-			line, ok := gelf.Map(m.payload)
-			if !ok {
-				// Not a GELF JSON object: kept as its text, tagged
-				// _jsonparsefailure by the filters, as any such line.
-				line = m.payload
-			}
+			line, _ := gelf.Map(m.payload) // not a JSON object: its text, tagged _gelfparsefailure
 			env := pipeline.Envelope{
 				ID:     pipeline.EventID("gelf", "", g.seq.Add(1), m.at.UnixNano(), m.payload),
 				ReadAt: m.at,

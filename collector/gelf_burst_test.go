@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/internal/gelftest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tidwall/gjson"
 )
 
 // A burst of GELF over UDP faster than the collector stores it: the
@@ -38,13 +40,14 @@ func TestGELFUDPBurstLosesNothing(t *testing.T) {
 }
 
 // A GELF message that is not valid JSON (`{not json at all}`, a cut-off
-// object) is indexed with its text and _jsonparsefailure, not as an empty
+// object) is indexed with its text and _gelfparsefailure, not as an empty
 // message.
 func TestGELFMalformedJSONKeepsItsText(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.GELF.Listen = "127.0.0.1:0"
 	cfg.Correlation.TracesIndex = ""
 	c, _ := start(t, cfg)
+	before := metricValue(t, "logweave_gelf_parse_failures_total")
 	conn, err := net.Dial("udp", c.GELFAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -54,15 +57,39 @@ func TestGELFMalformedJSONKeepsItsText(t *testing.T) {
 		conn.Write([]byte(m))
 	}
 	eventually(t, 10*time.Second, "both indexed", func() bool { return c.Indexed() >= 2 })
-	var all string
+	if n := metricValue(t, "logweave_gelf_parse_failures_total") - before; n != 2 {
+		t.Errorf("logweave_gelf_parse_failures_total rose by %v, want 2", n)
+	}
+	got := map[string]string{}
 	names, _ := filepath.Glob(filepath.Join(cfg.FileOutput.Path, "logs-*.ndjson"))
 	for _, n := range names {
 		b, _ := os.ReadFile(n)
-		all += string(b)
-	}
-	for _, want := range []string{`not json at all`, `cut off`, `_jsonparsefailure`} {
-		if !strings.Contains(all, want) {
-			t.Fatalf("output lacks %q:\n%s", want, all)
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			got[gjson.Get(l, "message").String()] = gjson.Get(l, "tags").Raw
 		}
 	}
+	for _, m := range []string{`{not json at all}`, `{"version":"1.1","host":"h","short_message":"cut off`} {
+		if tags, ok := got[m]; !ok || tags != `["_gelfparsefailure"]` {
+			t.Errorf("message %q: indexed %v with tags %s; want its whole text tagged [\"_gelfparsefailure\"] (all: %v)", m, ok, tags, got)
+		}
+	}
+}
+
+// metricValue is the sum of a metric's series in the default registry.
+func metricValue(t *testing.T, name string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
 }

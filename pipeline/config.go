@@ -4,32 +4,49 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
 )
 
 // Validator is implemented by configuration structs.
 type Validator interface{ Validate() error }
 
-// LoadConfig reads a YAML file into cfg, which must already hold its defaults.
-// ${VAR} and ${VAR:-default} are expanded first ($${ is a literal ${); unknown
-// keys are errors that name the key and its line. An empty file is valid.
+// Preflighter is implemented by configurations that can check, without
+// the network, what running them needs from this machine: files readable,
+// directories writable, listen ports free of typos. LoadConfig calls it,
+// so `validate` and `run` pass and fail alike.
+type Preflighter interface{ Preflight() error }
+
+// LoadConfig reads a YAML file into cfg, which must already hold its
+// defaults, then validates it and runs its Preflight. ${VAR} and
+// ${VAR:-default} are expanded first ($${ is a literal ${). Every unknown
+// key and every value of the wrong shape is reported at once, each as
+// "file:line: key.path: problem (expected …)" (a ConfigErrors). An empty
+// file is valid when the defaults are.
 func LoadConfig(path string, cfg Validator) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	if err := ParseConfig(data, cfg); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	err = parseConfig(data, cfg, os.LookupEnv, true)
+	var ce ConfigErrors
+	if errors.As(err, &ce) {
+		for _, e := range ce {
+			e.File = path
+		}
+		return ce
 	}
-	return nil
+	return err
 }
 
-// ParseConfig is LoadConfig on bytes.
+// ParseConfig is LoadConfig on bytes, without the Preflight.
 func ParseConfig(data []byte, cfg Validator) error {
 	return ParseConfigEnv(data, cfg, os.LookupEnv)
 }
@@ -37,16 +54,47 @@ func ParseConfig(data []byte, cfg Validator) error {
 // ParseConfigEnv is ParseConfig with the environment ${VAR} expands from
 // (a deployment's, in the tests of deploy/).
 func ParseConfigEnv(data []byte, cfg Validator, lookup func(string) (string, bool)) error {
+	return parseConfig(data, cfg, lookup, false)
+}
+
+func parseConfig(data []byte, cfg Validator, lookup func(string) (string, bool), preflight bool) error {
+	raw := strings.Split(string(data), "\n")
 	expanded, err := ExpandEnv(data, lookup)
 	if err != nil {
 		return err
 	}
+	c := &checker{lines: map[string]int{}}
 	if len(bytes.TrimSpace(stripComments(expanded))) > 0 {
+		f, err := parser.ParseBytes(expanded, 0)
+		if err != nil {
+			return syntaxError(err, raw)
+		}
+		for _, doc := range f.Docs {
+			if doc.Body != nil {
+				c.node(doc.Body, reflect.TypeOf(cfg), "")
+			}
+		}
+		if len(c.errs) > 0 {
+			return c.errs
+		}
 		if err := yaml.UnmarshalWithOptions(expanded, cfg, yaml.Strict()); err != nil {
-			return errors.New(yaml.FormatError(err, false, true))
+			e := &ConfigError{Msg: yamlMessage(err)}
+			var ye yaml.Error
+			if errors.As(err, &ye) && ye.GetToken() != nil {
+				e.Line = ye.GetToken().Position.Line
+			}
+			return ConfigErrors{e}
 		}
 	}
-	return cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return c.placed(err)
+	}
+	if p, ok := cfg.(Preflighter); ok && preflight {
+		if err := p.Preflight(); err != nil {
+			return c.placed(err)
+		}
+	}
+	return nil
 }
 
 func stripComments(b []byte) []byte {
@@ -86,17 +134,17 @@ func ExpandEnv(data []byte, lookup func(string) (string, bool)) ([]byte, error) 
 		}
 		end := bytes.IndexByte(data[i:], '}')
 		if end < 0 {
-			return nil, fmt.Errorf("line %d: unclosed ${", line)
+			return nil, ConfigErrors{{Line: line, Msg: "unclosed ${"}}
 		}
 		expr := string(data[i+2 : i+end])
 		name, def, hasDef := strings.Cut(expr, ":-")
 		if !validEnvName(name) {
-			return nil, fmt.Errorf("line %d: invalid variable name %q in ${%s}", line, name, expr)
+			return nil, ConfigErrors{{Line: line, Msg: fmt.Sprintf("invalid variable name %q in ${%s}", name, expr)}}
 		}
 		val, ok := lookup(name)
 		if !ok || (hasDef && val == "") {
 			if !hasDef {
-				return nil, fmt.Errorf("line %d: environment variable %s is not set (use ${%s:-default} for a default)", line, name, name)
+				return nil, ConfigErrors{{Line: line, Msg: fmt.Sprintf("environment variable %s is not set (use ${%s:-default} for a default)", name, name)}}
 			}
 			val = def
 		}
@@ -136,6 +184,7 @@ func (b *ByteSize) UnmarshalYAML(data []byte) error {
 
 // ParseByteSize parses "1048576", "1MiB", "10MB", "512 KiB".
 func ParseByteSize(s string) (ByteSize, error) {
+	orig := s
 	s = strings.TrimSpace(s)
 	units := []struct {
 		suffix string
@@ -152,7 +201,7 @@ func ParseByteSize(s string) (ByteSize, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("invalid size %q (want e.g. 1048576, 64MiB, 1GB)", s)
+		return 0, fmt.Errorf("%q is not a size (expected bytes, optionally with a unit: 1048576, 512KiB, 64MiB, 1GB)", orig)
 	}
 	return ByteSize(n * mult), nil
 }
@@ -181,8 +230,27 @@ func RedactURLs(urls []string) []string {
 func ValidateURLs(key string, urls []string) error {
 	for i, u := range urls {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			return fmt.Errorf("%s[%d]: %q must start with http:// or https://", key, i, u)
+			return fmt.Errorf("%s[%d]: %q must start with http:// or https://", key, i, RedactURL(u))
 		}
+	}
+	return nil
+}
+
+// ValidateListen checks a listen address, "host:port" with a port from 0
+// to 65535 (or a service name), naming key in its error.
+func ValidateListen(key, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s: %q is not host:port (expected e.g. \"0.0.0.0:8080\" or \":8080\")", key, addr)
+	}
+	if n, err := strconv.Atoi(port); err == nil {
+		if n < 0 || n > 65535 {
+			return fmt.Errorf("%s: %q: port %d is out of range (expected 0 to 65535)", key, addr, n)
+		}
+		return nil
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("%s: %q: port %q is neither a number nor a known service", key, addr, port)
 	}
 	return nil
 }

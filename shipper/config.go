@@ -1,11 +1,12 @@
 package shipper
 
 import (
+	"crypto/tls"
 	"fmt"
-	"net"
 
 	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/inputs/tail"
+	"github.com/logweave/logweave/internal/fsutil"
 	"github.com/logweave/logweave/outputs/collector"
 	"github.com/logweave/logweave/pipeline"
 )
@@ -56,11 +57,28 @@ func (in *InputConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	return nil
 }
 
+// ConfigVariants gives each input type its own keys, so a file input's
+// `listen` or a gelf input's `paths` is an error naming its line.
+func (in *InputConfig) ConfigVariants() (string, map[string]any) {
+	return "type", map[string]any{"file": fileInputKeys{}, "gelf": gelfInputKeys{}}
+}
+
+// fileInputKeys and gelfInputKeys are the keys of each input type.
+type fileInputKeys struct {
+	Type        string `yaml:"type"`
+	tail.Config `yaml:",inline"`
+}
+
+type gelfInputKeys struct {
+	Type        string `yaml:"type"`
+	gelf.Config `yaml:",inline"`
+	Spool       SpoolConfig `yaml:"spool"`
+}
+
 // DefaultSpoolConfig is a GELF input's spool unless configured.
 func DefaultSpoolConfig() SpoolConfig { return SpoolConfig{MaxBytes: 256 << 20} }
 
-// DefaultConfig returns the defaults; an empty file is valid but has no
-// inputs, so it only validates.
+// DefaultConfig returns the defaults; a configuration must add inputs.
 func DefaultConfig() *Config {
 	return &Config{
 		Collector: collector.DefaultConfig(),
@@ -78,12 +96,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("state.path: must not be empty")
 	}
 	if c.HTTP.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-			return fmt.Errorf("http.listen: %q is not host:port", c.HTTP.Listen)
+		if err := pipeline.ValidateListen("http.listen", c.HTTP.Listen); err != nil {
+			return err
 		}
 	}
 	if c.QueueSize < 1 {
 		return fmt.Errorf("queue_size: must be at least 1")
+	}
+	if len(c.Inputs) == 0 {
+		return fmt.Errorf("inputs: none configured, so there is nothing to ship (add e.g. - {type: file, paths: [/var/log/app/*.log]})")
 	}
 	for i := range c.Inputs {
 		in := &c.Inputs[i]
@@ -107,6 +128,27 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s.type: missing (file or gelf)", prefix)
 		default:
 			return fmt.Errorf("%s.type: %q is not supported (supported: file, gelf)", prefix, in.Type)
+		}
+	}
+	return nil
+}
+
+// Preflight checks, without the network, what run needs from this
+// machine: the state directory (checkpoints, spools) can be written and
+// the TLS files load. `shipper validate` and `shipper run` both call it.
+func (c *Config) Preflight() error {
+	if err := fsutil.WritableDir(c.State.Path); err != nil {
+		return fmt.Errorf("state.path: %q cannot be written: %w", c.State.Path, err)
+	}
+	t := c.Collector.TLS
+	if t.Cert != "" {
+		if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
+			return fmt.Errorf("collector.tls.cert: %w", err)
+		}
+	}
+	if t.CACert != "" {
+		if err := fsutil.Readable(t.CACert); err != nil {
+			return fmt.Errorf("collector.tls.ca_cert: %w", err)
 		}
 	}
 	return nil

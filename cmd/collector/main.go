@@ -2,19 +2,19 @@
 // them, buffers them durably and indexes them into daily Elasticsearch
 // indices (or NDJSON files).
 //
-//	collector [run] -config FILE [-role all|ingest|index]
+//	collector [run] -c FILE [-role all|ingest|index]
 //	                                 run (the default subcommand); with Kafka,
 //	                                 ingest and index can run as separate processes
-//	collector validate -config FILE  check a configuration and exit
-//	collector setup -config FILE     install index templates (and the ILM policy)
+//	collector validate -c FILE  check a configuration and exit
+//	collector setup -c FILE     install index templates (and the ILM policy)
 //	                                 in Elasticsearch, and, with kibana.url, the Kibana
 //	                                 saved objects, waiting up to -wait for both
-//	collector trace -config FILE [-o text|json] REQUEST_ID
+//	collector trace -c FILE [-o text|json] REQUEST_ID
 //	                                 print one request's trace as a waterfall, from
 //	                                 Elasticsearch or, without it, the file output
-//	collector traces -config FILE [-errors] [-slowest N] [-since 1h] [-limit 20]
+//	collector traces -c FILE [-errors] [-slowest N] [-since 1h] [-limit 20]
 //	                                 list traces, latest (or slowest) first
-//	collector health -config FILE    ask the running collector's /readyz (exit 0 when
+//	collector health -c FILE    ask the running collector's /readyz (exit 0 when
 //	                                 ready): a container health check without a shell
 package main
 
@@ -36,9 +36,15 @@ import (
 	"github.com/logweave/logweave/traceview"
 )
 
-var version = "dev"
+var program = &cli.Program{Name: "collector",
+	Summary: "receives events from shippers and GELF, correlates requests, buffers and indexes them into Elasticsearch (or files)"}
+
+// version and commit are set at build time (-X main.version=… -X main.commit=…).
+var version = "0.0.0-dev"
+var commit = "unknown"
 
 func main() {
+	cli.Version, cli.Commit = version, commit
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -47,48 +53,60 @@ func run(args []string) int {
 	var wait, since time.Duration
 	var errorsOnly bool
 	var slowest, limit int
-	cmd, code := cli.Parse("collector", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&role, "role", collector.RoleAll, "run: all, ingest or index")
-		fs.DurationVar(&wait, "wait", 2*time.Minute, "setup: how long to wait for Elasticsearch")
-		fs.StringVar(&format, "o", "text", "trace: text (a waterfall) or json")
-		fs.BoolVar(&errorsOnly, "errors", false, "traces: only requests with an error")
-		fs.IntVar(&slowest, "slowest", 0, "traces: the N slowest instead of the latest")
-		fs.DurationVar(&since, "since", 0, "traces: only requests that started within this long")
-		fs.IntVar(&limit, "limit", 20, "traces: how many")
-	})
+	program.Subs = []cli.Sub{
+		{Name: "run", Summary: "run the collector", Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&role, "role", collector.RoleAll, "all, ingest or index (ingest and index need Kafka)")
+		}},
+		{Name: "validate", Summary: "check a configuration as run does (keys, values, files, directories) and exit", NeedsConfig: true},
+		{Name: "setup", Summary: "install the index templates, ILM policy and Kibana saved objects", NeedsConfig: true, Flags: func(fs *flag.FlagSet) {
+			fs.DurationVar(&wait, "wait", 2*time.Minute, "how long to wait for Elasticsearch and Kibana")
+		}},
+		{Name: "trace", Summary: "print one request's trace as a waterfall", Args: "REQUEST_ID", NArgs: 1, Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&format, "o", "text", "text (a waterfall) or json")
+		}},
+		{Name: "traces", Summary: "list traces, latest (or slowest) first", Flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&errorsOnly, "errors", false, "only requests with an error")
+			fs.IntVar(&slowest, "slowest", 0, "the N slowest instead of the latest")
+			fs.DurationVar(&since, "since", 0, "only requests that started within this long, e.g. 1h")
+			fs.IntVar(&limit, "limit", 20, "how many")
+		}},
+		{Name: "health", Summary: "ask the running collector's /readyz; exit 0 when ready (a container health check)"},
+		{Name: "version", Summary: "print the name, version, commit and Go version"},
+	}
+	cmd, code := program.Parse(args)
 	if code >= 0 {
 		return code
 	}
 	sub, log := cmd.Sub, cmd.Log
-	configPath := &cmd.Config
-
-	cfg := collector.DefaultConfig()
-	if *configPath != "" {
-		var err error
-		if cfg, err = collector.Load(*configPath); err != nil {
-			fmt.Fprintln(os.Stderr, "collector: invalid configuration:", err)
-			return 1
-		}
+	if sub == "version" {
+		fmt.Println(cli.VersionLine("collector"))
+		return 0
+	}
+	cfg, err := collector.Load(cmd.Config)
+	if err != nil {
+		return cli.ConfigError(os.Stderr, "collector", err)
 	}
 	switch sub {
 	case "validate":
-		fmt.Println("configuration ok")
+		fmt.Printf("%s: configuration ok\n", cmd.Config)
 		return 0
 	case "run":
+		if role != collector.RoleAll && role != collector.RoleIngest && role != collector.RoleIndex {
+			fmt.Fprintf(os.Stderr, "collector run: -role %q: expected all, ingest or index\n", role)
+			return 2
+		}
 	case "setup":
 		return setup(cfg, wait, log)
 	case "trace":
-		return trace(cfg, cmd.Args, format, log)
+		if format != "text" && format != "json" {
+			fmt.Fprintf(os.Stderr, "collector trace: -o %q: expected text or json\n", format)
+			return 2
+		}
+		return trace(cfg, cmd.Args[0], format, log)
 	case "traces":
 		return traces(cfg, traceview.ListOptions{Errors: errorsOnly, Since: since, Slowest: slowest, Limit: limit, Now: time.Now()}, log)
 	case "health":
 		return cli.Health("collector", cfg.HTTP.Listen, cfg.HTTP.TLS.Cert != "")
-	case "version":
-		fmt.Println(version)
-		return 0
-	default:
-		fmt.Fprintf(os.Stderr, "collector: unknown subcommand %q (run, validate, setup, trace, traces, health, version)\n", sub)
-		return 2
 	}
 
 	c, err := collector.NewRole(cfg, role, log)
@@ -165,12 +183,7 @@ func retryUntil(deadline time.Time, what string, log *slog.Logger, f func(contex
 
 // trace prints one request's trace: from Elasticsearch when it is
 // configured, else from the file output.
-func trace(cfg *collector.Config, args []string, format string, log *slog.Logger) int {
-	if len(args) != 1 || (format != "text" && format != "json") {
-		fmt.Fprintln(os.Stderr, "usage: collector trace -config FILE [-o text|json] REQUEST_ID")
-		return 2
-	}
-	id := args[0]
+func trace(cfg *collector.Config, id, format string, log *slog.Logger) int {
 	var v *traceview.View
 	var err error
 	if len(cfg.Elasticsearch.URLs) > 0 {

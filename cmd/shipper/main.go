@@ -1,9 +1,10 @@
 // Command shipper tails log files and ships their lines to the collector,
 // moving its checkpoints only when the collector acknowledged them.
 //
-//	shipper [run] -config FILE     run (the default subcommand)
-//	shipper validate -config FILE  check a configuration and exit
-//	shipper health -config FILE    ask the running shipper's /readyz (exit 0 when ready)
+//	shipper [run] -c FILE     run (the default subcommand)
+//	shipper validate -c FILE  check a configuration as run does and exit
+//	shipper health -c FILE    ask the running shipper's /readyz (exit 0 when ready)
+//	shipper version           print the name, version, commit and Go version
 package main
 
 import (
@@ -23,40 +24,40 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-var version = "dev"
+var program = &cli.Program{Name: "shipper",
+	Summary: "tails log files and receives GELF on a node, and ships every line to the collector, at least once",
+	Subs: []cli.Sub{
+		{Name: "run", Summary: "run the shipper", NeedsConfig: true},
+		{Name: "validate", Summary: "check a configuration as run does (keys, values, files, directories) and exit", NeedsConfig: true},
+		{Name: "health", Summary: "ask the running shipper's /readyz; exit 0 when ready (a container health check)", NeedsConfig: true},
+		{Name: "version", Summary: "print the name, version, commit and Go version"},
+	}}
+
+// version and commit are set at build time (-X main.version=… -X main.commit=…).
+var version = "0.0.0-dev"
+var commit = "unknown"
 
 func main() {
+	cli.Version, cli.Commit = version, commit
 	os.Exit(run(os.Args[1:]))
 }
 
 func run(args []string) int {
-	cmd, code := cli.Parse("shipper", args)
+	cmd, code := program.Parse(args)
 	if code >= 0 {
 		return code
 	}
 	sub, log := cmd.Sub, cmd.Log
-	configPath := &cmd.Config
-
-	switch sub {
-	case "run", "validate", "health":
-	case "version":
-		fmt.Println(version)
+	if sub == "version" {
+		fmt.Println(cli.VersionLine("shipper"))
 		return 0
-	default:
-		fmt.Fprintf(os.Stderr, "shipper: unknown subcommand %q (run, validate, health, version)\n", sub)
-		return 2
 	}
-	if *configPath == "" {
-		fmt.Fprintln(os.Stderr, "shipper: -config FILE is required")
-		return 2
-	}
-	cfg, err := shipper.Load(*configPath)
+	cfg, err := shipper.Load(cmd.Config)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "shipper: invalid configuration:", err)
-		return 1
+		return cli.ConfigError(os.Stderr, "shipper", err)
 	}
 	if sub == "validate" {
-		fmt.Println("configuration ok")
+		fmt.Printf("%s: configuration ok\n", cmd.Config)
 		return 0
 	}
 	if sub == "health" {
@@ -65,10 +66,6 @@ func run(args []string) int {
 			return 2
 		}
 		return cli.Health("shipper", cfg.HTTP.Listen, false)
-	}
-	if len(cfg.Inputs) == 0 {
-		fmt.Fprintln(os.Stderr, "shipper: no inputs configured; nothing to do")
-		return 1
 	}
 	s, err := shipper.New(cfg, log)
 	if err != nil {
@@ -91,7 +88,7 @@ func run(args []string) int {
 		})
 		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 		if err != nil {
-			log.Error("shipper: http.listen", "error", err)
+			log.Error("shipper: cannot start: http.listen", "error", err)
 			return 1
 		}
 		// Only probes and scrapes come here: a few connections, small and

@@ -59,8 +59,8 @@ func (c *Config) Validate(prefix string) error {
 	if c.Listen == "" {
 		return nil
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("%s.listen: %q is not host:port", prefix, c.Listen)
+	if err := pipeline.ValidateListen(prefix+".listen", c.Listen); err != nil {
+		return err
 	}
 	if c.MaxMessageBytes < 1024 || c.MaxPendingBytes < c.MaxMessageBytes || c.ChunkTimeout <= 0 {
 		return fmt.Errorf("%s: need max_message_bytes >= 1KiB, max_pending_bytes >= max_message_bytes, chunk_timeout > 0", prefix)

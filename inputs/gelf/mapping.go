@@ -4,10 +4,19 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/tidwall/gjson"
 
 	"github.com/logweave/logweave/pipeline"
 )
+
+// TagParseFailure tags a GELF message that was not a JSON object.
+const TagParseFailure = "_gelfparsefailure"
+
+var parseFailures = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "logweave_gelf_parse_failures_total",
+	Help: "GELF messages that were not a JSON object, kept as their text with the tag _gelfparsefailure."})
 
 // Map turns a GELF message into a log line for the collector's filters: a
 // JSON object with ECS names.
@@ -26,16 +35,21 @@ import (
 //     _tag → container.tag, _created → container.created.
 //   - Other _fields are kept without the underscore (so _request_id becomes
 //     request_id and is found as the request id).
+//
+// A message that is not a JSON object (`{not json at all}`, a cut-off
+// object) is kept whole: the line is {"message": its text, "tags":
+// ["_gelfparsefailure"]}, Map returns false and
+// logweave_gelf_parse_failures_total counts it.
 func Map(msg []byte) ([]byte, bool) {
-	if !gjson.ValidBytes(msg) {
-		// `{not json at all}` or a cut-off object: reading what gjson
-		// can would give an empty message. The caller keeps it as text.
-		return nil, false
+	if !gjson.ValidBytes(msg) || !gjson.ParseBytes(msg).IsObject() {
+		// Reading what gjson can would give an empty message.
+		parseFailures.Inc()
+		e := &pipeline.Event{}
+		e.SetString("message", string(msg))
+		e.Set("tags", []byte(`["`+TagParseFailure+`"]`))
+		return e.Encode(nil), false
 	}
 	root := gjson.ParseBytes(msg)
-	if !root.IsObject() {
-		return nil, false
-	}
 	short := root.Get("short_message")
 	full := root.Get("full_message")
 	text := short.String()

@@ -238,10 +238,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.env = pipeline.Envelope{Line: line}
 		} else if s.env.Format == "gelf" {
 			// A GELF message a shipper spooled: mapped here, where the
-			// CPU is. One that is not a JSON object stays as it came.
-			if mapped, ok := gelf.Map(s.env.Line); ok {
-				s.env.Line = mapped
-			}
+			// CPU is. One that is not a JSON object is kept as its text,
+			// tagged _gelfparsefailure.
+			s.env.Line, _ = gelf.Map(s.env.Line)
 		}
 		rec := h.Processor.Process(&s.env, &s.ev, s.doc[:0])
 		s.doc = rec.Doc

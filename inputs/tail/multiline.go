@@ -58,7 +58,7 @@ func (t *Tailer) send(ctx context.Context, out chan<- Line, f *follower, l Line)
 		f.ml[l.Stream] = &mlRecord{line: l, at: time.Now()}
 		return nil
 	}
-	room := t.cfg.MaxLineBytes - len(rec.line.Data) - 1
+	room := int(t.cfg.MaxLineBytes) - len(rec.line.Data) - 1
 	switch {
 	case room >= len(l.Data):
 		rec.line.Data = append(append(rec.line.Data, '\n'), l.Data...)

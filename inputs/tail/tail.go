@@ -26,16 +26,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/logweave/logweave/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // Config is one `type: file` input.
 type Config struct {
-	Paths        []string      `yaml:"paths"`
-	ScanInterval time.Duration `yaml:"scan_interval"`
-	PollInterval time.Duration `yaml:"poll_interval"`
-	MaxLineBytes int           `yaml:"max_line_bytes"`
+	Paths        []string          `yaml:"paths"`
+	ScanInterval time.Duration     `yaml:"scan_interval"`
+	PollInterval time.Duration     `yaml:"poll_interval"`
+	MaxLineBytes pipeline.ByteSize `yaml:"max_line_bytes"`
 	// CloseInactive closes a file idle this long: one at its path is
 	// reopened at its place when it grows; one rotated away or deleted is
 	// done.
@@ -595,7 +596,7 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan
 	if f.fpLen < FingerprintBytes && f.offset+int64(n) > int64(f.fpLen) {
 		f.fp, f.fpLen = fingerprint(f.f, FingerprintBytes)
 	}
-	max := t.cfg.MaxLineBytes
+	max := int(t.cfg.MaxLineBytes)
 	for data := buf[:n]; len(data) > 0; {
 		i := bytes.IndexByte(data, '\n')
 		seg := data
@@ -667,7 +668,7 @@ func (t *Tailer) emitLine(ctx context.Context, out chan<- Line, f *follower, sta
 	text, first := r.text, start
 	if p != nil {
 		// Join, keeping at most max_line_bytes of the whole line.
-		room := t.cfg.MaxLineBytes - len(p.text)
+		room := int(t.cfg.MaxLineBytes) - len(p.text)
 		if room < len(r.text) {
 			p.trunc = true
 			if room > 0 {

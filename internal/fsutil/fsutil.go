@@ -2,8 +2,12 @@
 package fsutil
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // WriteFileAtomic replaces path with data so that a crash leaves either the
@@ -40,4 +44,45 @@ func SyncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// WritableDir checks, without creating anything, that dir is a directory
+// this process may create files in, or could be created: its nearest
+// existing ancestor must be a directory it may write.
+func WritableDir(dir string) error {
+	p := filepath.Clean(dir)
+	for {
+		fi, err := os.Stat(p)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s is not a directory", p)
+			}
+			if err := syscall.Access(p, 0x2|0x1); err != nil { // W_OK|X_OK
+				return &os.PathError{Op: "write", Path: p, Err: err}
+			}
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return err
+		}
+		p = parent
+	}
+}
+
+// Readable checks that path is a file this process may read.
+func Readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory, not a file", path)
+	}
+	return err
 }
