@@ -3,13 +3,16 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runBin runs a binary to its end and returns its exit code and its
@@ -246,4 +249,118 @@ func TestCommandLineConventions(t *testing.T) {
 	if !strings.Contains(out, "level=ERROR") {
 		t.Errorf("-log-format text: %s", out)
 	}
+}
+
+// Known secrets, in a configuration's ${VAR}s, literals and URLs, appear
+// in no log line, metric or error of validate, run, /metrics and /readyz,
+// of either binary.
+func TestSecretsAppearNowhere(t *testing.T) {
+	collectorBin, shipperBin := buildBinaries(t)
+	dir := t.TempDir()
+	secrets := map[string]string{"LW_TOKEN": "tok-Zq81secret", "LW_ES_PW": "espw-Xy72secret", "LW_SHIP_PW": "shpw-Wv63secret"}
+	env := []string{}
+	for k, v := range secrets {
+		env = append(env, k+"="+v)
+	}
+	literal := "lit-Uu54secret"
+	var all strings.Builder
+	check := func(what, out string) {
+		all.WriteString("== " + what + "\n" + out + "\n")
+	}
+	dead := freeTCPAddr(t)
+	addr := freeTCPAddr(t)
+	good := fmt.Sprintf(`http:
+  listen: %q
+  token: ${LW_TOKEN}
+elasticsearch:
+  urls: ["http://elastic:${LW_ES_PW}@%s"]
+  request_timeout: 2s
+buffer: {path: %q}
+`, addr, dead, filepath.Join(dir, "buf"))
+	// Errors next to the secrets: a bad value, an unknown key, a syntax
+	// error in the secret's own line, a secret literal in a bad place.
+	for name, text := range map[string]string{
+		"value":   good + "indexer: {batch_size: many}\n",
+		"unknown": strings.Replace(good, "  token: ${LW_TOKEN}\n", "  token: ${LW_TOKEN}\n  tokn: "+literal+"\n", 1),
+		"syntax":  strings.Replace(good, "  token: ${LW_TOKEN}\n", "  token: \""+literal+"\n", 1),
+		"url":     strings.Replace(good, `urls: ["http://`, `urls: ["ftp://`, 1),
+		"shape":   strings.Replace(good, "  token: ${LW_TOKEN}\n", "  token: [${LW_TOKEN}]\n", 1),
+	} {
+		cfg := writeFile(t, dir, "bad-"+name+".yaml", text)
+		code, out := runBin(t, collectorBin, env, "validate", "-c", cfg)
+		if code == 0 {
+			t.Errorf("%s: validate passed:\n%s", name, out)
+		}
+		check("validate "+name, out)
+	}
+
+	// A collector that runs, refused by its Elasticsearch.
+	cfg := writeFile(t, dir, "collector.yaml", good)
+	logPath := filepath.Join(dir, "collector.log")
+	p := spawnWithEnv(t, logPath, env, collectorBin, "run", "-c", cfg, "-log-level", "debug")
+	eventually(t, 10*time.Second, "collector up", func() bool { return get(t, "http://"+addr+"/healthz", "") != "" })
+	check("/metrics", get(t, "http://"+addr+"/metrics", secrets["LW_TOKEN"]))
+	check("/readyz", get(t, "http://"+addr+"/readyz", ""))
+
+	// A shipper whose collectors (with passwords in their URLs) refuse it
+	// until its breaker opens.
+	logs := filepath.Join(dir, "logs")
+	os.MkdirAll(logs, 0o755)
+	os.WriteFile(filepath.Join(logs, "a.log"), []byte("{\"msg\":\"hello\"}\n"), 0o644)
+	shAddr := freeTCPAddr(t)
+	sh := writeFile(t, dir, "shipper.yaml", fmt.Sprintf(`collector:
+  urls: ["http://u:${LW_SHIP_PW}@%s", "http://u:${LW_SHIP_PW}@%s"]
+  token: ${LW_TOKEN}
+  retry_max: 100ms
+  breaker_failures: 1
+http: {listen: %q}
+state: {path: %q}
+inputs: [{type: file, paths: [%q]}]
+`, dead, freeTCPAddr(t), shAddr, filepath.Join(dir, "state"), filepath.Join(logs, "*.log")))
+	shLog := filepath.Join(dir, "shipper.log")
+	sp := spawnWithEnv(t, shLog, env, shipperBin, "run", "-c", sh, "-log-level", "debug")
+	eventually(t, 15*time.Second, "shipper breaker opened", func() bool {
+		return strings.Contains(get(t, "http://"+shAddr+"/metrics", ""), "logweave_shipper_breaker_opened_total{")
+	})
+	check("shipper /metrics", get(t, "http://"+shAddr+"/metrics", ""))
+	check("shipper /readyz", get(t, "http://"+shAddr+"/readyz", ""))
+	sp.term()
+	p.term()
+	for _, f := range []string{logPath, shLog} {
+		b, _ := os.ReadFile(f)
+		check(f, string(b))
+	}
+	if !strings.Contains(all.String(), "xxxxx@") {
+		t.Errorf("no redacted URL was shown at all; the test does not exercise what it should:\n%s", all.String())
+	}
+	for _, s := range append([]string{literal}, secrets["LW_TOKEN"], secrets["LW_ES_PW"], secrets["LW_SHIP_PW"]) {
+		if i := strings.Index(all.String(), s); i >= 0 {
+			from := max(0, i-300)
+			t.Errorf("secret %q shown:\n%s", s, all.String()[from:min(len(all.String()), i+100)])
+		}
+	}
+}
+
+func spawnWithEnv(t *testing.T, logPath string, env []string, bin string, args ...string) *process {
+	t.Helper()
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return spawn(t, logPath, bin, args...)
+}
+
+// get is the body of a GET (with a bearer token when given), "" on error.
+func get(t *testing.T, url, token string) string {
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.Status + "\n" + string(b)
 }
