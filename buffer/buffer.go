@@ -111,7 +111,7 @@ func Open(opts Options) (*Buffer, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if err := os.MkdirAll(opts.Path, 0o755); err != nil {
+	if err := os.MkdirAll(opts.Path, 0o700); err != nil {
 		return nil, err
 	}
 	b := &Buffer{opts: opts, log: opts.Logger, sizes: map[uint64]int64{}, notify: make(chan struct{})}
@@ -154,7 +154,7 @@ func Open(opts Options) (*Buffer, error) {
 		b.total -= b.sizes[b.wID] - valid
 		b.sizes[b.wID] = valid
 	}
-	b.w, err = os.OpenFile(b.segPath(b.wID), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	b.w, err = os.OpenFile(b.segPath(b.wID), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -385,7 +385,7 @@ func (b *Buffer) writeFailedLocked(err error) error {
 // old one is closed, so a failure (no space for it) leaves the buffer
 // writing where it was.
 func (b *Buffer) rotateLocked() error {
-	f, err := os.OpenFile(b.segPath(b.wID+1), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(b.segPath(b.wID+1), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}

@@ -364,3 +364,39 @@ func get(t *testing.T, url, token string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.Status + "\n" + string(b)
 }
+
+// Everything the collector and the shipper write (buffer segments and
+// cursor, output files, checkpoints) is readable by their user only:
+// files 0600, directories 0700.
+func TestFilesWrittenAreOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	c := startCollector(t, dir, "")
+	defer stopCollector(t, c)
+	logs := filepath.Join(dir, "logs")
+	os.MkdirAll(logs, 0o755)
+	os.WriteFile(filepath.Join(logs, "a.log"), []byte("{\"msg\":\"one\",\"request_id\":\"r1\"}\nplain two\n"), 0o644)
+	s := startShipper(t, dir, c.Addr(), filepath.Join(logs, "*.log"))
+	eventually(t, 15*time.Second, "both lines acked", func() bool { return s.Acked() >= 2 })
+	s.stop(t)
+	seen := map[string]int{}
+	for _, root := range []string{"buffer", "out", "shipper-state"} {
+		filepath.Walk(filepath.Join(dir, root), func(p string, fi os.FileInfo, err error) error {
+			if err != nil {
+				t.Error(err)
+				return nil
+			}
+			want := os.FileMode(0o600)
+			if fi.IsDir() {
+				want = 0o700
+			}
+			if fi.Mode().Perm() != want {
+				t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), want)
+			}
+			seen[root]++
+			return nil
+		})
+	}
+	if seen["buffer"] < 3 || seen["out"] < 2 || seen["shipper-state"] < 2 {
+		t.Errorf("too few files to judge: %v", seen)
+	}
+}

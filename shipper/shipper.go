@@ -45,7 +45,7 @@ func New(cfg *Config, log *slog.Logger) (*Shipper, error) {
 		host, _ = os.Hostname()
 	}
 	s := &Shipper{cfg: cfg, log: log, host: host, checkpoints: map[string]tail.Checkpoint{}}
-	if err := os.MkdirAll(cfg.State.Path, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.State.Path, 0o700); err != nil {
 		return nil, fmt.Errorf("state.path: %w", err)
 	}
 	data, err := os.ReadFile(s.statePath())

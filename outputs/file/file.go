@@ -66,7 +66,7 @@ func New(cfg Config) (*Output, error) {
 	if cfg.MaxOpenFiles <= 0 {
 		cfg.MaxOpenFiles = DefaultConfig().MaxOpenFiles
 	}
-	if err := os.MkdirAll(cfg.Path, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.Path, 0o700); err != nil {
 		return nil, err
 	}
 	names, err := filepath.Glob(filepath.Join(cfg.Path, "*.ndjson"))
@@ -180,7 +180,7 @@ func (o *Output) file(index string) (*openFile, error) {
 	if err := cutTornTail(name); err != nil && !os.IsNotExist(err) {
 		return nil, err
 	}
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
