@@ -191,6 +191,10 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
 	c.ln = netlimit.Listen(c.ln, cfg.HTTP.MaxConnections, connectionsRejected.Inc)
+	if ingesting && !loopback(cfg.HTTP.Listen) && cfg.HTTP.Token == "" && cfg.HTTP.TLS.ClientCA == "" {
+		log.Warn("http.listen is reachable from other machines with no http.token and no TLS client certificates: "+
+			"anyone who can connect can write events (set http.token, and the shipper's collector.token)", "listen", cfg.HTTP.Listen)
+	}
 	if t := cfg.HTTP.TLS; t.Cert != "" {
 		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
 		if err != nil {
@@ -243,7 +247,11 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 			Log:           log,
 		})
 	}
-	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{}))
+	var metrics http.Handler = promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{})
+	if cfg.HTTP.MetricsAuth {
+		metrics = requireToken(cfg.HTTP.Token, metrics)
+	}
+	mux.Handle("/metrics", metrics)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", c.readyz)
 	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: min(10*time.Second, cfg.HTTP.ReadTimeout),
@@ -251,6 +259,31 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 		// Answers are small; a client that does not read them is let go.
 		WriteTimeout: cfg.HTTP.ReadTimeout + 30*time.Second}
 	return c, nil
+}
+
+// loopback reports whether a listen address only takes local connections.
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// requireToken answers 401 to a request without the bearer token.
+func requireToken(token string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ingest.Authorized(r, token) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="logweave"`)
+			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Addr is the bound HTTP address (useful with port 0).

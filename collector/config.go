@@ -45,8 +45,11 @@ type HTTPConfig struct {
 	ReadTimeout    time.Duration `yaml:"read_timeout"` // a whole request, body included
 	IdleTimeout    time.Duration `yaml:"idle_timeout"` // a kept-alive connection between requests
 	// Token, when set, is required from senders as "Authorization: Bearer <token>".
-	Token string    `yaml:"token"`
-	TLS   ServerTLS `yaml:"tls"`
+	Token string `yaml:"token"`
+	// MetricsAuth requires the token on /metrics too (a scraper then sends
+	// it: Prometheus' authorization.credentials).
+	MetricsAuth bool      `yaml:"metrics_auth"`
+	TLS         ServerTLS `yaml:"tls"`
 }
 
 // ServerTLS serves HTTPS; with client_ca, clients must present a
@@ -118,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.TLS.ClientCA != "" && c.HTTP.TLS.Cert == "" {
 		return fmt.Errorf("http.tls.client_ca: needs http.tls.cert and key")
+	}
+	if c.HTTP.MetricsAuth && c.HTTP.Token == "" {
+		return fmt.Errorf("http.metrics_auth: needs http.token (the token /metrics would require)")
 	}
 	if c.HTTP.MaxBodyBytes < 1024 {
 		return fmt.Errorf("http.max_body_bytes: must be at least 1KiB")

@@ -99,19 +99,26 @@ type scratch struct {
 	env   pipeline.Envelope
 }
 
+// Authorized reports whether r carries "Authorization: Bearer <token>"
+// (always, when token is empty), compared in constant time.
+func Authorized(r *http.Request, token string) bool {
+	if token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+}
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		h.fail(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
-	if h.Token != "" {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(h.Token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="logweave"`)
-			h.fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
-			return
-		}
+	if !Authorized(r, h.Token) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="logweave"`)
+		h.fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
 	}
 	h.semOnce.Do(func() { h.sem = make(chan struct{}, orDefault(h.MaxConcurrent, DefaultMaxConcurrent)) })
 	select {
