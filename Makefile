@@ -19,7 +19,7 @@ build:
 # Images without a registry: the static binaries on scratch
 # (deploy/docker/Dockerfile.scratch), tagged logweave/NAME:$(IMAGE_TAG).
 # With a registry, deploy/docker/Dockerfile builds the same in Docker.
-IMAGE_TAG ?= $(VERSION)
+IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 images: build
 	rm -rf $(BIN)/image && mkdir -p $(BIN)/image/state
 	for b in collector shipper demo-service; do cp $(BIN)/$$b $(BIN)/image/ || exit 1; done

@@ -25,7 +25,8 @@ import (
 
 func load(t *testing.T) *types.Project {
 	t.Helper()
-	opts, err := cli.NewProjectOptions([]string{"docker-compose.yml"}, cli.WithWorkingDirectory("."), cli.WithName("logweave"))
+	opts, err := cli.NewProjectOptions([]string{"docker-compose.yml"}, cli.WithWorkingDirectory("."), cli.WithName("logweave"),
+		cli.WithEnv([]string{"LOGWEAVE_TOKEN=" + testToken}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +36,23 @@ func load(t *testing.T) *types.Project {
 	}
 	return p
 }
+
+// Without LOGWEAVE_TOKEN the stack does not start open: compose refuses it
+// and says what to set.
+func TestComposeNeedsAToken(t *testing.T) {
+	opts, err := cli.NewProjectOptions([]string{"docker-compose.yml"}, cli.WithWorkingDirectory("."), cli.WithName("logweave"),
+		cli.WithEnv([]string{"LOGWEAVE_TOKEN="}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = opts.LoadProject(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "set LOGWEAVE_TOKEN") {
+		t.Errorf("loaded without LOGWEAVE_TOKEN: %v", err)
+	}
+}
+
+// testToken stands for the LOGWEAVE_TOKEN a user sets in .env.
+const testToken = "compose-test-token"
 
 func env(s types.ServiceConfig) map[string]string {
 	out := map[string]string{}
@@ -250,6 +268,9 @@ func TestComposeConfigsAgreeWithServices(t *testing.T) {
 						t.Errorf("%s: kibana %s", name, c.Kibana.URL)
 					}
 				}
+				if c.HTTP.Token != testToken {
+					t.Errorf("%s: http.token is %q, not the stack's LOGWEAVE_TOKEN: anyone reaching the published port could write events", name, c.HTTP.Token)
+				}
 				if name == "collector" {
 					port, _ := deploytest.Port(c.HTTP.Listen)
 					if published(svc, port, "tcp") == nil {
@@ -265,6 +286,9 @@ func TestComposeConfigsAgreeWithServices(t *testing.T) {
 				if err != nil {
 					t.Errorf("%s: %s: %v", name, v.Source, err)
 					continue
+				}
+				if s.Collector.Token != mustCollector(t, p).HTTP.Token {
+					t.Errorf("%s: collector.token %q is not the collector's http.token", name, s.Collector.Token)
 				}
 				collectorPort, _ := deploytest.Port(mustCollector(t, p).HTTP.Listen)
 				for _, u := range s.Collector.URLs {

@@ -79,7 +79,7 @@ func TestComposeStackRunsOurServices(t *testing.T) {
 		}
 	}
 	collectorYAML := filepath.Join(dir, "collector.yaml")
-	os.WriteFile(collectorYAML, []byte("http: {listen: \"0.0.0.0:8080\"}\nbuffer: {path: /var/lib/logweave/buffer}\n"+
+	os.WriteFile(collectorYAML, []byte("http: {listen: \"0.0.0.0:8080\", token: ${LOGWEAVE_TOKEN}}\nbuffer: {path: /var/lib/logweave/buffer}\n"+
 		"file_output: {path: /var/lib/logweave/out}\ncorrelation: {window: 1s}\n"), 0o644)
 	coll := services["collector"].(map[string]any)
 	delete(coll, "ports")
@@ -101,7 +101,9 @@ func TestComposeStackRunsOurServices(t *testing.T) {
 
 	project := fmt.Sprintf("logweavetest%d", time.Now().UnixNano())
 	dc := func(args ...string) ([]byte, error) {
-		return exec.Command(compose, append([]string{"-p", project, "-f", file}, args...)...).CombinedOutput()
+		cmd := exec.Command(compose, append([]string{"-p", project, "-f", file}, args...)...)
+		cmd.Env = append(os.Environ(), "LOGWEAVE_TOKEN="+testToken)
+		return cmd.CombinedOutput()
 	}
 	t.Cleanup(func() {
 		if t.Failed() {

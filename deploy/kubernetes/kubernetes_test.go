@@ -249,6 +249,8 @@ func env(t *testing.T, o *objects, c corev1.Container) map[string]string {
 		switch {
 		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
 			out[e.Name] = "from-" + e.ValueFrom.FieldRef.FieldPath
+		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			out[e.Name] = "secret-" + e.ValueFrom.SecretKeyRef.Name + "/" + e.ValueFrom.SecretKeyRef.Key
 		case e.ValueFrom == nil:
 			out[e.Name] = e.Value
 		}
@@ -410,6 +412,9 @@ func TestCollectorDeploymentAndService(t *testing.T) {
 			t.Errorf("%s: collector validate: %v", c.Name, err)
 			continue
 		}
+		if cfg.HTTP.Token != tokenSecret {
+			t.Errorf("%s: http.token %q is not the Secret's: the collector would take events from anyone in the cluster", c.Name, cfg.HTTP.Token)
+		}
 		switch {
 		case len(c.Args) > 0 && c.Args[0] == "setup":
 			setup = i < len(spec.InitContainers)
@@ -502,7 +507,13 @@ func TestShipperDaemonSet(t *testing.T) {
 		}
 	}
 	checkSendsToCollector(t, o, cfg.Collector.URLs, ds.Namespace)
+	if cfg.Collector.Token != tokenSecret {
+		t.Errorf("shipper: collector.token %q is not the Secret the collector requires", cfg.Collector.Token)
+	}
 }
+
+// tokenSecret is what env() makes of the Secret that holds http.token.
+const tokenSecret = "secret-logweave-token/token"
 
 // checkSendsToCollector: the URLs name the collector's Service (short name
 // in its namespace, or name.namespace.svc) and its port.
@@ -580,6 +591,9 @@ func TestSidecarExample(t *testing.T) {
 		t.Errorf("no input of the sidecar reads %s", logFile)
 	}
 	checkSendsToCollector(t, o, cfg.Collector.URLs, d.Namespace)
+	if cfg.Collector.Token != tokenSecret {
+		t.Errorf("sidecar: collector.token %q is not the Secret the collector requires", cfg.Collector.Token)
+	}
 	if svc := o.services["payments"]; svc == nil || containerPort(t, *app, svc.Spec.Ports[0].TargetPort) == 0 {
 		t.Error("payments has no Service reaching it")
 	}
