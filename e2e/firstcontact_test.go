@@ -73,7 +73,7 @@ func TestStartFailuresNameKeyValueAndCause(t *testing.T) {
 	base := fmt.Sprintf("buffer: {path: %q}\nfile_output: {path: %q}\n", filepath.Join(dir, "buf"), filepath.Join(dir, "out"))
 	free := freeTCPAddr(t)
 	cases := []struct {
-		name, cfg string
+		name, cfg     string
 		validateFails bool // known without starting
 		wants         []string
 	}{
