@@ -151,6 +151,8 @@ type Tailer struct {
 	// copies (copytruncate's rotated file) to be read on from.
 	ghosts  []*ghost
 	started bool // the first scan is done
+	// unmatched are the paths: patterns that matched nothing, said once.
+	unmatched map[string]bool
 }
 
 // ghost is where reading a file's old content stopped when the file was
@@ -290,6 +292,13 @@ func (t *Tailer) scan() {
 	seen, awake := map[string]bool{}, map[string]bool{}
 	for _, pat := range t.cfg.Paths {
 		matches, _ := filepath.Glob(pat)
+		if len(matches) == 0 && !t.unmatched[pat] {
+			if t.unmatched == nil {
+				t.unmatched = map[string]bool{}
+			}
+			t.unmatched[pat] = true
+			t.log.Warn("tail: no file matches the pattern (yet); files that appear are picked up", "pattern", pat)
+		}
 		for _, path := range matches {
 			fi, err := os.Stat(path)
 			if err != nil || !fi.Mode().IsRegular() {
@@ -404,7 +413,7 @@ func (t *Tailer) scan() {
 func (t *Tailer) follow(fo *follower, why string) {
 	t.files[fo.id] = fo
 	filesOpen.Inc()
-	t.log.Info("tail: following", "path", fo.path, "id", fo.id, "offset", fo.offset, "from", why)
+	t.log.Debug("tail: following", "path", fo.path, "id", fo.id, "offset", fo.offset, "from", why)
 }
 
 // prefixMatches reports whether fo's first n bytes hash to fp.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -362,4 +363,50 @@ func TestInactiveFileIsClosedAndReopened(t *testing.T) {
 		t.Fatal("grown file not reopened")
 	}
 	h.none()
+}
+
+// A pattern that matches nothing is said once (a typo in paths: would
+// otherwise ship nothing in silence); each file followed is logged at
+// debug.
+func TestUnmatchedPatternIsSaidOnce(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tail.DefaultConfig()
+	cfg.Paths = []string{filepath.Join(dir, "*.log")}
+	cfg.ScanInterval = 10 * time.Millisecond
+	var logs lockedBuffer
+	lines := make(chan tail.Line, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		tail.New(cfg, nil, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))).Run(ctx, lines)
+		close(done)
+	}()
+	time.Sleep(100 * time.Millisecond) // ~10 scans
+	appendTo(t, filepath.Join(dir, "a.log"), "one\n")
+	<-lines
+	cancel()
+	<-done
+	if n := strings.Count(logs.String(), "no file matches the pattern"); n != 1 {
+		t.Errorf("unmatched pattern said %d times, want once:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "level=DEBUG msg=\"tail: following\"") {
+		t.Errorf("the followed file is not logged at debug:\n%s", logs.String())
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -125,6 +125,7 @@ type Sender struct {
 	mu        sync.Mutex
 	cur       int         // the collector in use
 	failures  []int       // consecutive failures per collector
+	failing   []int       // the same, not reset when the breaker opens
 	openUntil []time.Time // per collector: breaker open until then
 }
 
@@ -153,7 +154,7 @@ func NewSender(cfg Config, log *slog.Logger) (*Sender, error) {
 	}
 	tr.TLSClientConfig = tc
 	return &Sender{cfg: cfg, log: log, client: &http.Client{Transport: tr, Timeout: cfg.Timeout},
-		failures: make([]int, len(cfg.URLs)), openUntil: make([]time.Time, len(cfg.URLs))}, nil
+		failures: make([]int, len(cfg.URLs)), failing: make([]int, len(cfg.URLs)), openUntil: make([]time.Time, len(cfg.URLs))}, nil
 }
 
 // Run reads items from in, sends them in batches (by count, bytes, or after
@@ -336,9 +337,13 @@ func (s *Sender) report(i int, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ok {
-		s.failures[i] = 0
+		if s.failing[i] > 0 {
+			s.log.Info("shipper: collector accepts batches again", "url", pipeline.RedactURL(s.cfg.URLs[i]), "after_failures", s.failing[i])
+		}
+		s.failures[i], s.failing[i] = 0, 0
 		return
 	}
+	s.failing[i]++
 	s.failures[i]++
 	if s.failures[i] >= s.cfg.BreakerFailures {
 		s.failures[i] = 0

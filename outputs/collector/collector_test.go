@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,6 +57,10 @@ func (f *fakeCollector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func runSender(t *testing.T, urls []string, n int) (acked []string, elapsed time.Duration) {
+	return runSenderLog(t, quiet, urls, n)
+}
+
+func runSenderLog(t *testing.T, log *slog.Logger, urls []string, n int) (acked []string, elapsed time.Duration) {
 	t.Helper()
 	cfg := collector.DefaultConfig()
 	cfg.URLs = urls
@@ -69,7 +74,7 @@ func runSender(t *testing.T, urls []string, n int) (acked []string, elapsed time
 	var mu sync.Mutex
 	done := make(chan struct{})
 	go func() {
-		snd, err := collector.NewSender(cfg, quiet)
+		snd, err := collector.NewSender(cfg, log)
 		if err != nil {
 			t.Error(err)
 			close(done)
@@ -188,4 +193,47 @@ func TestSenderBreakerSkipsAFailingCollector(t *testing.T) {
 	if n := downCalls.Load(); n > 3+1 {
 		t.Fatalf("the failing collector was tried %d times; its breaker should have opened after 3", n)
 	}
+}
+
+// A collector that failed and then accepts again is said to have recovered,
+// once.
+func TestSenderSaysWhenACollectorRecovers(t *testing.T) {
+	fc := &fakeCollector{answer: func(call int32, w http.ResponseWriter) bool {
+		if call <= 3 {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	}}
+	srv := httptest.NewServer(fc)
+	defer srv.Close()
+	var logs syncBuffer
+	acked, _ := runSenderLog(t, slog.New(slog.NewTextHandler(&logs, nil)), []string{srv.URL}, 25)
+	if len(acked) != 25 {
+		t.Fatalf("acked %d", len(acked))
+	}
+	if n := strings.Count(logs.String(), "collector accepts batches again"); n != 1 {
+		t.Errorf("recovery said %d times, want once:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "after_failures=3") {
+		t.Errorf("recovery does not say after how many failures:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger used by goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
