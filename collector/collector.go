@@ -34,6 +34,8 @@ import (
 var (
 	outputFailures = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "logweave_indexer_output_failures_total", Help: "Batches the output failed to take (each is tried again; it stays buffered)."})
+	outputEvents = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "logweave_output_events_total", Help: "Events an output took, by output (elasticsearch, file, kafka)."}, []string{"output"})
 	connectionsRejected = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "logweave_http_connections_rejected_total", Help: "HTTP connections closed at once because http.max_connections were open."})
 )
@@ -58,16 +60,17 @@ type Source interface {
 
 // Collector is one running collector.
 type Collector struct {
-	cfg  *Config
-	role string
-	log  *slog.Logger
-	buf  *buffer.Buffer // embedded buffer, nil with Kafka
-	sink ingest.Sink    // nil without the ingest role
-	src  Source         // nil without the index role
-	out  Output
-	es   *elasticsearch.Output
-	ln   net.Listener
-	srv  *http.Server
+	cfg     *Config
+	role    string
+	log     *slog.Logger
+	buf     *buffer.Buffer // embedded buffer, nil with Kafka
+	sink    ingest.Sink    // nil without the ingest role
+	src     Source         // nil without the index role
+	out     Output
+	outName string // elasticsearch or file, the output label of logweave_output_events_total
+	es      *elasticsearch.Output
+	ln      net.Listener
+	srv     *http.Server
 
 	// DrainTimeout bounds how long Shutdown waits for the batch being
 	// indexed; what is not delivered by then stays buffered.
@@ -136,7 +139,7 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 			if err != nil {
 				return nil, err
 			}
-			c.sink = p
+			c.sink = countingSink{p, outputEvents.WithLabelValues("kafka")}
 			c.closers = append(c.closers, p.Close)
 		}
 		if indexing {
@@ -168,7 +171,7 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 				return nil, err
 			}
 			o.TracesIndex = cfg.Correlation.TracesIndex
-			c.out, c.es = o, o
+			c.out, c.es, c.outName = o, o, "elasticsearch"
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := o.Setup(ctx); err != nil {
 				log.Warn("elasticsearch: index templates not installed now (run `collector setup` once the cluster is up)", "error", err)
@@ -180,7 +183,7 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 			if err != nil {
 				return nil, err
 			}
-			c.out = o
+			c.out, c.outName = o, "file"
 			c.closers = append(c.closers, o.Close)
 			log.Info("output: files", "path", cfg.FileOutput.Path, "index", cfg.Elasticsearch.Index)
 		}
@@ -391,6 +394,7 @@ func (c *Collector) deliver(ctx context.Context, recs []pipeline.Record) bool {
 	for {
 		err := c.out.Write(ctx, recs)
 		if err == nil {
+			outputEvents.WithLabelValues(c.outName).Add(float64(len(recs)))
 			if c.outErr.Swap(nil) != nil {
 				c.log.Info("indexer: output recovered")
 			}
@@ -498,6 +502,20 @@ func (c *Collector) closeAll() error {
 }
 
 // bufferSink makes ingest batches durable in the disk buffer.
+// countingSink counts what its sink took.
+type countingSink struct {
+	ingest.Sink
+	n prometheus.Counter
+}
+
+func (s countingSink) Write(ctx context.Context, recs []pipeline.Record) error {
+	err := s.Sink.Write(ctx, recs)
+	if err == nil {
+		s.n.Add(float64(len(recs)))
+	}
+	return err
+}
+
 type bufferSink struct{ b *buffer.Buffer }
 
 func (s bufferSink) Write(_ context.Context, recs []pipeline.Record) error {

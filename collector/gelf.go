@@ -90,6 +90,7 @@ func (g *gelfInput) run(ctx context.Context) {
 		for {
 			err := g.sink.Write(context.Background(), recs)
 			if err == nil {
+				ingest.Received("gelf", len(recs))
 				break
 			}
 			if !errors.Is(err, ingest.ErrFull) {
@@ -99,6 +100,8 @@ func (g *gelfInput) run(ctx context.Context) {
 			case <-ctx.Done():
 				if err := g.sink.Write(context.Background(), recs); err != nil {
 					g.log.Error("gelf: batch lost at shutdown", "events", len(recs), "error", err)
+				} else {
+					ingest.Received("gelf", len(recs))
 				}
 				batch = batch[:0]
 				return

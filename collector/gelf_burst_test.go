@@ -48,6 +48,8 @@ func TestGELFMalformedJSONKeepsItsText(t *testing.T) {
 	cfg.Correlation.TracesIndex = ""
 	c, _ := start(t, cfg)
 	before := metricValue(t, "logweave_gelf_parse_failures_total")
+	receivedBefore := metricValue(t, "logweave_events_received_total", "input=gelf")
+	outBefore := metricValue(t, "logweave_output_events_total", "output=file")
 	conn, err := net.Dial("udp", c.GELFAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +61,12 @@ func TestGELFMalformedJSONKeepsItsText(t *testing.T) {
 	eventually(t, 10*time.Second, "both indexed", func() bool { return c.Indexed() >= 2 })
 	if n := metricValue(t, "logweave_gelf_parse_failures_total") - before; n != 2 {
 		t.Errorf("logweave_gelf_parse_failures_total rose by %v, want 2", n)
+	}
+	if n := metricValue(t, "logweave_events_received_total", "input=gelf") - receivedBefore; n != 2 {
+		t.Errorf("logweave_events_received_total{input=gelf} rose by %v, want 2", n)
+	}
+	if n := metricValue(t, "logweave_output_events_total", "output=file") - outBefore; n != 2 {
+		t.Errorf("logweave_output_events_total{output=file} rose by %v, want 2", n)
 	}
 	got := map[string]string{}
 	names, _ := filepath.Glob(filepath.Join(cfg.FileOutput.Path, "logs-*.ndjson"))
@@ -75,8 +83,9 @@ func TestGELFMalformedJSONKeepsItsText(t *testing.T) {
 	}
 }
 
-// metricValue is the sum of a metric's series in the default registry.
-func metricValue(t *testing.T, name string) float64 {
+// metricValue is the sum of a metric's series in the default registry,
+// of those with every label given as "name=value".
+func metricValue(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
@@ -87,7 +96,18 @@ func metricValue(t *testing.T, name string) float64 {
 		if mf.GetName() != name {
 			continue
 		}
+	series:
 		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for _, l := range labels {
+				k, v, _ := strings.Cut(l, "=")
+				if have[k] != v {
+					continue series
+				}
+			}
 			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}

@@ -47,8 +47,8 @@ type Sink interface {
 var (
 	requests = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "logweave_ingest_requests_total", Help: "Ingest HTTP requests by status code."}, []string{"code"})
-	received = promauto.NewCounter(prometheus.CounterOpts{
-		Name: "logweave_events_received_total", Help: "Events received and made durable."})
+	received = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "logweave_events_received_total", Help: "Events received and made durable, by input (http, gelf)."}, []string{"input"})
 	parseFailures = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "logweave_events_parse_failures_total", Help: "Events whose line was not a JSON object (tagged _jsonparsefailure)."})
 	busy = promauto.NewCounter(prometheus.CounterOpts{
@@ -98,6 +98,10 @@ type scratch struct {
 	ev    pipeline.Event
 	env   pipeline.Envelope
 }
+
+// Received counts n events of input made durable
+// (logweave_events_received_total{input}).
+func Received(input string, n int) { received.WithLabelValues(input).Add(float64(n)) }
 
 // Authorized reports whether r carries "Authorization: Bearer <token>"
 // (always, when token is empty), compared in constant time.
@@ -266,7 +270,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !write() {
 		return
 	}
-	received.Add(float64(accepted))
+	Received("http", accepted)
 	parseFailures.Add(float64(failures))
 	requests.WithLabelValues("200").Inc()
 	w.Header().Set("Content-Type", "application/json")
