@@ -299,7 +299,12 @@ buffer: {path: %q}
 	logPath := filepath.Join(dir, "collector.log")
 	p := spawnWithEnv(t, logPath, env, collectorBin, "run", "-c", cfg, "-log-level", "debug")
 	eventually(t, 10*time.Second, "collector up", func() bool { return get(t, "http://"+addr+"/healthz", "") != "" })
-	check("/metrics", get(t, "http://"+addr+"/metrics", secrets["LW_TOKEN"]))
+	metrics := get(t, "http://"+addr+"/metrics", secrets["LW_TOKEN"])
+	check("/metrics", metrics)
+	// Without a GELF input, no machine-wide kernel counter posing as its own.
+	if !strings.Contains(metrics, "logweave_buffer_bytes") || strings.Contains(metrics, "logweave_gelf_udp_rcvbuf_errors_total") {
+		t.Errorf("collector without GELF: /metrics has logweave_gelf_udp_rcvbuf_errors_total (or is not the metrics):\n%.2000s", metrics)
+	}
 	check("/readyz", get(t, "http://"+addr+"/readyz", ""))
 
 	// A shipper whose collectors (with passwords in their URLs) refuse it

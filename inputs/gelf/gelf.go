@@ -82,11 +82,21 @@ var (
 		Name: "logweave_gelf_pending_tcp_bytes", Help: "Bytes held by GELF TCP messages not yet ended."})
 	tcpRejected = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "logweave_gelf_tcp_connections_rejected_total", Help: "GELF TCP connections closed at once because tcp_max_connections were open."})
-	_ = promauto.NewCounterFunc(prometheus.CounterOpts{
-		Name: "logweave_gelf_udp_rcvbuf_errors_total",
-		Help: "The kernel's UDP RcvbufErrors (all sockets of this network namespace): datagrams dropped on a full receive buffer."},
-		receiveBufferErrors)
 )
+
+// rcvbufOnce registers logweave_gelf_udp_rcvbuf_errors_total with the
+// first GELF listener: a process without one has no GELF datagrams to lose,
+// and the kernel's counter is machine-wide.
+var rcvbufOnce sync.Once
+
+func registerRcvbufErrors() {
+	rcvbufOnce.Do(func() {
+		prometheus.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "logweave_gelf_udp_rcvbuf_errors_total",
+			Help: "The kernel's UDP RcvbufErrors (all sockets of this network namespace): datagrams dropped on a full receive buffer."},
+			receiveBufferErrors))
+	})
+}
 
 const (
 	maxChunks = 128
@@ -127,6 +137,7 @@ const (
 
 // Listen binds UDP and TCP on cfg.Listen.
 func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
+	registerRcvbufErrors()
 	if log == nil {
 		log = slog.Default()
 	}
