@@ -33,6 +33,10 @@ import (
 // ingest answers 429 so that shippers back off and retry.
 var ErrFull = errors.New("buffer: full")
 
+// ErrTooLarge is returned by Append for records that could never fit:
+// more bytes together than MaxBytes.
+var ErrTooLarge = errors.New("buffer: larger than max_bytes")
+
 // IsDiskFull tells a write error of a full disk (or an exhausted quota).
 func IsDiskFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
@@ -306,6 +310,10 @@ func (b *Buffer) Append(records [][]byte) error {
 		frames = append(frames, r...)
 	}
 
+	if size > b.opts.MaxBytes {
+		// Even an empty buffer cannot take it: waiting would not help.
+		return fmt.Errorf("%w: %d bytes in one append, buffer.max_bytes %d", ErrTooLarge, size, b.opts.MaxBytes)
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()

@@ -534,6 +534,9 @@ func (s bufferSink) Write(_ context.Context, recs []pipeline.Record) error {
 	if errors.Is(err, buffer.ErrFull) {
 		return fmt.Errorf("%w: %w", ingest.ErrFull, err)
 	}
+	if errors.Is(err, buffer.ErrTooLarge) {
+		return fmt.Errorf("%w: %w", ingest.ErrTooLarge, err)
+	}
 	return err
 }
 

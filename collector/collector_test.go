@@ -148,6 +148,30 @@ func TestFullBufferAnswers429(t *testing.T) {
 	}
 }
 
+// A batch bigger than the whole buffer could ever hold gets 413 (send
+// smaller batches), not 429 forever; the buffer stays usable.
+func TestBatchLargerThanTheBufferAnswers413(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Buffer.SegmentBytes = 4096
+	cfg.Buffer.MaxBytes = 8192
+	_, base := start(t, cfg)
+	big := strings.Repeat(`{"msg":"`+strings.Repeat("x", 500)+`"}`+"\n", 40) // ~20 KB
+	resp, err := http.Post(base+"/v1/events", "application/x-ndjson", strings.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "max_bytes") {
+		t.Fatalf("a batch larger than buffer.max_bytes: %s %s", resp.Status, body)
+	}
+	resp, err = http.Post(base+"/v1/events", "application/x-ndjson", strings.NewReader(`{"msg":"small"}`+"\n"))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a small batch after it: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
 // While Elasticsearch is away the circuit breaker opens, but a collector
 // that ingests stays ready (its buffer takes the events), so Kubernetes
 // keeps it behind its Service; /readyz says why it is degraded.

@@ -33,6 +33,10 @@ import (
 // told to retry later.
 var ErrFull = errors.New("sink full")
 
+// ErrTooLarge is returned by a Sink that could never take the records
+// written together (e.g. more than the buffer's max_bytes): 413.
+var ErrTooLarge = errors.New("batch larger than the sink can ever hold")
+
 // zstdReaders are reused: a decoder's tables are costly to build per request.
 // The body read is bounded after decompression (max_body_bytes), and the
 // window to 8 MiB, so a zstd bomb is refused like a gzip one.
@@ -223,6 +227,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := h.Sink.Write(r.Context(), s.recs); err != nil {
 			if errors.Is(err, ErrFull) {
 				h.tooMany(w, "buffer full, retry later: "+err.Error())
+				return false
+			}
+			if errors.Is(err, ErrTooLarge) {
+				h.fail(w, http.StatusRequestEntityTooLarge, "send smaller batches: "+err.Error())
 				return false
 			}
 			h.logger().Error("ingest: sink write failed", "error", err, "events", len(s.recs))
