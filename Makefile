@@ -29,7 +29,9 @@ images: build
 
 # Runs collector + shipper + a log generator on embedded defaults and
 # prints what got indexed. Set ELASTICSEARCH_URL to index into a cluster.
-demo: build
+demo:
+	@echo "building… (the first build downloads modules and takes a few minutes)"
+	@$(MAKE) --no-print-directory build
 	$(BIN)/demo -bin $(BIN) -dir data/demo
 
 vet:

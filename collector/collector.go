@@ -60,17 +60,18 @@ type Source interface {
 
 // Collector is one running collector.
 type Collector struct {
-	cfg     *Config
-	role    string
-	log     *slog.Logger
-	buf     *buffer.Buffer // embedded buffer, nil with Kafka
-	sink    ingest.Sink    // nil without the ingest role
-	src     Source         // nil without the index role
-	out     Output
-	outName string // elasticsearch or file, the output label of logweave_output_events_total
-	es      *elasticsearch.Output
-	ln      net.Listener
-	srv     *http.Server
+	cfg      *Config
+	role     string
+	log      *slog.Logger
+	buf      *buffer.Buffer // embedded buffer, nil with Kafka
+	sink     ingest.Sink    // nil without the ingest role
+	src      Source         // nil without the index role
+	out      Output
+	gatherer prometheus.Gatherer // what /metrics serves
+	outName  string              // elasticsearch or file, the output label of logweave_output_events_total
+	es       *elasticsearch.Output
+	ln       net.Listener
+	srv      *http.Server
 
 	// DrainTimeout bounds how long Shutdown waits for the batch being
 	// indexed; what is not delivered by then stays buffered.
@@ -250,7 +251,8 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 			Log:           log,
 		})
 	}
-	var metrics http.Handler = promhttp.HandlerFor(prometheus.Gatherers{prometheus.DefaultGatherer, reg}, promhttp.HandlerOpts{})
+	c.gatherer = prometheus.Gatherers{prometheus.DefaultGatherer, reg}
+	var metrics http.Handler = promhttp.HandlerFor(c.gatherer, promhttp.HandlerOpts{})
 	if cfg.HTTP.MetricsAuth {
 		metrics = requireToken(cfg.HTTP.Token, metrics)
 	}
@@ -288,6 +290,10 @@ func requireToken(token string, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// Gatherer is what /metrics serves: the process's metrics and the
+// collector's own (its buffer).
+func (c *Collector) Gatherer() prometheus.Gatherer { return c.gatherer }
 
 // Addr is the bound HTTP address (useful with port 0).
 func (c *Collector) Addr() string { return c.ln.Addr().String() }

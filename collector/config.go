@@ -30,6 +30,9 @@ type Config struct {
 	Kafka         kafka.Config         `yaml:"kafka"`
 	GELF          gelf.Config          `yaml:"gelf"`
 	Kibana        kibana.Config        `yaml:"kibana"`
+	// SummaryInterval: every so often one log line says what was received,
+	// delivered and is waiting (0: never).
+	SummaryInterval time.Duration `yaml:"summary_interval"`
 }
 
 // HTTPConfig is the listener for ingest, /metrics, /healthz and /readyz.
@@ -108,6 +111,8 @@ func DefaultConfig() *Config {
 		Indexer: IndexerConfig{BatchSize: 2000, BatchBytes: 4 << 20},
 		Kafka:   kafka.DefaultConfig(),
 		GELF:    gelf.DefaultConfig(),
+		// Filebeat's logging.metrics.period.
+		SummaryInterval: 30 * time.Second,
 	}
 }
 
@@ -180,6 +185,9 @@ func (c *Config) Validate() error {
 		if c.Correlation.MaxMemory < 1<<20 {
 			return fmt.Errorf("correlation.max_memory: must be at least 1MiB")
 		}
+	}
+	if c.SummaryInterval < 0 {
+		return fmt.Errorf("summary_interval: must not be negative (0 turns the summary off)")
 	}
 	if c.Indexer.BatchSize < 1 {
 		return fmt.Errorf("indexer.batch_size: must be at least 1")

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // runBin runs a binary to its end and returns its exit code and its
@@ -404,4 +406,50 @@ func TestFilesWrittenAreOwnerOnly(t *testing.T) {
 	if seen["buffer"] < 3 || seen["out"] < 2 || seen["shipper-state"] < 2 {
 		t.Errorf("too few files to judge: %v", seen)
 	}
+}
+
+// Both binaries say every summary_interval what they did: the shipper
+// lines read, sent and acknowledged, the collector events received and
+// delivered.
+func TestPeriodicSummaryLines(t *testing.T) {
+	collectorBin, shipperBin := buildBinaries(t)
+	dir := t.TempDir()
+	addr := freeTCPAddr(t)
+	col := writeFile(t, dir, "collector.yaml", fmt.Sprintf("http: {listen: %q}\nbuffer: {path: %q}\nfile_output: {path: %q}\nsummary_interval: 1s\n",
+		addr, filepath.Join(dir, "buf"), filepath.Join(dir, "out")))
+	colLog := filepath.Join(dir, "collector.log")
+	cp := spawn(t, colLog, collectorBin, "run", "-c", col, "-log-format", "json")
+	eventually(t, 10*time.Second, "collector up", func() bool { return get(t, "http://"+addr+"/healthz", "") != "" })
+	logs := filepath.Join(dir, "logs")
+	os.MkdirAll(logs, 0o755)
+	var lines strings.Builder
+	for i := 0; i < 50; i++ {
+		fmt.Fprintf(&lines, "{\"msg\":\"line %d\"}\n", i)
+	}
+	os.WriteFile(filepath.Join(logs, "a.log"), []byte(lines.String()), 0o644)
+	sh := writeFile(t, dir, "shipper.yaml", fmt.Sprintf("collector: {urls: [\"http://%s\"], linger: 10ms}\nstate: {path: %q}\nsummary_interval: 1s\ninputs: [{type: file, paths: [%q]}]\n",
+		addr, filepath.Join(dir, "state"), filepath.Join(logs, "*.log")))
+	shLog := filepath.Join(dir, "shipper.log")
+	sp := spawn(t, shLog, shipperBin, "run", "-c", sh, "-log-format", "json")
+	summed := func(path, key string) int64 {
+		b, _ := os.ReadFile(path)
+		var total int64
+		for _, l := range strings.Split(string(b), "\n") {
+			if gjson.Get(l, "msg").String() == "summary" {
+				total += gjson.Get(l, key).Int()
+			}
+		}
+		return total
+	}
+	eventually(t, 20*time.Second, "summaries counting all 50 lines", func() bool {
+		return summed(shLog, "lines_read") == 50 && summed(shLog, "acked") == 50 &&
+			summed(colLog, "received") == 50 && summed(colLog, "delivered") == 50
+	})
+	if t.Failed() {
+		b1, _ := os.ReadFile(shLog)
+		b2, _ := os.ReadFile(colLog)
+		t.Logf("shipper:\n%s\ncollector:\n%s", b1, b2)
+	}
+	sp.term()
+	cp.term()
 }

@@ -3,6 +3,7 @@ package shipper
 import (
 	"crypto/tls"
 	"fmt"
+	"time"
 
 	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/inputs/tail"
@@ -20,6 +21,9 @@ type Config struct {
 	HTTP      HTTPConfig       `yaml:"http"`
 	// QueueSize bounds the lines read ahead of the sender.
 	QueueSize int `yaml:"queue_size"`
+	// SummaryInterval: every so often one log line says what was read,
+	// sent and acknowledged (0: never).
+	SummaryInterval time.Duration `yaml:"summary_interval"`
 }
 
 // HTTPConfig is the optional listener for /metrics and /healthz.
@@ -81,9 +85,10 @@ func DefaultSpoolConfig() SpoolConfig { return SpoolConfig{MaxBytes: 256 << 20} 
 // DefaultConfig returns the defaults; a configuration must add inputs.
 func DefaultConfig() *Config {
 	return &Config{
-		Collector: collector.DefaultConfig(),
-		State:     StateConfig{Path: "./data/shipper"},
-		QueueSize: 4096,
+		Collector:       collector.DefaultConfig(),
+		State:           StateConfig{Path: "./data/shipper"},
+		QueueSize:       4096,
+		SummaryInterval: 30 * time.Second,
 	}
 }
 
@@ -99,6 +104,9 @@ func (c *Config) Validate() error {
 		if err := pipeline.ValidateListen("http.listen", c.HTTP.Listen); err != nil {
 			return err
 		}
+	}
+	if c.SummaryInterval < 0 {
+		return fmt.Errorf("summary_interval: must not be negative (0 turns the summary off)")
 	}
 	if c.QueueSize < 1 {
 		return fmt.Errorf("queue_size: must be at least 1")

@@ -117,6 +117,15 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c.Start()
+	go cli.Summarize(ctx, log, cfg.SummaryInterval, c.Gatherer(), []cli.Stat{
+		{Key: "received", Metric: "logweave_events_received_total", Delta: true},
+		{Key: "delivered", Metric: "logweave_output_events_total", Delta: true},
+		{Key: "dead_lettered", Metric: "logweave_elasticsearch_dead_lettered_total", Delta: true},
+		{Key: "output_failures", Metric: "logweave_indexer_output_failures_total", Delta: true},
+		{Key: "buffer_pending_bytes", Metric: "logweave_buffer_pending_bytes"},
+		{Key: "kafka_lag", Metric: "logweave_kafka_consumer_lag"},
+		{Key: "traces_open", Metric: "logweave_traces_open"},
+	})
 	<-ctx.Done()
 	log.Info("collector: shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -21,6 +21,7 @@ import (
 	"github.com/logweave/logweave/internal/netlimit"
 	"github.com/logweave/logweave/pipeline"
 	"github.com/logweave/logweave/shipper"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -99,6 +100,28 @@ func run(args []string) int {
 		defer srv.Close()
 	}
 	log.Info("shipper started", "collector", pipeline.RedactURLs(cfg.Collector.URLs), "inputs", len(cfg.Inputs))
+	read := func() float64 {
+		var sum float64
+		if mfs, err := prometheus.DefaultGatherer.Gather(); err == nil {
+			for _, mf := range mfs {
+				if n := mf.GetName(); n == "logweave_tail_lines_read_total" || n == "logweave_shipper_gelf_spooled_total" {
+					for _, m := range mf.GetMetric() {
+						sum += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return sum
+	}
+	go cli.Summarize(ctx, log, cfg.SummaryInterval, prometheus.DefaultGatherer, []cli.Stat{
+		{Key: "lines_read", Metric: "logweave_tail_lines_read_total", Delta: true},
+		{Key: "gelf_received", Metric: "logweave_shipper_gelf_spooled_total", Delta: true},
+		{Key: "sent", Metric: "logweave_shipper_events_sent_total", Delta: true},
+		{Key: "acked", Func: func() float64 { return float64(s.Acked()) }, Delta: true},
+		{Key: "unacked", Func: func() float64 { return max(0, read()-float64(s.Acked())) }},
+		{Key: "files_open", Metric: "logweave_tail_files_open"},
+		{Key: "spool_bytes", Metric: "logweave_shipper_gelf_spool_bytes"},
+	})
 	if err := s.Run(ctx); err != nil {
 		log.Error("shipper: stopped with error", "error", err)
 		return 1
