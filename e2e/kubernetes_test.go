@@ -37,6 +37,10 @@ type k8sContainer struct {
 			FieldRef struct {
 				FieldPath string `yaml:"fieldPath"`
 			} `yaml:"fieldRef"`
+			SecretKeyRef *struct {
+				Name string `yaml:"name"`
+				Key  string `yaml:"key"`
+			} `yaml:"secretKeyRef"`
 		} `yaml:"valueFrom"`
 	} `yaml:"env"`
 	VolumeMounts []struct {
@@ -193,7 +197,11 @@ func runPod(t *testing.T, d *dockerNet, p pod) {
 		}
 		for _, e := range c.Env {
 			val := e.Value
-			if e.ValueFrom != nil {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				// The Secret the user creates (kubectl create secret
+				// generic logweave-token ...): one value for every pod.
+				val = "k8s-test-secret-" + e.ValueFrom.SecretKeyRef.Name + "-" + e.ValueFrom.SecretKeyRef.Key
+			} else if e.ValueFrom != nil {
 				switch e.ValueFrom.FieldRef.FieldPath {
 				case "metadata.name":
 					val = p.podName
