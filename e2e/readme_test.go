@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -61,6 +63,7 @@ func TestReadmeConfigReferenceIsComplete(t *testing.T) {
 		end := strings.Index(s[start:], "```")
 		return s[start : start+end]
 	}
+	var blocks []string
 	for _, c := range []struct {
 		heading string
 		typ     reflect.Type
@@ -78,6 +81,18 @@ func TestReadmeConfigReferenceIsComplete(t *testing.T) {
 		}
 		if err := pipeline.ParseConfig([]byte(yml), c.cfg); err != nil {
 			t.Errorf("%s: the documented example does not load: %v", c.heading, err)
+		}
+		blocks = append(blocks, yml)
+	}
+	// As a user would check them: the real `validate` on each block as shown.
+	collectorBin, shipperBin := buildBinaries(t)
+	dir := t.TempDir()
+	for i, bin := range []string{collectorBin, shipperBin} {
+		f := writeFile(t, dir, filepath.Base(bin)+".yaml", blocks[i])
+		cmd := exec.Command(bin, "validate", "-c", f)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "configuration ok") {
+			t.Errorf("%s validate on the README's block: %v\n%s", filepath.Base(bin), err, out)
 		}
 	}
 	// The values shown are the defaults.
