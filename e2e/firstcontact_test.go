@@ -232,6 +232,14 @@ func TestCommandLineConventions(t *testing.T) {
 	if strings.Contains(out, "usage") || strings.Contains(out, "unexpected argument") {
 		t.Errorf("trace ID -c F: flags after the id were refused (exit %d): %s", code, out)
 	}
+	// No collector wrote there (yet, or the path is relative to another
+	// working directory): said, not "no event".
+	if code != 1 || !strings.Contains(out, "is not a directory the collector wrote") {
+		t.Errorf("trace with no output directory: exit %d: %s", code, out)
+	}
+	if code, out = runBin(t, collectorBin, nil, "traces", "-c", cfg); code != 1 || !strings.Contains(out, "is not a directory the collector wrote") {
+		t.Errorf("traces with no output directory: exit %d: %s", code, out)
+	}
 	// Stray arguments are errors, not ignored.
 	if code, out = runBin(t, collectorBin, nil, "validate", "-c", cfg, "extra"); code != 2 || !strings.Contains(out, `unexpected argument "extra"`) {
 		t.Errorf("validate extra: exit %d: %s", code, out)

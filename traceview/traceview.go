@@ -59,10 +59,25 @@ func FromElasticsearch(ctx context.Context, s Searcher, logsIndex, tracesIndex, 
 	return v.done()
 }
 
+// outputDir says plainly when the file output's directory is not there
+// (a relative file_output.path read from another working directory),
+// instead of "no event" or an empty list.
+func outputDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err == nil && fi.IsDir() {
+		return nil
+	}
+	abs, _ := filepath.Abs(dir)
+	return fmt.Errorf("file_output.path %q (%s) is not a directory the collector wrote: is the path relative to another working directory?", dir, abs)
+}
+
 // FromFiles reads the collector's file output directory: events from the
 // logs index files, the trace from the traces index files (its last
 // version: a trace reopened by a late event is appended again).
 func FromFiles(dir, logsIndex, tracesIndex, id string) (*View, error) {
+	if err := outputDir(dir); err != nil {
+		return nil, err
+	}
 	v := &View{}
 	needle := []byte(id)
 	scan := func(pattern string, each func(doc []byte)) error {
@@ -292,6 +307,9 @@ func (o ListOptions) pick(docs [][]byte) [][]byte {
 
 // ListFromFiles reads the traces from the file output.
 func ListFromFiles(dir, tracesIndex string, o ListOptions) ([][]byte, error) {
+	if err := outputDir(dir); err != nil {
+		return nil, err
+	}
 	files, _ := filepath.Glob(filepath.Join(dir, pipeline.PatternPrefix(tracesIndex)+"*.ndjson"))
 	sort.Strings(files)
 	var docs [][]byte
