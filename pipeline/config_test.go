@@ -95,3 +95,107 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+type inputCfg struct {
+	Type  string   `yaml:"type"`
+	Paths []string `yaml:"paths"`
+	Port  int      `yaml:"port"`
+}
+
+func (*inputCfg) ConfigVariants() (string, map[string]any) {
+	return "type", map[string]any{
+		"file": struct {
+			Type  string   `yaml:"type"`
+			Paths []string `yaml:"paths"`
+		}{},
+		"net": struct {
+			Type string `yaml:"type"`
+			Port int    `yaml:"port"`
+		}{},
+	}
+}
+
+type bigConfig struct {
+	Name     string            `yaml:"name"`
+	Every    time.Duration     `yaml:"every"`
+	Max      pipeline.ByteSize `yaml:"max"`
+	On       bool              `yaml:"on"`
+	Count    int               `yaml:"count"`
+	Password string            `yaml:"password"`
+	Inputs   []inputCfg        `yaml:"inputs"`
+	Labels   map[string]string `yaml:"labels"`
+}
+
+func (c *bigConfig) Validate() error {
+	if c.Count > 10 {
+		return errors.New("count: must be at most 10")
+	}
+	return nil
+}
+
+// Every problem is found in one pass, each on its line and key path.
+func TestConfigCheckerFindsEverythingAtOnce(t *testing.T) {
+	in := `name: x
+every: 1d
+max: lots
+on: maybe
+count: [1]
+bogus: 1
+inputs:
+  - type: file
+    paths: [a]
+    port: 9
+  - {type: net, port: many, paths: [b]}
+labels: {a: b, c: [d]}
+`
+	err := pipeline.ParseConfig([]byte(in), &bigConfig{})
+	var ce pipeline.ConfigErrors
+	if !errors.As(err, &ce) {
+		t.Fatalf("%T %v", err, err)
+	}
+	want := []string{
+		`line 2: every: "1d" is not a duration`,
+		`line 3: max: "lots" is not a size`,
+		`line 4: on: "maybe" is not a boolean`,
+		`line 5: count: a sequence is not a whole number`,
+		`line 6: bogus: unknown key`,
+		`line 10: inputs[0].port: not a key of a file input`,
+		`line 11: inputs[1].port: "many" is not a whole number`,
+		`line 11: inputs[1].paths: not a key of a net input`,
+		`line 12: labels.c: a sequence is not text`,
+	}
+	if len(ce) != len(want) {
+		t.Errorf("%d problems, want %d:\n%v", len(ce), len(want), err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in:\n%v", w, err)
+		}
+	}
+}
+
+// Anchors, aliases, merge keys and tags are YAML users write; a Validate
+// error is placed on its key's line; an excerpt masks a secret and shows
+// the line before ${VAR} expansion.
+func TestConfigCheckerPlacesAndMasks(t *testing.T) {
+	if err := pipeline.ParseConfig([]byte("inputs:\n  - &f {type: file, paths: [a]}\n  - *f\nname: !!str 5\n"), &bigConfig{}); err != nil {
+		t.Errorf("anchors and tags: %v", err)
+	}
+	err := pipeline.ParseConfig([]byte("name: x\n\ncount: 11\n"), &bigConfig{})
+	if err == nil || err.Error() != "line 3: count: must be at most 10" {
+		t.Errorf("Validate's error not placed: %v", err)
+	}
+	lookup := func(k string) (string, bool) { return "s3cr3t-from-env", true }
+	err = pipeline.ParseConfigEnv([]byte("name: ${NAME}\npassword: \"literal-s3cr3t\nevery: 1s\n"), &bigConfig{}, lookup)
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("a syntax error shows a secret: %v", err)
+	}
+	err = pipeline.ParseConfigEnv([]byte("name: ${NAME}\nevery: [\n"), &bigConfig{}, lookup)
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("an excerpt shows an expanded variable: %v", err)
+	}
+	err = pipeline.ParseConfigEnv([]byte("password: [${NAME}]\n"), &bigConfig{}, lookup)
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "password") {
+		t.Errorf("a shape error under a secret key shows it: %v", err)
+	}
+}

@@ -255,16 +255,18 @@ func (c *checker) leaf(n ast.Node, t reflect.Type, path string) {
 		shown = "the value"
 	}
 	var msg string
-	switch t.Kind() {
-	case reflect.Bool:
+	switch kind := t.Kind(); {
+	case customDecoded(t) && err != nil:
+		// The type's own words ("compression: "brotli" is not zstd, gzip
+		// or none"), without repeating the key.
+		msg = strings.TrimPrefix(yamlMessage(err), lastKey(path)+": ")
+	case kind == reflect.Bool:
 		msg = shown + " is not a boolean (expected true or false)"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+	case kind >= reflect.Int && kind <= reflect.Uint64:
 		msg = shown + " is not a whole number (expected e.g. 100)"
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		msg = shown + " is not a whole number (expected e.g. 100)"
-	case reflect.Float32, reflect.Float64:
+	case kind == reflect.Float32 || kind == reflect.Float64:
 		msg = shown + " is not a number (expected e.g. 0.5)"
-	case reflect.String:
+	case kind == reflect.String:
 		msg = shown + " is not text (expected a single value; quote it if it has : or #)"
 	default:
 		msg = yamlMessage(err)
