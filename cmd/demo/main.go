@@ -79,7 +79,7 @@ func run(binDir, dir string, requests int) error {
 	}
 	fmt.Printf("logweave demo: collector on %s (embedded disk buffer, output: %s)\n", addr, out)
 
-	col, err := startProc(filepath.Join(binDir, "collector"), dir, "collector", "-config", filepath.Join(dir, "collector.yaml"))
+	col, err := startProc(filepath.Join(binDir, "collector"), dir, "collector", "-c", filepath.Join(dir, "collector.yaml"))
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func run(binDir, dir string, requests int) error {
 	if err := waitHTTP("http://"+addr+"/healthz", 10*time.Second); err != nil {
 		return fmt.Errorf("collector did not come up (see %s): %w", col.logPath, err)
 	}
-	ship, err := startProc(filepath.Join(binDir, "shipper"), dir, "shipper", "-config", filepath.Join(dir, "shipper.yaml"))
+	ship, err := startProc(filepath.Join(binDir, "shipper"), dir, "shipper", "-c", filepath.Join(dir, "shipper.yaml"))
 	if err != nil {
 		return err
 	}
@@ -124,8 +124,8 @@ func run(binDir, dir string, requests int) error {
 	// The collector wrote every request's trace (at the latest when it
 	// stopped); show one as `collector trace` does.
 	cfgPath := filepath.Join(dir, "collector.yaml")
-	fmt.Printf("\n$ collector trace -config %s %s\n", cfgPath, gen.sample)
-	tc := exec.Command(filepath.Join(binDir, "collector"), "trace", "-config", cfgPath, gen.sample)
+	fmt.Printf("\n$ collector trace -c %s %s\n", cfgPath, gen.sample)
+	tc := exec.Command(filepath.Join(binDir, "collector"), "trace", "-c", cfgPath, gen.sample)
 	tc.Stdout, tc.Stderr = os.Stdout, os.Stderr
 	if err := tc.Run(); err != nil {
 		return fmt.Errorf("collector trace: %w", err)
