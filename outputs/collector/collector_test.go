@@ -199,7 +199,7 @@ func TestSenderBreakerSkipsAFailingCollector(t *testing.T) {
 // once.
 func TestSenderSaysWhenACollectorRecovers(t *testing.T) {
 	fc := &fakeCollector{answer: func(call int32, w http.ResponseWriter) bool {
-		if call <= 3 {
+		if call <= 2 { // fewer than breaker_failures: no cooldown to wait out
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return true
 		}
@@ -215,7 +215,7 @@ func TestSenderSaysWhenACollectorRecovers(t *testing.T) {
 	if n := strings.Count(logs.String(), "collector accepts batches again"); n != 1 {
 		t.Errorf("recovery said %d times, want once:\n%s", n, logs.String())
 	}
-	if !strings.Contains(logs.String(), "after_failures=3") {
+	if !strings.Contains(logs.String(), "after_failures=2") {
 		t.Errorf("recovery does not say after how many failures:\n%s", logs.String())
 	}
 }
