@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/logweave/logweave/inputs/tail"
+	"github.com/logweave/logweave/internal/logtest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -373,12 +373,12 @@ func TestUnmatchedPatternIsSaidOnce(t *testing.T) {
 	cfg := tail.DefaultConfig()
 	cfg.Paths = []string{filepath.Join(dir, "*.log")}
 	cfg.ScanInterval = 10 * time.Millisecond
-	var logs lockedBuffer
+	log, logs := logtest.New(slog.LevelDebug)
 	lines := make(chan tail.Line, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		tail.New(cfg, nil, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))).Run(ctx, lines)
+		tail.New(cfg, nil, log).Run(ctx, lines)
 		close(done)
 	}()
 	time.Sleep(100 * time.Millisecond) // ~10 scans
@@ -392,21 +392,4 @@ func TestUnmatchedPatternIsSaidOnce(t *testing.T) {
 	if !strings.Contains(logs.String(), "level=DEBUG msg=\"tail: following\"") {
 		t.Errorf("the followed file is not logged at debug:\n%s", logs.String())
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/internal/estest"
+	"github.com/logweave/logweave/internal/logtest"
 	"github.com/logweave/logweave/outputs/collector"
 	"github.com/logweave/logweave/pipeline"
 )
@@ -207,8 +208,8 @@ func TestSenderSaysWhenACollectorRecovers(t *testing.T) {
 	}}
 	srv := httptest.NewServer(fc)
 	defer srv.Close()
-	var logs syncBuffer
-	acked, _ := runSenderLog(t, slog.New(slog.NewTextHandler(&logs, nil)), []string{srv.URL}, 25)
+	log, logs := logtest.New(slog.LevelInfo)
+	acked, _ := runSenderLog(t, log, []string{srv.URL}, 25)
 	if len(acked) != 25 {
 		t.Fatalf("acked %d", len(acked))
 	}
@@ -218,22 +219,4 @@ func TestSenderSaysWhenACollectorRecovers(t *testing.T) {
 	if !strings.Contains(logs.String(), "after_failures=2") {
 		t.Errorf("recovery does not say after how many failures:\n%s", logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger used by goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
