@@ -6,7 +6,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 export CGO_ENABLED ?= 0
 
-.PHONY: all build demo test vet fmt-check bench soak clean images
+.PHONY: all build demo test vet fmt-check bench bench-e2e soak clean images
 
 all: build
 
@@ -57,6 +57,14 @@ test: fmt-check vet
 SOAK ?= 10m
 soak:
 	LOGWEAVE_SOAK=$(SOAK) $(GO) test -count=1 -run '^TestSoak$$' -v -timeout 60m ./e2e
+
+# The real shipper and collector as processes over a seeded file of
+# 1,000,000 log lines, beside a floor in the same run: CPU-seconds per
+# million lines, peak RSS and lines/s per process (see the README's
+# Performance section). `make test` runs it on 20,000 lines.
+BENCH_LINES ?= 1000000
+bench-e2e:
+	LOGWEAVE_BENCH_LINES=$(BENCH_LINES) $(GO) test -count=1 -run '^TestEndToEndCost$$' -v -timeout 60m ./e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./pipeline ./filters ./inputs/... ./outputs/elasticsearch ./e2e

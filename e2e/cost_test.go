@@ -1,0 +1,252 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/logweave/logweave/internal/estest"
+)
+
+// costCorpus writes n log lines like a busy service mesh's, from a seed:
+// ~350-byte JSON lines, 5% plain text, request ids with 6 to 10 lines each,
+// many requests interleaved. It returns the number of request ids.
+func costCorpus(t *testing.T, path string, n int, seed uint64) int {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	services := []string{"gateway", "auth", "orders", "inventory", "payment", "shipping"}
+	paths := []string{"/api/orders", "/api/checkout", "/api/cart", "/api/users/me", "/api/search"}
+	levels := []string{"debug", "info", "info", "info", "warn", "error"}
+	type req struct {
+		id   string
+		left int
+		path string
+	}
+	var open []*req
+	ids := 0
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	pad := strings.Repeat("lorem ipsum dolor sit amet ", 8)
+	for i := 0; i < n; i++ {
+		for len(open) < 64 {
+			ids++
+			open = append(open, &req{id: fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64()), left: 6 + rng.IntN(5), path: paths[rng.IntN(len(paths))]})
+		}
+		k := rng.IntN(len(open))
+		r := open[k]
+		r.left--
+		if r.left == 0 {
+			open[k] = open[len(open)-1]
+			open = open[:len(open)-1]
+		}
+		at := base.Add(time.Duration(i) * 3 * time.Millisecond)
+		svc := services[rng.IntN(len(services))]
+		if rng.IntN(100) < 5 {
+			fmt.Fprintf(w, "%s WARN  [%s] connection pool exhausted (active=50 idle=0 waiting=%d), retrying in 250ms request_id=%s thread=http-nio-8080-exec-%d\n",
+				at.Format("2006-01-02 15:04:05.000"), svc, rng.IntN(300), r.id, rng.IntN(200))
+			continue
+		}
+		fmt.Fprintf(w, `{"time":%q,"level":%q,"service":%q,"msg":"handled step %d of %s: %s","request_id":%q,"http":{"method":"POST","path":%q,"status":%d},"duration_ms":%.3f,"user_id":"u-%d"}`+"\n",
+			at.Format(time.RFC3339Nano), levels[rng.IntN(len(levels))], svc, r.left, r.path, pad[:40+rng.IntN(60)], r.id, r.path,
+			[]int{200, 200, 200, 201, 404, 502}[rng.IntN(6)], rng.Float64()*100, rng.IntN(100000))
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return ids
+}
+
+// usage is what a process spent over its whole life.
+type usage struct {
+	name      string
+	cpu       time.Duration // user + sys
+	peakKiB   int64         // VmHWM (ru_maxrss)
+	wallLines time.Duration // from start until every line was out
+}
+
+func usageOf(name string, ps *os.ProcessState) usage {
+	u := usage{name: name, cpu: ps.UserTime() + ps.SystemTime()}
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		u.peakKiB = ru.Maxrss
+	}
+	return u
+}
+
+var outputEventsRe = regexp.MustCompile(`(?m)^logweave_output_events_total\{output="[a-z]+"\} (\S+)$`)
+
+// delivered is what the collector's outputs took, from its /metrics.
+func delivered(addr string) int64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var n int64
+	for _, m := range outputEventsRe.FindAllStringSubmatch(string(b), -1) {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		n += int64(v)
+	}
+	return n
+}
+
+// TestEndToEndCost runs the real shipper and collector binaries, as
+// processes with their defaults, over a seeded file of log lines, and
+// prints what each spent per million lines (CPU-seconds, user + sys, over
+// its whole life), its peak RSS and the lines per second, beside a floor
+// (testdata/floor: read, validate JSON, pick 5 fields, write NDJSON) run
+// on the same file in the same invocation. Variants: the defaults (disk
+// buffer, file output, traces on), Elasticsearch output against a counting
+// server, traces off.
+//
+// `make test` runs it on 20,000 lines to keep it working; `make bench-e2e`
+// on 1,000,000 (LOGWEAVE_BENCH_LINES).
+func TestEndToEndCost(t *testing.T) {
+	n := 20_000
+	if s := os.Getenv("LOGWEAVE_BENCH_LINES"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n < 1 {
+			t.Fatalf("LOGWEAVE_BENCH_LINES=%q", s)
+		}
+	}
+	collectorBin, shipperBin := buildBinaries(t)
+	dir := t.TempDir()
+	floorBin := filepath.Join(dir, "floor")
+	build := exec.Command("go", "build", "-o", floorBin, "./testdata/floor")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the floor: %v\n%s", err, out)
+	}
+	file := filepath.Join(dir, "logs", "app.log")
+	ids := costCorpus(t, file, n, 1)
+	fi, _ := os.Stat(file)
+
+	// The floor.
+	start := time.Now()
+	floor := exec.Command(floorBin, file, filepath.Join(dir, "floor.ndjson"))
+	if out, err := floor.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != strconv.Itoa(n) {
+		t.Fatalf("floor: %v %s", err, out)
+	}
+	fl := usageOf("floor", floor.ProcessState)
+	fl.wallLines = time.Since(start)
+
+	type result struct {
+		variant            string
+		shipper, collector usage
+		wall               time.Duration
+	}
+	var results []result
+	for _, v := range []struct {
+		name       string
+		es, traces bool
+	}{{"defaults (disk buffer, file output, traces)", false, true}, {"elasticsearch output (counting server)", true, true}, {"traces off", false, false}} {
+		vdir := filepath.Join(dir, strconv.Itoa(len(results)))
+		os.MkdirAll(vdir, 0o755)
+		addr := freeTCPAddr(t)
+		colCfg := fmt.Sprintf("http: {listen: %q}\nbuffer: {path: %q}\nfile_output: {path: %q}\n", addr, filepath.Join(vdir, "buf"), filepath.Join(vdir, "out"))
+		if v.es {
+			es := estest.NewCounter()
+			defer es.Close()
+			colCfg += fmt.Sprintf("elasticsearch: {urls: [%q]}\n", es.URL)
+		}
+		if !v.traces {
+			colCfg += "correlation: {traces_index: \"\"}\n"
+		}
+		col := exec.Command(collectorBin, "run", "-c", writeFile(t, vdir, "collector.yaml", colCfg), "-log-format", "json")
+		colLog, _ := os.Create(filepath.Join(vdir, "collector.log"))
+		col.Stdout, col.Stderr = colLog, colLog
+		if err := col.Start(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "collector up", func() bool { return get(t, "http://"+addr+"/healthz", "") != "" })
+		shCfg := fmt.Sprintf("collector: {urls: [\"http://%s\"]}\nstate: {path: %q}\ninputs: [{type: file, paths: [%q]}]\n", addr, filepath.Join(vdir, "state"), file)
+		sh := exec.Command(shipperBin, "run", "-c", writeFile(t, vdir, "shipper.yaml", shCfg), "-log-format", "json")
+		shLog, _ := os.Create(filepath.Join(vdir, "shipper.log"))
+		sh.Stdout, sh.Stderr = shLog, shLog
+		start := time.Now()
+		if err := sh.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := start.Add(15 * time.Minute)
+		for delivered(addr) < int64(n) {
+			if time.Now().After(deadline) {
+				sh.Process.Kill()
+				col.Process.Kill()
+				t.Fatalf("%s: %d of %d lines delivered after 15 minutes", v.name, delivered(addr), n)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		wall := time.Since(start)
+		for _, p := range []*exec.Cmd{sh, col} {
+			p.Process.Signal(syscall.SIGTERM)
+			if err := p.Wait(); err != nil {
+				t.Errorf("%s: %s: %v", v.name, p.Path, err)
+			}
+		}
+		colLog.Close()
+		shLog.Close()
+		if !v.es {
+			if got := countLines(t, filepath.Join(vdir, "out", "logs-*.ndjson")); got != n {
+				t.Errorf("%s: %d lines in the output, want %d", v.name, got, n)
+			}
+		}
+		results = append(results, result{v.name, usageOf("shipper", sh.ProcessState), usageOf("collector", col.ProcessState), wall})
+	}
+
+	per := func(d time.Duration) float64 { return d.Seconds() / float64(n) * 1e6 }
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nend-to-end cost: %d lines (%.1f MiB, 5%% plain text, %d request ids of 6-10 lines), seed 1\n", n, float64(fi.Size())/(1<<20), ids)
+	fmt.Fprintf(&b, "%-46s %-10s %14s %10s %10s %9s\n", "", "process", "CPU-s/1M lines", "peak RSS", "lines/s", "× floor")
+	row := func(variant, proc string, cpu time.Duration, kib int64, wall time.Duration) {
+		rss := "-"
+		if kib > 0 {
+			rss = fmt.Sprintf("%d MiB", kib/1024)
+		}
+		fmt.Fprintf(&b, "%-46s %-10s %14.2f %10s %10.0f %8.2f×\n", variant, proc, per(cpu), rss, float64(n)/wall.Seconds(), per(cpu)/per(fl.cpu))
+	}
+	row("floor (gjson, 5 fields, NDJSON)", "floor", fl.cpu, fl.peakKiB, fl.wallLines)
+	for _, r := range results {
+		row(r.variant, "shipper", r.shipper.cpu, r.shipper.peakKiB, r.wall)
+		row("", "collector", r.collector.cpu, r.collector.peakKiB, r.wall)
+		row("", "together", r.shipper.cpu+r.collector.cpu, 0, r.wall)
+	}
+	fmt.Print(b.String())
+	t.Log(b.String())
+}
+
+// countLines counts the lines of the files matching a glob.
+func countLines(t *testing.T, glob string) int {
+	t.Helper()
+	names, _ := filepath.Glob(glob)
+	n := 0
+	for _, name := range names {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			n++
+		}
+		f.Close()
+	}
+	return n
+}
