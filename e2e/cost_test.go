@@ -117,7 +117,8 @@ func delivered(addr string) int64 {
 // server, traces off.
 //
 // `make test` runs it on 20,000 lines to keep it working; `make bench-e2e`
-// on 1,000,000 (LOGWEAVE_BENCH_LINES).
+// on 1,000,000 (LOGWEAVE_BENCH_LINES). LOGWEAVE_BENCH_DIR keeps the corpus,
+// configurations and logs there.
 func TestEndToEndCost(t *testing.T) {
 	n := 20_000
 	if s := os.Getenv("LOGWEAVE_BENCH_LINES"); s != "" {
@@ -128,6 +129,9 @@ func TestEndToEndCost(t *testing.T) {
 	}
 	collectorBin, shipperBin := buildBinaries(t)
 	dir := t.TempDir()
+	if d := os.Getenv("LOGWEAVE_BENCH_DIR"); d != "" {
+		dir = d // kept, with the corpus, configs and logs, for profiling by hand
+	}
 	floorBin := filepath.Join(dir, "floor")
 	build := exec.Command("go", "build", "-o", floorBin, "./testdata/floor")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")

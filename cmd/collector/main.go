@@ -49,13 +49,14 @@ func main() {
 }
 
 func run(args []string) int {
-	var role, format string
+	var role, format, pprofAddr string
 	var wait, since time.Duration
 	var errorsOnly bool
 	var slowest, limit int
 	program.Subs = []cli.Sub{
 		{Name: "run", Summary: "run the collector", Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&role, "role", collector.RoleAll, "all, ingest or index (ingest and index need Kafka)")
+			fs.StringVar(&pprofAddr, "pprof", "", "serve Go's net/http/pprof profiles on this address, e.g. 127.0.0.1:6060 (off by default)")
 		}},
 		{Name: "validate", Summary: "check a configuration as run does (keys, values, files, directories) and exit", NeedsConfig: true},
 		{Name: "setup", Summary: "install the index templates, ILM policy and Kibana saved objects", NeedsConfig: true, Flags: func(fs *flag.FlagSet) {
@@ -117,6 +118,7 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c.Start()
+	cli.ServePprof(pprofAddr, log)
 	go cli.Summarize(ctx, log, cfg.SummaryInterval, c.Gatherer(), []cli.Stat{
 		{Key: "received", Metric: "logweave_events_received_total", Delta: true},
 		{Key: "delivered", Metric: "logweave_output_events_total", Delta: true},

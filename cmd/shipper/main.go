@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -25,10 +26,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+var pprofAddr string
+
 var program = &cli.Program{Name: "shipper",
 	Summary: "tails log files and receives GELF on a node, and ships every line to the collector, at least once",
 	Subs: []cli.Sub{
-		{Name: "run", Summary: "run the shipper", NeedsConfig: true},
+		{Name: "run", Summary: "run the shipper", NeedsConfig: true, Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&pprofAddr, "pprof", "", "serve Go's net/http/pprof profiles on this address, e.g. 127.0.0.1:6061 (off by default)")
+		}},
 		{Name: "validate", Summary: "check a configuration as run does (keys, values, files, directories) and exit", NeedsConfig: true},
 		{Name: "health", Summary: "ask the running shipper's /readyz; exit 0 when ready (a container health check)", NeedsConfig: true},
 		{Name: "version", Summary: "print the name, version, commit and Go version"},
@@ -99,6 +104,7 @@ func run(args []string) int {
 		go srv.Serve(netlimit.Listen(ln, 64, nil))
 		defer srv.Close()
 	}
+	cli.ServePprof(pprofAddr, log)
 	log.Info("shipper started", "collector", pipeline.RedactURLs(cfg.Collector.URLs), "inputs", len(cfg.Inputs))
 	read := func() float64 {
 		var sum float64
