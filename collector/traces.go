@@ -47,8 +47,9 @@ type tracer struct {
 	index   *pipeline.IndexPattern
 	pattern string
 	log     *slog.Logger
-	written map[string][]byte // recent trace documents, for merging
-	order   []string          // their ids, oldest first
+	written      map[string][]byte // recent trace documents, for merging
+	order        []string          // their ids, oldest first
+	writtenBytes int               // their size, bounded by rememberBytes
 }
 
 // traceLookup finds trace documents already written, with their versions.
@@ -61,8 +62,10 @@ type traceLookup interface {
 // written a moment ago is not searchable yet).
 const traceWriteAttempts = 8
 
-// rememberedTraces bounds the tracer's memory of written documents.
-const rememberedTraces = 20000
+// rememberBytes bounds the tracer's memory of written documents (the file
+// output, which cannot be read back): a later part of a request whose
+// document was forgotten is written as a document of its own.
+const rememberBytes = 8 << 20
 
 func newTracer(cfg CorrelationConfig, out Output, log *slog.Logger) *tracer {
 	idx, _ := pipeline.ParseIndexPattern(cfg.TracesIndex) // validated
@@ -129,13 +132,19 @@ func (t *tracer) write(ctx context.Context, traces []*correlate.Trace) {
 	}
 	tracesWritten.Add(float64(len(recs)))
 	for _, r := range recs {
-		if t.written[r.ID] == nil {
+		if prev, ok := t.written[r.ID]; ok {
+			t.writtenBytes -= cap(prev)
+		} else {
 			t.order = append(t.order, r.ID)
+			t.writtenBytes += len(r.ID) + 64 // the map entry and the order slot
 		}
 		t.written[r.ID] = r.Doc
+		t.writtenBytes += cap(r.Doc)
 	}
-	for len(t.order) > rememberedTraces {
-		delete(t.written, t.order[0])
+	for t.writtenBytes > rememberBytes && len(t.order) > 0 {
+		id := t.order[0]
+		t.writtenBytes -= cap(t.written[id]) + len(id) + 64
+		delete(t.written, id)
 		t.order = t.order[1:]
 	}
 }
