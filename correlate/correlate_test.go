@@ -322,3 +322,37 @@ func TestOpenTracesBoundedByBytes(t *testing.T) {
 		t.Fatalf("heap %d for a bound of %d: the estimate is far below the real cost", heaps[len(heaps)-1], bound)
 	}
 }
+
+// BenchmarkTraceCost measures the heap an open trace holds, by its number
+// of events (collector-like documents: 32-hex request ids, 27-character
+// event ids, 4 services): what TraceCost estimates.
+func BenchmarkTraceCost(b *testing.B) {
+	services := []string{"gateway", "orders", "payment", "inventory"}
+	for _, k := range []int{1, 8, 32} {
+		b.Run(fmt.Sprintf("events=%d", k), func(b *testing.B) {
+			const n = 5000
+			docs := make([][]byte, 0, n*k)
+			for r := 0; r < n; r++ {
+				for e := 0; e < k; e++ {
+					docs = append(docs, []byte(fmt.Sprintf(`{"@timestamp":"2026-11-26T10:00:%02d.%03dZ","message":"m","trace":{"id":"%032x"},"service":{"name":%q},"log":{"level":"info"},"event":{"id":"%027d"}}`,
+						e%60, e, r, services[e%4], r*k+e)))
+				}
+			}
+			var before, after runtime.MemStats
+			for b.Loop() {
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				c := correlate.New(correlate.Config{Window: time.Hour, MaxOpenTraces: n})
+				now := time.Now()
+				for _, d := range docs {
+					c.Add(d, now)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/trace")
+				b.ReportMetric(float64(c.Bytes())/n, "estimated/trace")
+				runtime.KeepAlive(c)
+			}
+		})
+	}
+}

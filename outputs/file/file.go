@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"slices"
 	"sync"
 
 	"github.com/logweave/logweave/pipeline"
@@ -51,6 +52,10 @@ type Output struct {
 	mu      sync.Mutex
 	files   map[string]*list.Element // index -> element of lru holding *openFile
 	lru     *list.List               // front: most recently written
+	// scratch holds each index's lines of a batch; reused from batch to
+	// batch (under mu), so writing makes no garbage.
+	scratch map[string][]byte
+	order   []string
 }
 
 type openFile struct {
@@ -125,11 +130,26 @@ func cutTornTail(name string) error {
 func (o *Output) Write(_ context.Context, recs []pipeline.Record) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	byIndex := map[string][]byte{}
-	var order []string
+	if o.scratch == nil {
+		o.scratch = map[string][]byte{}
+	}
+	byIndex, order := o.scratch, o.order[:0]
+	defer func() {
+		// Keep the buffers of the indices just written (a day's index is
+		// written batch after batch), at most 16 MiB of them.
+		kept := 0
+		for idx, b := range byIndex {
+			if kept += cap(b); kept > 16<<20 || !slices.Contains(order, idx) {
+				delete(byIndex, idx)
+				continue
+			}
+			byIndex[idx] = b[:0]
+		}
+		o.order = order[:0]
+	}()
 	for _, r := range recs {
 		b, ok := byIndex[r.Index]
-		if !ok {
+		if !ok || len(b) == 0 && !slices.Contains(order, r.Index) {
 			order = append(order, r.Index)
 		}
 		b = append(b, r.Doc...)
