@@ -41,12 +41,12 @@ var (
 // indexers writing parts of one request at once both count; with the file
 // output it remembers its recent writes.
 type tracer struct {
-	corr    *correlate.Correlator
-	out     Output
-	lookup  traceLookup // nil: memory only (the file output)
-	index   *pipeline.IndexPattern
-	pattern string
-	log     *slog.Logger
+	corr         *correlate.Correlator
+	out          Output
+	lookup       traceLookup // nil: memory only (the file output)
+	index        *pipeline.IndexPattern
+	pattern      string
+	log          *slog.Logger
 	written      map[string][]byte // recent trace documents, for merging
 	order        []string          // their ids, oldest first
 	writtenBytes int               // their size, bounded by rememberBytes

@@ -18,8 +18,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/logweave/logweave/pipeline"
