@@ -254,3 +254,88 @@ func countLines(t *testing.T, glob string) int {
 	}
 	return n
 }
+
+// TestMemoryFlatWithDistinctRequestIDs sends the collector binary lines
+// that each carry a request id never seen before — the worst case for the
+// correlator, which holds every open request — and samples its RSS: past
+// correlation.max_memory the oldest traces are written early, so memory
+// stays flat however many ids flow through. 200,000 ids in `make test`;
+// LOGWEAVE_DISTINCT_IDS=1000000 for the full million.
+func TestMemoryFlatWithDistinctRequestIDs(t *testing.T) {
+	n := 200_000
+	if s := os.Getenv("LOGWEAVE_DISTINCT_IDS"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	collectorBin, _ := buildBinaries(t)
+	dir := t.TempDir()
+	addr := freeTCPAddr(t)
+	cfg := writeFile(t, dir, "collector.yaml", fmt.Sprintf("http: {listen: %q}\nbuffer: {path: %q}\nfile_output: {path: %q}\ncorrelation: {max_memory: 8MiB}\n",
+		addr, filepath.Join(dir, "buf"), filepath.Join(dir, "out")))
+	col := exec.Command(collectorBin, "run", "-c", cfg, "-log-format", "json")
+	logf, _ := os.Create(filepath.Join(dir, "collector.log"))
+	col.Stdout, col.Stderr = logf, logf
+	if err := col.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { col.Process.Signal(syscall.SIGTERM); col.Wait(); logf.Close() }()
+	eventually(t, 10*time.Second, "collector up", func() bool { return get(t, "http://"+addr+"/healthz", "") != "" })
+	rss := func() int64 {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", col.Process.Pid))
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				var kb int64
+				fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+				return kb
+			}
+		}
+		return 0
+	}
+	const batch = 2000
+	now := time.Now().UTC()
+	var samples []int64
+	var body strings.Builder
+	for sent := 0; sent < n; sent += batch {
+		body.Reset()
+		for i := sent; i < min(sent+batch, n); i++ {
+			fmt.Fprintf(&body, `{"time":%q,"level":"info","service":"svc-%d","msg":"request %d done","request_id":"%032x"}`+"\n",
+				now.Add(time.Duration(i)*time.Microsecond).Format(time.RFC3339Nano), i%7, i, i)
+		}
+		for {
+			resp, err := http.Post("http://"+addr+"/v1/events", "application/x-ndjson", strings.NewReader(body.String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+			if resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("ingest answered %s", resp.Status)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		samples = append(samples, rss())
+	}
+	eventually(t, 5*time.Minute, "every line delivered", func() bool { return delivered(addr) >= int64(n) })
+	samples = append(samples, rss())
+	// Flat: the second half of the run never holds much more than the
+	// first half did once the budget had filled.
+	q := len(samples) / 4
+	var early, late int64
+	for i, s := range samples {
+		if i < len(samples)/2 && i >= q {
+			early = max(early, s)
+		}
+		if i >= len(samples)/2 {
+			late = max(late, s)
+		}
+	}
+	t.Logf("%d distinct request ids: RSS %d MiB at a quarter, peak %d MiB in the first half, %d MiB in the second", n, samples[q]/1024, early/1024, late/1024)
+	if late > early*5/4+16<<10 {
+		t.Errorf("RSS grew with the ids: %d MiB in the first half, %d MiB in the second (samples %v)", early/1024, late/1024, samples)
+	}
+	if late > 160<<10 {
+		t.Errorf("RSS %d MiB with correlation.max_memory 8MiB", late/1024)
+	}
+}

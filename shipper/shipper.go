@@ -132,7 +132,7 @@ func (s *Shipper) setRunning(v bool) {
 // and saves the checkpoints.
 func (s *Shipper) Run(ctx context.Context) error {
 	lines := make(chan tail.Line, s.cfg.QueueSize)
-	items := make(chan collector.Item)
+	items := make(chan collector.Item, 512) // a run of items per switch to the sender, not one
 	s.mu.Lock()
 	start := make(map[string]tail.Checkpoint, len(s.checkpoints))
 	for k, v := range s.checkpoints {
