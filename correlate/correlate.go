@@ -51,13 +51,22 @@ func TraceCost(id string, n int) int64 {
 // Span is what one service did for a request.
 type Span struct {
 	Service     string
-	Start, End  time.Time
-	Events      int
-	Errors      int
+	Start, End  instant
+	Events      int32
+	Errors      int32
 	Level       string // the highest level seen
-	levelRank   int
-	firstArrive int // order of arrival, to order spans that start together
+	firstArrive int32 // order of arrival, to order spans that start together
+	levelRank   int8
 }
+
+// instant is a time as Unix nanoseconds: 8 bytes where a time.Time takes
+// 24 (a trace holds a span per service and a part event per event).
+type instant int64
+
+func at(t time.Time) instant { return instant(t.UnixNano()) }
+
+// Time is the instant in UTC.
+func (i instant) Time() time.Time { return time.Unix(0, int64(i)).UTC() }
 
 // Entry is the request as the gateway logged it.
 type Entry struct {
@@ -100,8 +109,8 @@ type partEvent struct {
 }
 
 func (e *partEvent) span() Span {
-	return Span{Service: e.service, Start: time.Unix(0, e.start).UTC(), End: time.Unix(0, e.end).UTC(), Events: 1, Errors: b2i(e.isError),
-		Level: e.level, levelRank: levelRank(e.level), firstArrive: int(e.arrive)}
+	return Span{Service: e.service, Start: instant(e.start), End: instant(e.end), Events: 1, Errors: int32(b2i(e.isError)),
+		Level: e.level, levelRank: int8(levelRank(e.level)), firstArrive: e.arrive}
 }
 
 // idSetFrom: below this many ids, a trace finds an id by looking through
@@ -153,8 +162,8 @@ func (t *Trace) Services() []string {
 func (t *Trace) sortedSpans() []Span {
 	sp := append([]Span(nil), t.Spans...)
 	sort.SliceStable(sp, func(i, j int) bool {
-		if !sp[i].Start.Equal(sp[j].Start) {
-			return sp[i].Start.Before(sp[j].Start)
+		if sp[i].Start != sp[j].Start {
+			return sp[i].Start < sp[j].Start
 		}
 		return sp[i].firstArrive < sp[j].firstArrive
 	})
@@ -358,7 +367,8 @@ func (c *Correlator) Add(doc []byte, now time.Time) []*Trace {
 	if start.Before(t.Start) {
 		t.Start = start
 	}
-	span := Span{Service: service, Start: start, End: ts, Events: 1, Errors: b2i(isError), Level: level, levelRank: levelRank(level), firstArrive: c.arrivals}
+	span := Span{Service: service, Start: at(start), End: at(ts), Events: 1, Errors: int32(b2i(isError)), Level: level,
+		levelRank: int8(levelRank(level)), firstArrive: int32(c.arrivals)}
 	t.add(span)
 	t.parts = append(t.parts, partEvent{id: eventID, service: service, level: level, start: start.UnixNano(), end: ts.UnixNano(),
 		arrive: int32(c.arrivals), isError: isError})
@@ -379,25 +389,21 @@ func (c *Correlator) Add(doc []byte, now time.Time) []*Trace {
 
 // add folds a one-event (or partial) span into the trace.
 func (t *Trace) add(s Span) {
-	if s.Start.Before(t.Start) {
-		t.Start = s.Start
+	if st := s.Start.Time(); st.Before(t.Start) {
+		t.Start = st
 	}
-	if s.End.After(t.End) {
-		t.End = s.End
+	if en := s.End.Time(); en.After(t.End) {
+		t.End = en
 	}
-	t.Events += s.Events
+	t.Events += int(s.Events)
 	t.Error = t.Error || s.Errors > 0
 	for i := range t.Spans {
 		sp := &t.Spans[i]
 		if sp.Service != s.Service {
 			continue
 		}
-		if s.Start.Before(sp.Start) {
-			sp.Start = s.Start
-		}
-		if s.End.After(sp.End) {
-			sp.End = s.End
-		}
+		sp.Start = min(sp.Start, s.Start)
+		sp.End = max(sp.End, s.End)
 		sp.Events += s.Events
 		sp.Errors += s.Errors
 		if s.levelRank > sp.levelRank {
@@ -418,8 +424,8 @@ func (t *Trace) Merge(o *Trace) {
 			continue
 		}
 		sp := e.span()
-		if sp.Start.Before(t.Start) {
-			t.Start = sp.Start
+		if st := sp.Start.Time(); st.Before(t.Start) {
+			t.Start = st
 		}
 		t.add(sp)
 	}
@@ -445,8 +451,8 @@ func ParseTrace(doc []byte) (*Trace, bool) {
 		s0, _ := time.Parse(time.RFC3339Nano, s.Get("start").String())
 		s1, _ := time.Parse(time.RFC3339Nano, s.Get("end").String())
 		lv := s.Get("level").String()
-		t.Spans = append(t.Spans, Span{Service: s.Get("service").String(), Start: s0, End: s1, Events: int(s.Get("event_count").Int()),
-			Errors: int(s.Get("error_count").Int()), Level: lv, levelRank: levelRank(lv), firstArrive: i - 1<<30})
+		t.Spans = append(t.Spans, Span{Service: s.Get("service").String(), Start: at(s0), End: at(s1), Events: int32(s.Get("event_count").Int()),
+			Errors: int32(s.Get("error_count").Int()), Level: lv, levelRank: int8(levelRank(lv)), firstArrive: int32(i - 1<<30)})
 	}
 	if m := r.Get("http.request.method"); m.Exists() {
 		t.Entry = &Entry{Method: m.String(), Path: r.Get("url.path").String(), Client: r.Get("source.ip").String(),
@@ -557,11 +563,11 @@ func (t *Trace) AppendJSON(dst []byte) []byte {
 		dst = append(dst, `{"service":`...)
 		dst = appendString(dst, s.Service)
 		dst = append(dst, `,"start":"`...)
-		dst = appendTime(dst, s.Start)
+		dst = appendTime(dst, s.Start.Time())
 		dst = append(dst, `","end":"`...)
-		dst = appendTime(dst, s.End)
+		dst = appendTime(dst, s.End.Time())
 		dst = append(dst, `","duration_ms":`...)
-		dst = strconv.AppendFloat(dst, float64(s.End.Sub(s.Start).Microseconds())/1000, 'f', -1, 64)
+		dst = strconv.AppendFloat(dst, float64(time.Duration(s.End-s.Start).Microseconds())/1000, 'f', -1, 64)
 		dst = append(dst, `,"event_count":`...)
 		dst = strconv.AppendInt(dst, int64(s.Events), 10)
 		dst = append(dst, `,"error_count":`...)
