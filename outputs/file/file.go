@@ -135,11 +135,11 @@ func (o *Output) Write(_ context.Context, recs []pipeline.Record) error {
 	}
 	byIndex, order := o.scratch, o.order[:0]
 	defer func() {
-		// Keep the buffers of the indices just written (a day's index is
-		// written batch after batch), at most 16 MiB of them.
+		// Keep the buffers (logs and traces are written batch after
+		// batch into the same day's indices), at most 16 MiB of them.
 		kept := 0
 		for idx, b := range byIndex {
-			if kept += cap(b); kept > 16<<20 || !slices.Contains(order, idx) {
+			if kept += cap(b); kept > 16<<20 {
 				delete(byIndex, idx)
 				continue
 			}
