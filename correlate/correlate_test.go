@@ -284,7 +284,7 @@ func TestRedeliveredEventsCountOnce(t *testing.T) {
 	written.Merge(b.Flush()[0])
 	doc := written.AppendJSON(nil)
 	if gjson.GetBytes(doc, "event_count").Int() != 4 || gjson.GetBytes(doc, `spans.#(service=="orders").event_count`).Int() != 3 ||
-		gjson.GetBytes(doc, "event_ids.#").Int() != 4 {
+		gjson.GetBytes(doc, "event_hashes.#").Int() != 4 {
 		t.Fatalf("merged: %s", doc)
 	}
 }
@@ -354,5 +354,36 @@ func BenchmarkTraceCost(b *testing.B) {
 				runtime.KeepAlive(c)
 			}
 		})
+	}
+}
+
+// A trace document written before ids were hashed (event_ids holds the ids
+// themselves) still counts a redelivered event once when a later part is
+// merged into it: during a rolling upgrade the new collector merges into
+// what the old one wrote.
+func TestMergeIntoADocumentOfThePreviousVersion(t *testing.T) {
+	old := []byte(`{"trace":{"id":"req-1"},"@timestamp":"2026-11-26T10:00:00.001Z","end":"2026-11-26T10:00:00.003Z","duration_ms":2,"event_count":3,"error":false,` +
+		`"services":["orders"],"spans":[{"service":"orders","start":"2026-11-26T10:00:00.001Z","end":"2026-11-26T10:00:00.003Z","duration_ms":2,"event_count":3,"error_count":0,"level":"info"}],` +
+		`"event_ids":["e1","e2","e3"]}`)
+	base, ok := correlate.ParseTrace(old)
+	if !ok {
+		t.Fatal("old document not read")
+	}
+	c := correlate.New(correlate.Config{Window: time.Second})
+	now := time.Now()
+	for _, n := range []int{3, 4} { // e3 again, and a new e4
+		c.Add(doc("req-1", t0.Add(time.Duration(n)*time.Millisecond), "payments", "info", fmt.Sprintf(`,"event":{"id":"e%d"}`, n)), now)
+	}
+	base.Merge(c.Flush()[0])
+	merged := base.AppendJSON(nil)
+	if gjson.GetBytes(merged, "event_count").Int() != 4 || gjson.GetBytes(merged, "event_hashes.#").Int() != 4 {
+		t.Fatalf("merged: %s", merged)
+	}
+	// And what the new version wrote reads back the same.
+	again, _ := correlate.ParseTrace(merged)
+	c.Add(doc("req-1", t0.Add(4*time.Millisecond), "payments", "info", `,"event":{"id":"e4"}`), now)
+	again.Merge(c.Flush()[0])
+	if n := gjson.GetBytes(again.AppendJSON(nil), "event_count").Int(); n != 4 {
+		t.Fatalf("a redelivered event counted again after a round trip: %d", n)
 	}
 }
