@@ -107,7 +107,7 @@ func DefaultConfig() *Config {
 		FileOutput:    file.DefaultConfig(),
 		Filters:       FiltersConfig{Timestamp: filters.DefaultTimeRange()},
 		Correlation: CorrelationConfig{RequestIDFields: append([]string(nil), filters.DefaultRequestIDFields...),
-			TracesIndex: "traces-%{+yyyy.MM.dd}", Window: 30 * time.Second, MaxOpenTraces: 100000, MaxMemory: 32 << 20},
+			TracesIndex: "traces-%{+yyyy.MM.dd}", Window: 30 * time.Second, MaxOpenTraces: 100000, MaxMemory: 16 << 20},
 		Indexer: IndexerConfig{BatchSize: 2000, BatchBytes: 4 << 20},
 		Kafka:   kafka.DefaultConfig(),
 		GELF:    gelf.DefaultConfig(),

@@ -28,27 +28,28 @@ import (
 type Config struct {
 	Window        time.Duration
 	MaxOpenTraces int
-	// MaxBytes bounds the memory the open traces hold (estimated per
-	// trace, see TraceCost); past it the oldest are let go early, as past
-	// MaxOpenTraces. 0: no bound but the count.
+	// MaxBytes bounds the memory the open traces hold (counted per trace
+	// from what it holds, see heapCost); past it the oldest are let go
+	// early, as past MaxOpenTraces. 0: no bound but the count.
 	MaxBytes int64
 }
 
-// Estimated heap of an open trace: TraceBaseCost, and TraceEventCost per
-// event (its id's hash kept to count it once, its part event kept for
-// merging, its span folded in). BenchmarkTraceCost measures 0.44 KB for one
-// event, 1.1 KB for 8 and 4.4 KB for 32 (collector-like documents); the
-// estimate is kept ~1.4× above (the collector's own documents and map
-// growth cost more than the benchmark's). The process's RSS is up to twice
-// the heap (the garbage collector's headroom).
-const (
-	TraceBaseCost  = 400
-	TraceEventCost = 150
-)
-
-// TraceCost is the estimated heap of an open trace of id with n events.
-func TraceCost(id string, n int) int64 {
-	return int64(TraceBaseCost + len(id) + TraceEventCost*n)
+// heapCost is what an open trace holds on the heap, from the capacities of
+// what it holds (its struct and its entry in the correlator's map, its
+// part events, spans and id hashes, its id): the correlator's byte budget
+// counts this. BenchmarkTraceCost checks it against the heap it measures:
+// 0.44 KB for one event, 1.1 KB for 8 events of 4 services, 4.4 KB for 32.
+func (t *Trace) heapCost() int64 {
+	const overhead = 320 + 64 // the Trace (its size class) and its map entry
+	c := overhead + int64(len(t.ID)) + int64(cap(t.parts))*int64(unsafe.Sizeof(partEvent{})) +
+		int64(cap(t.Spans))*int64(unsafe.Sizeof(Span{})) + int64(cap(t.ids))*8
+	if t.idSet != nil {
+		c += 64 + int64(len(t.idSet))*36 // a Swiss table's slots and control bytes, about
+	}
+	if t.Entry != nil {
+		c += 96 + int64(len(t.Entry.Method)+len(t.Entry.Path)+len(t.Entry.Client))
+	}
+	return c
 }
 
 // Span is what one service did for a request.
@@ -397,7 +398,7 @@ func (c *Correlator) Add(doc []byte, now time.Time) []*Trace {
 			Status: status, Duration: time.Duration(f[fDuration].Int())}
 	}
 
-	cost := TraceCost(t.ID, len(t.parts))
+	cost := t.heapCost()
 	c.bytes += cost - t.cost
 	t.cost = cost
 	var out []*Trace

@@ -325,7 +325,8 @@ func TestOpenTracesBoundedByBytes(t *testing.T) {
 
 // BenchmarkTraceCost measures the heap an open trace holds, by its number
 // of events (collector-like documents: 32-hex request ids, 27-character
-// event ids, 4 services): what TraceCost estimates.
+// event ids, 4 services), beside what the correlator counts for it
+// (heapCost), which must not be less.
 func BenchmarkTraceCost(b *testing.B) {
 	services := []string{"gateway", "orders", "payment", "inventory"}
 	for _, k := range []int{1, 8, 32} {
@@ -350,7 +351,10 @@ func BenchmarkTraceCost(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&after)
 				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/trace")
-				b.ReportMetric(float64(c.Bytes())/n, "estimated/trace")
+				b.ReportMetric(float64(c.Bytes())/n, "counted/trace")
+				if heap := float64(after.HeapAlloc - before.HeapAlloc); float64(c.Bytes()) < 0.9*heap {
+					b.Errorf("the correlator counts %d bytes for %d traces that hold %.0f", c.Bytes(), n, heap)
+				}
 				runtime.KeepAlive(c)
 			}
 		})
