@@ -104,9 +104,22 @@ func (t *tracer) flush(ctx context.Context) {
 	t.write(ctx, t.corr.Flush())
 }
 
+// traceWriteChunk bounds the trace documents written at once: at shutdown
+// or when a burst of requests expires together, thousands are let go at
+// once, and writing them in one batch was the collector's peak of memory.
+const traceWriteChunk = 500
+
 func (t *tracer) write(ctx context.Context, traces []*correlate.Trace) {
 	tracesOpen.Set(float64(t.corr.Open()))
 	tracesOpenBytes.Set(float64(t.corr.Bytes()))
+	for len(traces) > traceWriteChunk {
+		t.writeChunk(ctx, traces[:traceWriteChunk])
+		traces = traces[traceWriteChunk:]
+	}
+	t.writeChunk(ctx, traces)
+}
+
+func (t *tracer) writeChunk(ctx context.Context, traces []*correlate.Trace) {
 	if len(traces) == 0 {
 		return
 	}
