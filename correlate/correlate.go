@@ -59,7 +59,7 @@ type Span struct {
 	Events      int32
 	Errors      int32
 	Level       string // the highest level seen
-	firstArrive int32 // order of arrival, to order spans that start together
+	firstArrive int32  // order of arrival, to order spans that start together
 	levelRank   int8
 }
 
