@@ -16,13 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logweave/logweave/internal/deploytest"
 	"github.com/logweave/logweave/internal/estest"
 )
 
 // costCorpus writes n log lines like a busy service mesh's, from a seed:
 // ~350-byte JSON lines, 5% plain text, request ids with 6 to 10 lines each,
 // many requests interleaved. It returns the number of request ids.
-func costCorpus(t *testing.T, path string, n int, seed uint64) int {
+func costCorpus(t testing.TB, path string, n int, seed uint64) int {
 	t.Helper()
 	os.MkdirAll(filepath.Dir(path), 0o755)
 	f, err := os.Create(path)
@@ -337,5 +338,83 @@ func TestMemoryFlatWithDistinctRequestIDs(t *testing.T) {
 	}
 	if late > 160<<10 {
 		t.Errorf("RSS %d MiB with correlation.max_memory 8MiB", late/1024)
+	}
+}
+
+// BenchmarkShipperUnderSidecarLimits runs the shipper's image as the seed's
+// sidecar limits allow (`docker run --cpus 0.1 --memory 128m`) over a file
+// of the cost corpus, shipping to the collector binary on the host, and
+// reports the lines per second it sustains and its container's peak
+// memory. One op is the whole file (LOGWEAVE_BENCH_LINES, 200,000 by
+// default):
+//
+//	go test -run '^$' -bench ShipperUnderSidecarLimits -benchtime 1x ./e2e
+func BenchmarkShipperUnderSidecarLimits(b *testing.B) {
+	if !deploytest.DockerAvailable() {
+		b.Skip("no Docker daemon")
+	}
+	n := 200_000
+	if s := os.Getenv("LOGWEAVE_BENCH_LINES"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	root, _ := filepath.Abs("..")
+	_, shipperImg, _ := deploytest.BuildImages(b, root)
+	collectorBin := filepath.Join(b.TempDir(), "collector")
+	build := exec.Command("go", "build", "-o", collectorBin, "../cmd/collector")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("%v\n%s", err, out)
+	}
+	dir := b.TempDir()
+	os.Chmod(dir, 0o777)
+	costCorpus(b, filepath.Join(dir, "logs", "app.log"), n, 1)
+	os.Chmod(filepath.Join(dir, "logs"), 0o755)
+	os.Chmod(filepath.Join(dir, "logs", "app.log"), 0o644)
+	for i := 0; i < b.N; i++ {
+		addr := freeTCPAddr(b)
+		vdir := filepath.Join(dir, strconv.Itoa(i))
+		os.MkdirAll(vdir, 0o777)
+		os.Chmod(vdir, 0o777)
+		colCfg := filepath.Join(vdir, "collector.yaml")
+		os.WriteFile(colCfg, []byte(fmt.Sprintf("http: {listen: %q}\nbuffer: {path: %q}\nfile_output: {path: %q}\ncorrelation: {traces_index: \"\"}\n",
+			addr, filepath.Join(vdir, "buf"), filepath.Join(vdir, "out"))), 0o644)
+		col := exec.Command(collectorBin, "run", "-c", colCfg)
+		if err := col.Start(); err != nil {
+			b.Fatal(err)
+		}
+		eventually(b, 10*time.Second, "collector up", func() bool { return get(b, "http://"+addr+"/healthz", "") != "" })
+		os.WriteFile(filepath.Join(vdir, "shipper.yaml"), []byte(fmt.Sprintf("collector: {urls: [\"http://%s\"]}\nstate: {path: /data/%d/state}\ninputs: [{type: file, paths: [/data/logs/app.log]}]\n", addr, i)), 0o644)
+		name := fmt.Sprintf("logweave-sidecar-bench-%d", time.Now().UnixNano())
+		start := time.Now()
+		out, err := exec.Command("docker", "run", "-d", "--name", name, "--network", "host", "--cpus", "0.1", "--memory", "128m",
+			"-v", dir+":/data", shipperImg, "run", "-c", fmt.Sprintf("/data/%d/shipper.yaml", i)).CombinedOutput()
+		if err != nil {
+			col.Process.Kill()
+			b.Fatalf("docker run: %v\n%s", err, out)
+		}
+		var peak int64
+		deadline := start.Add(30 * time.Minute)
+		for delivered(addr) < int64(n) && time.Now().Before(deadline) {
+			time.Sleep(500 * time.Millisecond)
+			if st, err := exec.Command("docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", name).Output(); err == nil {
+				var v float64
+				var unit string
+				fmt.Sscanf(strings.TrimSpace(string(st)), "%f%s", &v, &unit)
+				if strings.HasPrefix(unit, "MiB") {
+					peak = max(peak, int64(v))
+				}
+			}
+		}
+		elapsed := time.Since(start)
+		got := delivered(addr)
+		logs, _ := exec.Command("docker", "logs", "--tail", "5", name).CombinedOutput()
+		exec.Command("docker", "rm", "-f", name).Run()
+		col.Process.Signal(syscall.SIGTERM)
+		col.Wait()
+		if got < int64(n) {
+			b.Fatalf("%d of %d lines delivered in %s\n%s", got, n, elapsed, logs)
+		}
+		b.ReportMetric(float64(n)/elapsed.Seconds(), "lines/s")
+		b.ReportMetric(float64(peak), "peak-MiB")
 	}
 }

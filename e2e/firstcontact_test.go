@@ -366,7 +366,7 @@ func spawnWithEnv(t *testing.T, logPath string, env []string, bin string, args .
 }
 
 // get is the body of a GET (with a bearer token when given), "" on error.
-func get(t *testing.T, url, token string) string {
+func get(t testing.TB, url, token string) string {
 	req, _ := http.NewRequest("GET", url, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

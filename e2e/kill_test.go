@@ -30,7 +30,7 @@ func buildBinaries(t *testing.T) (collectorBin, shipperBin string) {
 }
 
 // freeTCPAddr is a loopback address nothing listens on now.
-func freeTCPAddr(t *testing.T) string {
+func freeTCPAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
