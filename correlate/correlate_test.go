@@ -1,7 +1,6 @@
 package correlate_test
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -224,41 +223,6 @@ func BenchmarkCorrelate(b *testing.B) {
 		c.Add(docs[i%len(docs)], now)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-}
-
-// withEventID gives doc an event.id like the collector's (27 characters).
-func withEventID(doc []byte, n int) []byte {
-	id := fmt.Sprintf(`"id":"%027d"`, n)
-	if bytes.Contains(doc, []byte(`"event":{`)) {
-		return bytes.Replace(doc, []byte(`"event":{`), []byte(`"event":{`+id+`,`), 1)
-	}
-	return append(doc[:len(doc)-1:len(doc)-1], []byte(`,"event":{`+id+`}}`)...)
-}
-
-// BenchmarkOpenTraceBytes reports the heap one open trace (4 services,
-// 6 events) takes.
-func BenchmarkOpenTraceBytes(b *testing.B) {
-	const n = 20000
-	var docs [][]byte
-	for r := 0; r < n; r++ {
-		for _, d := range makeRequest(r).docs {
-			docs = append(docs, withEventID(d, len(docs)))
-		}
-	}
-	var before, after runtime.MemStats
-	for b.Loop() {
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		c := correlate.New(correlate.Config{Window: time.Hour, MaxOpenTraces: n})
-		now := time.Now()
-		for _, d := range docs {
-			c.Add(d, now)
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/trace")
-		runtime.KeepAlive(c)
-	}
 }
 
 // An event delivered twice (Kafka redelivers what was not committed, also

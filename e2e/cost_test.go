@@ -280,17 +280,7 @@ func TestMemoryFlatWithDistinctRequestIDs(t *testing.T) {
 	}
 	defer func() { col.Process.Signal(syscall.SIGTERM); col.Wait(); logf.Close() }()
 	eventually(t, 10*time.Second, "collector up", func() bool { return get(t, "http://"+addr+"/healthz", "") != "" })
-	rss := func() int64 {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", col.Process.Pid))
-		for _, l := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-				var kb int64
-				fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
-				return kb
-			}
-		}
-		return 0
-	}
+	rss := func() int64 { return procStatusKiB(col.Process.Pid, "VmRSS") }
 	const batch = 2000
 	now := time.Now().UTC()
 	var samples []int64

@@ -204,13 +204,17 @@ inputs:
 }
 
 // vmHWM is a process's peak RSS in KiB (0 once it has ended).
-func vmHWM(t *testing.T, pid int) int64 {
+func vmHWM(t *testing.T, pid int) int64 { return procStatusKiB(pid, "VmHWM") }
+
+// procStatusKiB is a KiB figure of /proc/PID/status (VmRSS, VmHWM ...), 0
+// once the process has ended.
+func procStatusKiB(pid int, field string) int64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			var kb int64
 			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
 			return kb
