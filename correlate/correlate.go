@@ -388,11 +388,9 @@ func (c *Correlator) Add(doc []byte, now time.Time) []*Trace {
 	if start.Before(t.Start) {
 		t.Start = start
 	}
-	span := Span{Service: service, Start: at(start), End: at(ts), Events: 1, Errors: int32(b2i(isError)), Level: level,
-		levelRank: int8(levelRank(level)), firstArrive: int32(c.arrivals)}
-	t.add(span)
 	t.parts = append(t.parts, partEvent{id: eventID, service: service, level: level, start: start.UnixNano(), end: ts.UnixNano(),
 		arrive: int32(c.arrivals), isError: isError})
+	t.add(t.parts[len(t.parts)-1].span())
 	if gateway && t.Entry == nil {
 		t.Entry = &Entry{Method: strings.Clone(f[fMethod].String()), Path: strings.Clone(f[fPath].String()), Client: strings.Clone(f[fClient].String()),
 			Status: status, Duration: time.Duration(f[fDuration].Int())}

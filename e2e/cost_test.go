@@ -174,45 +174,30 @@ func TestEndToEndCost(t *testing.T) {
 		if !v.traces {
 			colCfg += "correlation: {traces_index: \"\"}\n"
 		}
-		col := exec.Command(collectorBin, "run", "-c", writeFile(t, vdir, "collector.yaml", colCfg), "-log-format", "json")
-		colLog, _ := os.Create(filepath.Join(vdir, "collector.log"))
-		col.Stdout, col.Stderr = colLog, colLog
-		if err := col.Start(); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, 10*time.Second, "collector up", func() bool { return get(t, "http://"+addr+"/healthz", "") != "" })
+		col := spawnCollector(t, filepath.Join(vdir, "collector.log"), collectorBin, writeFile(t, vdir, "collector.yaml", colCfg), addr)
 		shCfg := fmt.Sprintf("collector: {urls: [\"http://%s\"]}\nstate: {path: %q}\ninputs: [{type: file, paths: [%q]}]\n", addr, filepath.Join(vdir, "state"), file)
-		sh := exec.Command(shipperBin, "run", "-c", writeFile(t, vdir, "shipper.yaml", shCfg), "-log-format", "json")
-		shLog, _ := os.Create(filepath.Join(vdir, "shipper.log"))
-		sh.Stdout, sh.Stderr = shLog, shLog
 		start := time.Now()
-		if err := sh.Start(); err != nil {
-			t.Fatal(err)
-		}
+		sh := spawn(t, filepath.Join(vdir, "shipper.log"), shipperBin, "run", "-c", writeFile(t, vdir, "shipper.yaml", shCfg))
 		deadline := start.Add(15 * time.Minute)
 		for delivered(addr) < int64(n) {
 			if time.Now().After(deadline) {
-				sh.Process.Kill()
-				col.Process.Kill()
 				t.Fatalf("%s: %d of %d lines delivered after 15 minutes", v.name, delivered(addr), n)
 			}
 			time.Sleep(250 * time.Millisecond)
 		}
 		wall := time.Since(start)
-		for _, p := range []*exec.Cmd{sh, col} {
-			p.Process.Signal(syscall.SIGTERM)
-			if err := p.Wait(); err != nil {
-				t.Errorf("%s: %s: %v", v.name, p.Path, err)
+		for _, p := range []*process{sh, col} {
+			p.term()
+			if ps := p.cmd.ProcessState; !ps.Success() {
+				t.Errorf("%s: %s: %v", v.name, p.cmd.Path, ps)
 			}
 		}
-		colLog.Close()
-		shLog.Close()
 		if !v.es {
 			if got := countLines(t, filepath.Join(vdir, "out", "logs-*.ndjson")); got != n {
 				t.Errorf("%s: %d lines in the output, want %d", v.name, got, n)
 			}
 		}
-		results = append(results, result{v.name, usageOf("shipper", sh.ProcessState), usageOf("collector", col.ProcessState), wall})
+		results = append(results, result{v.name, usageOf("shipper", sh.cmd.ProcessState), usageOf("collector", col.cmd.ProcessState), wall})
 	}
 
 	per := func(d time.Duration) float64 { return d.Seconds() / float64(n) * 1e6 }
@@ -272,15 +257,9 @@ func TestMemoryFlatWithDistinctRequestIDs(t *testing.T) {
 	addr := freeTCPAddr(t)
 	cfg := writeFile(t, dir, "collector.yaml", fmt.Sprintf("http: {listen: %q}\nbuffer: {path: %q}\nfile_output: {path: %q}\ncorrelation: {max_memory: 8MiB}\n",
 		addr, filepath.Join(dir, "buf"), filepath.Join(dir, "out")))
-	col := exec.Command(collectorBin, "run", "-c", cfg, "-log-format", "json")
-	logf, _ := os.Create(filepath.Join(dir, "collector.log"))
-	col.Stdout, col.Stderr = logf, logf
-	if err := col.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { col.Process.Signal(syscall.SIGTERM); col.Wait(); logf.Close() }()
-	eventually(t, 10*time.Second, "collector up", func() bool { return get(t, "http://"+addr+"/healthz", "") != "" })
-	rss := func() int64 { return procStatusKiB(col.Process.Pid, "VmRSS") }
+	col := spawnCollector(t, filepath.Join(dir, "collector.log"), collectorBin, cfg, addr)
+	defer col.term()
+	rss := func() int64 { return procStatusKiB(col.cmd.Process.Pid, "VmRSS") }
 	const batch = 2000
 	now := time.Now().UTC()
 	var samples []int64

@@ -107,17 +107,7 @@ func run(args []string) int {
 	cli.ServePprof(pprofAddr, log)
 	log.Info("shipper started", "collector", pipeline.RedactURLs(cfg.Collector.URLs), "inputs", len(cfg.Inputs))
 	read := func() float64 {
-		var sum float64
-		if mfs, err := prometheus.DefaultGatherer.Gather(); err == nil {
-			for _, mf := range mfs {
-				if n := mf.GetName(); n == "logweave_tail_lines_read_total" || n == "logweave_shipper_gelf_spooled_total" {
-					for _, m := range mf.GetMetric() {
-						sum += m.GetCounter().GetValue()
-					}
-				}
-			}
-		}
-		return sum
+		return cli.MetricSum(prometheus.DefaultGatherer, "logweave_tail_lines_read_total", "logweave_shipper_gelf_spooled_total")
 	}
 	go cli.Summarize(ctx, log, cfg.SummaryInterval, prometheus.DefaultGatherer, []cli.Stat{
 		{Key: "lines_read", Metric: "logweave_tail_lines_read_total", Delta: true},

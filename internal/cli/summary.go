@@ -28,14 +28,7 @@ func Summarize(ctx context.Context, log *slog.Logger, every time.Duration, g pro
 	}
 	prev := make([]float64, len(stats)) // counters start at zero with the process
 	values := func() []float64 {
-		sums := map[string]float64{}
-		if mfs, err := g.Gather(); err == nil {
-			for _, mf := range mfs {
-				for _, m := range mf.GetMetric() {
-					sums[mf.GetName()] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-				}
-			}
-		}
+		sums := metricSums(g)
 		out := make([]float64, len(stats))
 		for i, s := range stats {
 			if s.Func != nil {
@@ -66,4 +59,27 @@ func Summarize(ctx context.Context, log *slog.Logger, every time.Duration, g pro
 		prev = now
 		log.Info("summary", attrs...)
 	}
+}
+
+// metricSums is every counter and gauge of g, summed over its series.
+func metricSums(g prometheus.Gatherer) map[string]float64 {
+	sums := map[string]float64{}
+	if mfs, err := g.Gather(); err == nil {
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				sums[mf.GetName()] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sums
+}
+
+// MetricSum is the sum of the named metrics of g, over all their series.
+func MetricSum(g prometheus.Gatherer, names ...string) float64 {
+	sums := metricSums(g)
+	var total float64
+	for _, n := range names {
+		total += sums[n]
+	}
+	return total
 }

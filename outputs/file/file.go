@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 
@@ -148,8 +147,8 @@ func (o *Output) Write(_ context.Context, recs []pipeline.Record) error {
 		o.order = order[:0]
 	}()
 	for _, r := range recs {
-		b, ok := byIndex[r.Index]
-		if !ok || len(b) == 0 && !slices.Contains(order, r.Index) {
+		b := byIndex[r.Index]
+		if len(b) == 0 { // every line adds at least its newline: first of this batch
 			order = append(order, r.Index)
 		}
 		b = append(b, r.Doc...)
