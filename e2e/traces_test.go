@@ -102,8 +102,12 @@ func TestTraceMergedAcrossCollectorRestart(t *testing.T) {
 	es := estest.New()
 	defer es.Close()
 	newCollector := func() *collector.Collector {
-		// A window of an hour: only the shutdown writes traces.
-		return startCollector(t, dir, es.URL, func(c *collector.Config) { c.Correlation.Window = time.Hour })
+		// A window of an hour: only the shutdown writes traces. Its
+		// flush must not be cut short by the 200 ms drain the other tests
+		// use (under the race detector and CI's load it was, once).
+		c := startCollector(t, dir, es.URL, func(c *collector.Config) { c.Correlation.Window = time.Hour })
+		c.DrainTimeout = 10 * time.Second
+		return c
 	}
 	const requests = 50
 	post := func(c *collector.Collector, services ...string) {
