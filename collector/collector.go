@@ -555,8 +555,9 @@ func (s bufferSource) Next(ctx context.Context, max, maxBytes int) ([]pipeline.R
 		return nil, nil, err
 	}
 	recs := make([]pipeline.Record, 0, len(raws))
+	var r pipeline.Record
 	for _, raw := range raws {
-		var r pipeline.Record
+		// r.Index stays from the record before: decoding shares the string when equal.
 		if err := r.UnmarshalBinary(raw); err != nil {
 			// Framed and checksummed but not decodable: a bug, not a
 			// disk fault. Say so; do not block the buffer on it.

@@ -87,8 +87,16 @@ func (t *tracer) add(ctx context.Context, recs []pipeline.Record, now time.Time)
 		return
 	}
 	var out []*correlate.Trace
+	var f pipeline.TraceFields
 	for i := range recs {
-		out = append(out, t.corr.Add(recs[i].Doc, now)...)
+		r := &recs[i]
+		if len(r.Trace) > 0 && f.UnmarshalBinary(r.Trace) == nil {
+			out = append(out, t.corr.AddFields(r.ID, &f, now)...)
+		} else {
+			// Made durable by a version that did not carry them (a
+			// rolling upgrade over a buffer or a topic): from the document.
+			out = append(out, t.corr.Add(r.Doc, now)...)
+		}
 	}
 	out = append(out, t.corr.Expire(now)...)
 	t.write(ctx, out)

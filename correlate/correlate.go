@@ -345,19 +345,31 @@ func (c *Correlator) intern(s string) string {
 
 // Add takes one indexed document (encoded JSON, with the fields the
 // filters write) seen at now, and returns the traces it pushed out of
-// memory (MaxOpenTraces), oldest first. Documents without trace.id are
-// ignored.
+// memory (MaxOpenTraces, MaxBytes), oldest first. Documents without
+// trace.id are ignored. It parses the document; AddFields takes what the
+// filters found instead.
 func (c *Correlator) Add(doc []byte, now time.Time) []*Trace {
 	f := readFields(doc)
-	id := f[fTraceID].String()
+	ts, ok := pipeline.ParseTimestamp(f[fTimestamp].String())
+	if !ok {
+		return nil
+	}
+	tf := pipeline.TraceFields{TraceID: f[fTraceID].String(), Time: ts.UnixNano(), Service: f[fService].String(), Level: f[fLevel].String(),
+		Status: f[fStatus].Int(), Dataset: f[fDataset].String(), Method: f[fMethod].String(), Path: f[fPath].String(),
+		Client: f[fClient].String(), Duration: f[fDuration].Int()}
+	return c.AddFields(f[fEventID].String(), &tf, now)
+}
+
+// AddFields takes what the correlator needs of one indexed event (its id
+// and its TraceFields, as the filters found them) seen at now, and returns
+// the traces it pushed out of memory, oldest first. Events without a
+// TraceID are ignored. Strings are copied where they are kept.
+func (c *Correlator) AddFields(eventID string, f *pipeline.TraceFields, now time.Time) []*Trace {
+	id := f.TraceID
 	if id == "" {
 		return nil
 	}
-	ts, err := time.Parse(time.RFC3339Nano, f[fTimestamp].String())
-	if err != nil {
-		return nil
-	}
-	eventID := EventHash(f[fEventID].String())
+	ts, eventHash := time.Unix(0, f.Time).UTC(), EventHash(eventID)
 	t := c.open[id]
 	if t != nil {
 		c.unlink(t)
@@ -368,32 +380,32 @@ func (c *Correlator) Add(doc []byte, now time.Time) []*Trace {
 	}
 	t.lastSeen = now
 	c.pushBack(t)
-	if t.counted(eventID) {
+	if t.counted(eventHash) {
 		return nil // delivered again
 	}
 
-	service := c.intern(f[fService].String())
+	service := c.intern(f.Service)
 	if service == "" {
 		service = "unknown"
 	}
-	level := c.intern(f[fLevel].String())
-	status := int(f[fStatus].Int())
+	level := c.intern(f.Level)
+	status := int(f.Status)
 	isError := levelRank(level) >= levelRank("error") || status >= 500
 	c.arrivals++
 	start := ts
-	gateway := f[fDataset].String() == "nginx.access"
-	if d := time.Duration(f[fDuration].Int()); gateway && d > 0 {
+	gateway := f.Dataset == "nginx.access"
+	if d := time.Duration(f.Duration); gateway && d > 0 {
 		start = ts.Add(-d) // nginx logs when the response went out; it took $request_time
 	}
 	if start.Before(t.Start) {
 		t.Start = start
 	}
-	t.parts = append(t.parts, partEvent{id: eventID, service: service, level: level, start: start.UnixNano(), end: ts.UnixNano(),
+	t.parts = append(t.parts, partEvent{id: eventHash, service: service, level: level, start: start.UnixNano(), end: ts.UnixNano(),
 		arrive: int32(c.arrivals), isError: isError})
 	t.add(t.parts[len(t.parts)-1].span())
 	if gateway && t.Entry == nil {
-		t.Entry = &Entry{Method: strings.Clone(f[fMethod].String()), Path: strings.Clone(f[fPath].String()), Client: strings.Clone(f[fClient].String()),
-			Status: status, Duration: time.Duration(f[fDuration].Int())}
+		t.Entry = &Entry{Method: strings.Clone(f.Method), Path: strings.Clone(f.Path), Client: strings.Clone(f.Client),
+			Status: status, Duration: time.Duration(f.Duration)}
 	}
 
 	cost := t.heapCost()

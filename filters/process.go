@@ -83,7 +83,8 @@ func NewProcessor(index *pipeline.IndexPattern, requestIDFields []string) *Proce
 }
 
 // Process fills ev from env, runs the chain, and returns the record. The
-// record's Doc is appended to dst (pass a reused buffer to save allocations).
+// record's Doc, then its Trace, are appended to dst (pass a reused buffer
+// to save allocations; its storage is all[:len(Doc)+len(Trace)]).
 func (p *Processor) Process(env *pipeline.Envelope, ev *pipeline.Event, dst []byte) pipeline.Record {
 	ev.Reset()
 	ev.Line = env.Line
@@ -125,10 +126,15 @@ func (p *Processor) Process(env *pipeline.Envelope, ev *pipeline.Event, dst []by
 	ev.SetString("event.id", ev.ID)
 	indexTime := p.TimeRange.indexTime(ev)
 	var idx [64]byte
+	// The document, then what the correlator needs of it, in one buffer.
+	tf := ev.TraceFields()
+	doc := ev.Encode(dst)
+	all := tf.AppendBinary(doc)
 	return pipeline.Record{
 		ID:    ev.ID,
 		Index: string(p.Index.Append(idx[:0], indexTime)),
 		Key:   ev.Key,
-		Doc:   ev.Encode(dst),
+		Doc:   all[:len(doc)],
+		Trace: all[len(doc):],
 	}
 }

@@ -149,8 +149,8 @@ func (e *Event) Get(path string) gjson.Result {
 		}
 		if nested && m.Key == head && len(m.Val) > 0 && m.Val[0] == '{' {
 			r := gjson.GetBytes(m.Val, escapePath(rest))
-			if !r.Exists() && strings.IndexByte(rest, '.') >= 0 {
-				r = gjson.GetBytes(m.Val, escapeAll(rest))
+			if !r.Exists() && strings.IndexByte(rest, '.') >= 0 && mayHoldKey(b2s(m.Val), rest) {
+				r = gjson.GetBytes(m.Val, escapeAll(rest)) // a literal dotted key: {"http":{"request.id":…}}
 			}
 			if r.Exists() {
 				return r
@@ -205,6 +205,12 @@ func escapePath(path string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// mayHoldKey reports whether the JSON text obj may hold the key (its text,
+// or escapes that could spell it): most lookups of a dotted key end here.
+func mayHoldKey(obj, key string) bool {
+	return strings.Contains(obj, key) || strings.IndexByte(obj, '\\') >= 0
 }
 
 // escapeAll escapes the dots too, so the path names one literal key.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logweave/logweave/pipeline"
 	"github.com/tidwall/gjson"
@@ -91,6 +92,44 @@ func TestRecordBinaryRoundTrip(t *testing.T) {
 	}
 	if err := got.UnmarshalBinary(r.AppendBinary(nil)[:10]); err == nil {
 		t.Fatal("truncated record decoded")
+	}
+	if got.Trace != nil {
+		t.Fatalf("a record without trace fields decoded with %x", got.Trace)
+	}
+
+	// With trace fields: a fifth field after the four a previous version
+	// reads (it stops after Doc), so it still reads what this one writes.
+	tf := pipeline.TraceFields{TraceID: "req", Time: 1764151200123000000, Service: "orders", Level: "error", Status: 502,
+		Dataset: "nginx.access", Method: "POST", Path: "/x", Client: "::1", Duration: -1}
+	r.Trace = tf.AppendBinary(nil)
+	withTrace := r.AppendBinary(nil)
+	if old := (&pipeline.Record{ID: r.ID, Index: r.Index, Key: r.Key, Doc: r.Doc}).AppendBinary(nil); !bytes.HasPrefix(withTrace, old) {
+		t.Fatalf("the four fields moved: %x, was %x", withTrace, old)
+	}
+	if err := got.UnmarshalBinary(withTrace); err != nil {
+		t.Fatal(err)
+	}
+	var back pipeline.TraceFields
+	if err := back.UnmarshalBinary(got.Trace); err != nil || back != tf {
+		t.Fatalf("trace fields %+v, %v; want %+v", back, err, tf)
+	}
+	if err := back.UnmarshalBinary(got.Trace[:len(got.Trace)-3]); err == nil {
+		t.Fatal("truncated trace fields decoded")
+	}
+	none := pipeline.TraceFields{Service: "ignored without a trace id"}
+	if err := back.UnmarshalBinary(none.AppendBinary(nil)); err != nil || back != (pipeline.TraceFields{}) {
+		t.Fatalf("no trace id: %+v, %v", back, err)
+	}
+}
+
+func TestParseTimestamp(t *testing.T) {
+	for _, s := range []string{"2026-11-26T10:00:00.123Z", "2024-02-29T23:59:59.999Z", "2024-02-31T10:00:00.000Z", "2026-11-26T10:00:60.000Z",
+		"2026-11-26T10:00:00.12Z", "2026-11-26T10:00:00+01:00", "2026-1x-26T10:00:00.000Z", "0000-01-01T00:00:00.000Z", "", "x"} {
+		want, err := time.Parse(time.RFC3339Nano, s)
+		got, ok := pipeline.ParseTimestamp(s)
+		if ok != (err == nil) || ok && !got.Equal(want) {
+			t.Errorf("%q: %v %v, time.Parse %v %v", s, got, ok, want, err)
+		}
 	}
 }
 

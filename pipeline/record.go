@@ -14,6 +14,11 @@ type Record struct {
 	Index string
 	Key   string
 	Doc   []byte
+	// Trace is what the correlator needs of the event (TraceFields, in
+	// its binary form), found by the filters; nil when the event has no
+	// trace.id, or when it was made durable by a version that did not
+	// carry it (the correlator then reads the fields from Doc).
+	Trace []byte
 	// Cond, when set, makes the write conditional (outputs that support
 	// it: Elasticsearch's optimistic concurrency). Not framed: only the
 	// indexer's own writes (trace documents) carry it.
@@ -30,7 +35,10 @@ type Condition struct {
 	PrimaryTerm int64
 }
 
-// AppendBinary appends r in the buffer's framing: four uvarint-prefixed fields.
+// AppendBinary appends r in the buffer's framing: four uvarint-prefixed
+// fields (ID, Index, Key, Doc), and a fifth (Trace) when there is one. A
+// version that knew only the four reads such a record and ignores the
+// fifth, so a collector can be rolled back over its own buffer.
 func (r *Record) AppendBinary(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(r.ID)))
 	dst = append(dst, r.ID...)
@@ -39,15 +47,25 @@ func (r *Record) AppendBinary(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(r.Key)))
 	dst = append(dst, r.Key...)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Doc)))
-	return append(dst, r.Doc...)
+	dst = append(dst, r.Doc...)
+	if len(r.Trace) > 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(r.Trace)))
+		dst = append(dst, r.Trace...)
+	}
+	return dst
 }
 
 var errShortRecord = errors.New("pipeline: truncated record")
 
-// UnmarshalBinary decodes what AppendBinary wrote. Doc aliases b.
+// UnmarshalBinary decodes what AppendBinary wrote. Doc and Trace alias b.
+// r.Index is kept when it equals the record's (decoding into the record
+// before shares the string of their index).
 func (r *Record) UnmarshalBinary(b []byte) error {
-	var fields [4][]byte
+	var fields [5][]byte
 	for i := range fields {
+		if i == 4 && len(b) == 0 {
+			break // written without Trace
+		}
 		n, k := binary.Uvarint(b)
 		if k <= 0 || uint64(len(b)-k) < n {
 			return errShortRecord
@@ -55,6 +73,9 @@ func (r *Record) UnmarshalBinary(b []byte) error {
 		fields[i] = b[k : k+int(n)]
 		b = b[k+int(n):]
 	}
-	r.ID, r.Index, r.Key, r.Doc = string(fields[0]), string(fields[1]), string(fields[2]), fields[3]
+	r.ID, r.Key, r.Doc, r.Trace = string(fields[0]), string(fields[2]), fields[3], fields[4]
+	if r.Index != string(fields[1]) { // consecutive records mostly share their index: keep its string
+		r.Index = string(fields[1])
+	}
 	return nil
 }

@@ -98,7 +98,7 @@ type scratch struct {
 	doc   []byte
 	recs  []pipeline.Record
 	docs  []byte
-	spans [][2]int
+	spans [][3]int // of each record in docs: Doc from [0] to [1], Trace to [2]
 	ev    pipeline.Event
 	env   pipeline.Envelope
 }
@@ -222,7 +222,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return true
 		}
 		for i := range s.recs {
-			s.recs[i].Doc = s.docs[s.spans[i][0]:s.spans[i][1]]
+			sp := s.spans[i]
+			s.recs[i].Doc, s.recs[i].Trace = s.docs[sp[0]:sp[1]:sp[1]], s.docs[sp[1]:sp[2]:sp[2]]
 		}
 		if err := h.Sink.Write(r.Context(), s.recs); err != nil {
 			if errors.Is(err, ErrFull) {
@@ -262,14 +263,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.env.Line, _ = gelf.Map(s.env.Line)
 		}
 		rec := h.Processor.Process(&s.env, &s.ev, s.doc[:0])
-		s.doc = rec.Doc
+		s.doc = rec.Doc[:0]
 		if s.ev.HasTag(filters.TagJSONParseFailure) {
 			failures++
 		}
 		start := len(s.docs)
 		s.docs = append(s.docs, rec.Doc...)
-		s.spans = append(s.spans, [2]int{start, len(s.docs)})
-		rec.Doc = nil
+		s.docs = append(s.docs, rec.Trace...)
+		s.spans = append(s.spans, [3]int{start, start + len(rec.Doc), len(s.docs)})
+		rec.Doc, rec.Trace = nil, nil
 		s.recs = append(s.recs, rec)
 		if len(s.recs) >= chunk && !write() {
 			return

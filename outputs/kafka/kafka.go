@@ -25,6 +25,7 @@ import (
 const (
 	headerID    = "logweave-id"
 	headerIndex = "logweave-index"
+	headerTrace = "logweave-trace" // pipeline.TraceFields, binary
 )
 
 var (
@@ -129,6 +130,9 @@ func (p *Producer) Write(ctx context.Context, recs []pipeline.Record) error {
 				{Key: headerIndex, Value: []byte(r.Index)},
 			},
 		}
+		if len(r.Trace) > 0 {
+			msgs[i].Headers = append(msgs[i].Headers, kgo.Header{Key: headerTrace, Value: r.Trace})
+		}
 	}
 	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
 		produceErrors.Inc()
@@ -210,6 +214,8 @@ func (c *Consumer) Next(ctx context.Context, max, maxBytes int) ([]pipeline.Reco
 				recs[i].ID = string(h.Value)
 			case headerIndex:
 				recs[i].Index = string(h.Value)
+			case headerTrace:
+				recs[i].Trace = h.Value
 			}
 		}
 		last[m.Partition] = m

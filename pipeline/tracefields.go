@@ -1,0 +1,209 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
+)
+
+// TraceFields is what the correlator needs of one event, taken from the
+// filters' work when the event is processed and carried beside its document
+// (in the disk buffer's framing and a Kafka header), so that assembling
+// traces does not parse every document a second time. Each value is the
+// one the encoded document holds at the same path:
+//
+//	TraceID   trace.id                 Time      @timestamp (Unix ns)
+//	Service   service.name             Level     log.level
+//	Status    http.response.status_code Dataset  event.dataset
+//	Method    http.request.method      Path      url.path
+//	Client    source.ip                Duration  event.duration (ns)
+//
+// The event's id is the record's ID. Strings decoded by UnmarshalBinary
+// alias its input: copy what is kept.
+type TraceFields struct {
+	TraceID  string
+	Time     int64
+	Service  string
+	Level    string
+	Status   int64
+	Dataset  string
+	Method   string
+	Path     string
+	Client   string
+	Duration int64
+}
+
+// traceFieldsV1 starts the binary form, so that a later layout can be told
+// apart from this one.
+const traceFieldsV1 = 1
+
+// AppendBinary appends f in a compact form: a version byte, then the
+// integers as varints and the strings uvarint-prefixed, in field order. An
+// event without trace.id is the version byte alone.
+func (f *TraceFields) AppendBinary(dst []byte) []byte {
+	dst = append(dst, traceFieldsV1)
+	if f.TraceID == "" {
+		return dst
+	}
+	dst = appendStr(dst, f.TraceID)
+	dst = binary.AppendVarint(dst, f.Time)
+	dst = appendStr(dst, f.Service)
+	dst = appendStr(dst, f.Level)
+	dst = binary.AppendVarint(dst, f.Status)
+	dst = appendStr(dst, f.Dataset)
+	dst = appendStr(dst, f.Method)
+	dst = appendStr(dst, f.Path)
+	dst = appendStr(dst, f.Client)
+	return binary.AppendVarint(dst, f.Duration)
+}
+
+var errTraceFields = errors.New("pipeline: malformed trace fields")
+
+// UnmarshalBinary decodes what AppendBinary wrote; the strings alias b.
+func (f *TraceFields) UnmarshalBinary(b []byte) error {
+	if len(b) == 0 || b[0] != traceFieldsV1 {
+		return errTraceFields
+	}
+	if len(b) == 1 {
+		*f = TraceFields{} // no trace.id
+		return nil
+	}
+	d := fieldDecoder{b: b[1:]}
+	*f = TraceFields{TraceID: d.str(), Time: d.int(), Service: d.str(), Level: d.str(), Status: d.int(),
+		Dataset: d.str(), Method: d.str(), Path: d.str(), Client: d.str(), Duration: d.int()}
+	if d.bad {
+		*f = TraceFields{}
+		return errTraceFields
+	}
+	return nil
+}
+
+func appendStr(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+type fieldDecoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *fieldDecoder) int() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.bad = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *fieldDecoder) str() string {
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || uint64(len(d.b)-k) < n {
+		d.bad = true
+		return ""
+	}
+	s := d.b[k : k+int(n)]
+	d.b = d.b[k+int(n):]
+	if len(s) == 0 {
+		return ""
+	}
+	return unsafe.String(&s[0], len(s))
+}
+
+// tracePaths are the paths TraceFields reads, in the order of tf* below.
+var tracePaths = [...]string{"trace.id", "@timestamp", "service.name", "log.level", "http.response.status_code",
+	"event.dataset", "http.request.method", "url.path", "source.ip", "event.duration"}
+
+const (
+	tfTraceID = iota
+	tfTimestamp
+	tfService
+	tfLevel
+	tfStatus
+	tfDataset
+	tfMethod
+	tfPath
+	tfClient
+	tfDuration
+	nTracePaths
+)
+
+// TraceFields returns what the correlator needs of e, read as the encoded
+// document will hold it (what Get returns). An event without trace.id, or
+// whose @timestamp is not a time, has an empty TraceID. The filters set
+// most of these fields, so they are found in one pass over the edits; the
+// document is looked at only for the others.
+func (e *Event) TraceFields() TraceFields {
+	var r [nTracePaths]gjson.Result
+	var found [nTracePaths]bool
+	for i := len(e.edits) - 1; i >= 0; i-- { // the last edit of a path wins
+		ed := &e.edits[i]
+		for k := range tracePaths {
+			if !found[k] && ed.path == tracePaths[k] {
+				found[k] = true
+				if ed.value != nil {
+					r[k] = gjson.Parse(b2s(ed.value))
+				}
+				break
+			}
+		}
+	}
+	get := func(k int) gjson.Result {
+		if !found[k] {
+			found[k] = true
+			r[k] = e.Get(tracePaths[k])
+		}
+		return r[k]
+	}
+	id := get(tfTraceID).String()
+	if id == "" {
+		return TraceFields{}
+	}
+	ts, ok := ParseTimestamp(get(tfTimestamp).String())
+	if !ok {
+		return TraceFields{}
+	}
+	return TraceFields{
+		TraceID:  id,
+		Time:     ts.UnixNano(),
+		Service:  get(tfService).String(),
+		Level:    get(tfLevel).String(),
+		Status:   get(tfStatus).Int(),
+		Dataset:  get(tfDataset).String(),
+		Method:   get(tfMethod).String(),
+		Path:     get(tfPath).String(),
+		Client:   get(tfClient).String(),
+		Duration: get(tfDuration).Int(),
+	}
+}
+
+// ParseTimestamp parses an RFC 3339 time, the form logweave writes
+// (2006-01-02T15:04:05.000Z) without time.Parse's generality.
+func ParseTimestamp(s string) (time.Time, bool) {
+	if len(s) == 24 && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':' && s[19] == '.' && s[23] == 'Z' {
+		num := func(s string) int {
+			n := 0
+			for i := 0; i < len(s); i++ {
+				if s[i] < '0' || s[i] > '9' {
+					return -1
+				}
+				n = n*10 + int(s[i]-'0')
+			}
+			return n
+		}
+		y, mo, d, h, mi, sec, ms := num(s[0:4]), num(s[5:7]), num(s[8:10]), num(s[11:13]), num(s[14:16]), num(s[17:19]), num(s[20:23])
+		if y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60 && ms >= 0 {
+			t := time.Date(y, time.Month(mo), d, h, mi, sec, ms*1e6, time.UTC)
+			if t.Day() == d { // not 2024-02-31
+				return t, true
+			}
+		}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}
