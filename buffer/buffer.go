@@ -293,23 +293,57 @@ func (b *Buffer) validEnd(id uint64) (int64, error) {
 	}
 }
 
+// Frames are records framed for AppendFrames, built in place: the caller
+// appends each record's bytes straight after its frame header, so a batch
+// is not copied again to be framed. The zero value is empty; Reset reuses
+// it.
+type Frames struct {
+	buf   []byte
+	start int
+	err   error
+}
+
+// Open starts a record: append its bytes to the returned slice and hand
+// the result to Close.
+func (f *Frames) Open() []byte {
+	f.start = len(f.buf)
+	return append(f.buf, 0, 0, 0, 0, 0, 0, 0, 0)
+}
+
+// Close ends the record started by Open; b is what Open returned with the
+// record's bytes appended.
+func (f *Frames) Close(b []byte) {
+	rec := b[f.start+frameHeader:]
+	if len(rec) > MaxRecordBytes && f.err == nil {
+		f.err = fmt.Errorf("buffer: record of %d bytes exceeds %d", len(rec), MaxRecordBytes)
+	}
+	binary.LittleEndian.PutUint32(b[f.start:], uint32(len(rec)))
+	binary.LittleEndian.PutUint32(b[f.start+4:], crc32.Checksum(rec, crcTable))
+	f.buf = b
+}
+
+// Len is the bytes framed so far.
+func (f *Frames) Len() int { return len(f.buf) }
+
+// Reset empties f, keeping its storage.
+func (f *Frames) Reset() { f.buf, f.err = f.buf[:0], nil }
+
 // Append writes records and returns once they are on stable storage.
 // Concurrent appends share one fsync (group commit).
 func (b *Buffer) Append(records [][]byte) error {
-	var size int64
+	var f Frames
 	for _, r := range records {
-		if len(r) > MaxRecordBytes {
-			return fmt.Errorf("buffer: record of %d bytes exceeds %d", len(r), MaxRecordBytes)
-		}
-		size += frameHeader + int64(len(r))
+		f.Close(append(f.Open(), r...))
 	}
-	frames := make([]byte, 0, size)
-	for _, r := range records {
-		frames = binary.LittleEndian.AppendUint32(frames, uint32(len(r)))
-		frames = binary.LittleEndian.AppendUint32(frames, crc32.Checksum(r, crcTable))
-		frames = append(frames, r...)
-	}
+	return b.AppendFrames(&f)
+}
 
+// AppendFrames is Append of records framed in place.
+func (b *Buffer) AppendFrames(f *Frames) error {
+	if f.err != nil {
+		return f.err
+	}
+	frames, size := f.buf, int64(len(f.buf))
 	if size > b.opts.MaxBytes {
 		// Even an empty buffer cannot take it: waiting would not help.
 		return fmt.Errorf("%w: %d bytes in one append, buffer.max_bytes %d", ErrTooLarge, size, b.opts.MaxBytes)
@@ -413,6 +447,15 @@ func (b *Buffer) rotateLocked() error {
 // position, waiting until at least one is durable or ctx ends. The records
 // stay in the buffer until Commit is called with the returned position.
 func (b *Buffer) Read(ctx context.Context, maxRecords, maxBytes int) ([][]byte, Position, error) {
+	recs, pos, _, err := b.ReadInto(ctx, nil, maxRecords, maxBytes)
+	return recs, pos, err
+}
+
+// ReadInto is Read into scratch's storage (grown when too small, and
+// returned for the next call): the records alias it, so they are valid
+// only until scratch is used again. A reader that lets go of a batch
+// before reading the next saves allocating each one.
+func (b *Buffer) ReadInto(ctx context.Context, scratch []byte, maxRecords, maxBytes int) ([][]byte, Position, []byte, error) {
 	for {
 		b.mu.Lock()
 		if b.closed {
@@ -421,7 +464,7 @@ func (b *Buffer) Read(ctx context.Context, maxRecords, maxBytes int) ([][]byte, 
 				b.rf.Close()
 				b.rf = nil
 			}
-			return nil, Position{}, ErrClosed
+			return nil, Position{}, scratch, ErrClosed
 		}
 		end := b.synced
 		if !b.read.less(end) {
@@ -429,7 +472,7 @@ func (b *Buffer) Read(ctx context.Context, maxRecords, maxBytes int) ([][]byte, 
 			b.mu.Unlock()
 			select {
 			case <-ctx.Done():
-				return nil, Position{}, ctx.Err()
+				return nil, Position{}, scratch, ctx.Err()
 			case <-ch:
 			}
 			continue
@@ -448,20 +491,20 @@ func (b *Buffer) Read(ctx context.Context, maxRecords, maxBytes int) ([][]byte, 
 			b.mu.Unlock()
 			continue
 		}
-		recs, next, err := b.readSegment(pos, segEnd, maxRecords, maxBytes)
+		recs, next, err := b.readSegment(pos, segEnd, maxRecords, maxBytes, &scratch)
 		if err != nil {
-			return nil, Position{}, err
+			return nil, Position{}, scratch, err
 		}
 		b.mu.Lock()
 		b.read = next
 		b.mu.Unlock()
 		if len(recs) > 0 {
-			return recs, next, nil
+			return recs, next, scratch, nil
 		}
 	}
 }
 
-func (b *Buffer) readSegment(pos Position, end int64, maxRecords, maxBytes int) ([][]byte, Position, error) {
+func (b *Buffer) readSegment(pos Position, end int64, maxRecords, maxBytes int, scratch *[]byte) ([][]byte, Position, error) {
 	if b.rf == nil || b.rfID != pos.Seg {
 		if b.rf != nil {
 			b.rf.Close()
@@ -473,7 +516,10 @@ func (b *Buffer) readSegment(pos Position, end int64, maxRecords, maxBytes int) 
 		b.rf, b.rfID = f, pos.Seg
 	}
 	want := min(end-pos.Off, int64(max(maxBytes, frameHeader)))
-	chunk := make([]byte, want)
+	if int64(cap(*scratch)) < want {
+		*scratch = make([]byte, want)
+	}
+	chunk := (*scratch)[:want]
 	if _, err := b.rf.ReadAt(chunk, pos.Off); err != nil && err != io.EOF {
 		return nil, pos, fmt.Errorf("buffer: read: %w", err)
 	}

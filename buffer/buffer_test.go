@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -261,5 +262,45 @@ func TestDiskFullDrainsAndRecovers(t *testing.T) {
 	defer b2.Close()
 	if st := b2.Stats(); st.Pending != 0 {
 		t.Fatalf("after reopen %d bytes pending, want 0", st.Pending)
+	}
+}
+
+// Records framed in place read back as appended; ReadInto reuses the
+// storage it is given; a record over MaxRecordBytes fails the whole append.
+func TestFramesAndReadInto(t *testing.T) {
+	b := open(t, t.TempDir(), 1<<20, 8<<20)
+	var f buffer.Frames
+	for i := range 100 {
+		f.Close(fmt.Appendf(f.Open(), "record %d", i))
+	}
+	if err := b.AppendFrames(&f); err != nil {
+		t.Fatal(err)
+	}
+	scratch := make([]byte, 0, 64<<10)
+	var got []string
+	for len(got) < 100 {
+		recs, pos, s, err := b.ReadInto(context.Background(), scratch, 30, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if &s[:1][0] != &scratch[:1][0] {
+			t.Fatal("ReadInto did not read into the storage it was given")
+		}
+		for _, r := range recs {
+			got = append(got, string(r))
+		}
+		if err := b.Commit(pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, r := range got {
+		if r != fmt.Sprintf("record %d", i) {
+			t.Fatalf("record %d read as %q", i, r)
+		}
+	}
+	f.Reset()
+	f.Close(append(f.Open(), make([]byte, buffer.MaxRecordBytes+1)...))
+	if err := b.AppendFrames(&f); err == nil || !strings.Contains(err.Error(), "exceeds") {
+		t.Fatalf("oversized record: %v", err)
 	}
 }
