@@ -12,6 +12,7 @@
 package correlate
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -393,7 +394,7 @@ func (c *Correlator) AddFields(eventID string, f *pipeline.TraceFields, now time
 	isError := levelRank(level) >= levelRank("error") || status >= 500
 	c.arrivals++
 	start := ts
-	gateway := f.Dataset == "nginx.access"
+	gateway := f.Dataset == pipeline.GatewayDataset
 	if d := time.Duration(f.Duration); gateway && d > 0 {
 		start = ts.Add(-d) // nginx logs when the response went out; it took $request_time
 	}
@@ -573,6 +574,7 @@ func b2i(b bool) int {
 // AppendJSON appends the trace document: what Kibana's trace views and
 // `collector trace` read. Its _id is the trace id.
 func (t *Trace) AppendJSON(dst []byte) []byte {
+	dst = slices.Grow(dst, 256+len(t.ID)+160*len(t.Spans)+19*min(len(t.ids), MaxEventIDs))
 	dst = append(dst, `{"trace":{"id":`...)
 	dst = appendString(dst, t.ID)
 	dst = append(dst, `},"@timestamp":"`...)
@@ -657,6 +659,4 @@ func appendHex16(dst []byte, h uint64) []byte {
 
 func appendString(dst []byte, s string) []byte { return pipeline.AppendJSONString(dst, s) }
 
-func appendTime(dst []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000Z")
-}
+func appendTime(dst []byte, t time.Time) []byte { return pipeline.AppendTimestamp(dst, t) }

@@ -165,15 +165,3 @@ func TestDocumentsNeverGetDuplicateKeys(t *testing.T) {
 	}
 }
 
-func TestAppendTimestampMatchesTimeFormat(t *testing.T) {
-	for _, ts := range []time.Time{
-		time.Date(2026, 11, 25, 23, 59, 59, 999_999_999, time.UTC),
-		time.Date(1999, 1, 2, 3, 4, 5, 6_000_000, time.FixedZone("x", 5*3600)),
-		time.Unix(0, 0), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(10001, 1, 1, 0, 0, 0, 0, time.UTC),
-	} {
-		want := ts.UTC().Format("2006-01-02T15:04:05.000Z")
-		if got := string(filters.AppendTimestamp(nil, ts)); got != want {
-			t.Errorf("got %s want %s", got, want)
-		}
-	}
-}

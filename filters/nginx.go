@@ -303,7 +303,7 @@ func (a *access) apply(e *pipeline.Event) {
 func setTime(e *pipeline.Event, t time.Time) {
 	var buf [40]byte
 	b := append(buf[:0], '"')
-	b = AppendTimestamp(b, t)
+	b = pipeline.AppendTimestamp(b, t)
 	e.Set("@timestamp", e.Bytes(append(b, '"')))
 }
 

@@ -76,7 +76,7 @@ func (n Normalise) Apply(e *pipeline.Event) {
 	}
 	var buf [40]byte
 	b := append(buf[:0], '"')
-	b = AppendTimestamp(b, e.Time)
+	b = pipeline.AppendTimestamp(b, e.Time)
 	b = append(b, '"')
 	e.Set("@timestamp", e.Bytes(b))
 }
@@ -281,21 +281,4 @@ func epoch(f float64, raw string) (time.Time, bool) {
 		return time.UnixMicro(int64(f)).UTC(), true
 	}
 	return time.Unix(0, int64(f)).UTC(), true
-}
-
-// AppendTimestamp appends t in UTC as 2006-01-02T15:04:05.000Z, the form
-// logweave writes @timestamp in (what time.AppendFormat does, faster).
-func AppendTimestamp(dst []byte, t time.Time) []byte {
-	t = t.UTC()
-	y, mo, d := t.Date()
-	h, mi, s := t.Clock()
-	ms := t.Nanosecond() / 1e6
-	if y < 0 || y > 9999 {
-		return t.AppendFormat(dst, "2006-01-02T15:04:05.000Z")
-	}
-	dst = append(dst, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
-		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
-		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10), '.',
-		byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
-	return dst
 }

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"encoding/binary"
 	"errors"
-	"time"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -21,8 +20,9 @@ import (
 //	Method    http.request.method      Path      url.path
 //	Client    source.ip                Duration  event.duration (ns)
 //
-// The event's id is the record's ID. Strings decoded by UnmarshalBinary
-// alias its input: copy what is kept.
+// Method, Path, Client and Duration are read only for the gateway's access
+// log (GatewayDataset). The event's id is the record's ID. Strings decoded
+// by UnmarshalBinary alias its input: copy what is kept.
 type TraceFields struct {
 	TraceID  string
 	Time     int64
@@ -168,42 +168,21 @@ func (e *Event) TraceFields() TraceFields {
 	if !ok {
 		return TraceFields{}
 	}
-	return TraceFields{
-		TraceID:  id,
-		Time:     ts.UnixNano(),
-		Service:  get(tfService).String(),
-		Level:    get(tfLevel).String(),
-		Status:   get(tfStatus).Int(),
-		Dataset:  get(tfDataset).String(),
-		Method:   get(tfMethod).String(),
-		Path:     get(tfPath).String(),
-		Client:   get(tfClient).String(),
-		Duration: get(tfDuration).Int(),
+	f := TraceFields{
+		TraceID: id,
+		Time:    ts.UnixNano(),
+		Service: get(tfService).String(),
+		Level:   get(tfLevel).String(),
+		Status:  get(tfStatus).Int(),
+		Dataset: get(tfDataset).String(),
 	}
+	if f.Dataset == GatewayDataset {
+		f.Method, f.Path, f.Client, f.Duration = get(tfMethod).String(), get(tfPath).String(), get(tfClient).String(), get(tfDuration).Int()
+	}
+	return f
 }
 
-// ParseTimestamp parses an RFC 3339 time, the form logweave writes
-// (2006-01-02T15:04:05.000Z) without time.Parse's generality.
-func ParseTimestamp(s string) (time.Time, bool) {
-	if len(s) == 24 && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':' && s[19] == '.' && s[23] == 'Z' {
-		num := func(s string) int {
-			n := 0
-			for i := 0; i < len(s); i++ {
-				if s[i] < '0' || s[i] > '9' {
-					return -1
-				}
-				n = n*10 + int(s[i]-'0')
-			}
-			return n
-		}
-		y, mo, d, h, mi, sec, ms := num(s[0:4]), num(s[5:7]), num(s[8:10]), num(s[11:13]), num(s[14:16]), num(s[17:19]), num(s[20:23])
-		if y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60 && ms >= 0 {
-			t := time.Date(y, time.Month(mo), d, h, mi, sec, ms*1e6, time.UTC)
-			if t.Day() == d { // not 2024-02-31
-				return t, true
-			}
-		}
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	return t, err == nil
-}
+// GatewayDataset is the event.dataset of the gateway's access log, the
+// request's entry: the only events whose method, path, client and duration
+// the correlator reads (TraceFields leaves them empty for the others).
+const GatewayDataset = "nginx.access"
