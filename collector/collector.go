@@ -243,7 +243,7 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 		c.closers = append(c.closers, c.gelf.close)
 	}
 	if ingesting {
-		mux.Handle("/v1/events", &ingest.Handler{
+		h := &ingest.Handler{
 			Processor:     newProcessor(),
 			Sink:          c.sink,
 			MaxBodyBytes:  int64(cfg.HTTP.MaxBodyBytes),
@@ -251,7 +251,9 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 			MaxConcurrent: cfg.HTTP.MaxConcurrentRequests,
 			Token:         cfg.HTTP.Token,
 			Log:           log,
-		})
+		}
+		mux.Handle("/v1/events", h) // NDJSON, what every shipper version sends
+		mux.Handle("/v2/events", h) // the binary framing (a collector without it answers 404)
 	}
 	c.gatherer = prometheus.Gatherers{prometheus.DefaultGatherer, reg}
 	var metrics http.Handler = promhttp.HandlerFor(c.gatherer, promhttp.HandlerOpts{})

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -41,12 +40,12 @@ func startGELFShipper(t testing.TB, dir, collectorAddr string) (*runningShipper,
 func countingCollector() (*httptest.Server, *atomic.Int64) {
 	var got atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		data, err := estest.ReadBody(r)
+		envs, err := estest.ReadEnvelopes(r)
 		if err != nil {
 			http.Error(w, err.Error(), 400)
 			return
 		}
-		got.Add(int64(bytes.Count(data, []byte{'\n'})))
+		got.Add(int64(len(envs)))
 		io.WriteString(w, `{"accepted":1}`)
 	}))
 	return srv, &got

@@ -164,4 +164,3 @@ func TestDocumentsNeverGetDuplicateKeys(t *testing.T) {
 		}
 	}
 }
-

@@ -44,7 +44,7 @@ func (f RequestID) Apply(e *pipeline.Event) {
 		raw := e.JSONString(id)
 		e.Set("http.request.id", raw)
 		e.Set("trace.id", raw)
-		e.Key = id
+		e.Key = strings.Clone(id) // id aliases the line, whose storage the next event reuses
 		return
 	}
 }

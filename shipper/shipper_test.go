@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/inputs/tail"
+	"github.com/logweave/logweave/internal/estest"
 	"github.com/logweave/logweave/outputs/collector"
 	"github.com/logweave/logweave/shipper"
 )
@@ -26,8 +27,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func TestReadyFollowsRunAndCheckpointSaves(t *testing.T) {
 	var got atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		got.Add(int64(strings.Count(string(b), "\n")))
+		envs, _ := estest.ReadEnvelopes(r)
+		got.Add(int64(len(envs)))
 		io.WriteString(w, `{"accepted":1}`)
 	}))
 	defer srv.Close()

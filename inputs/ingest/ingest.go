@@ -59,7 +59,8 @@ var (
 		Name: "logweave_ingest_busy_total", Help: "Requests answered 429 because http.max_concurrent_requests were in progress."})
 )
 
-// Handler serves POST /v1/events.
+// Handler serves POST /v1/events (NDJSON: envelopes, or plain lines) and
+// POST /v2/events (the shipper's binary framing, pipeline.FramesContentType).
 //
 // Memory is bounded whatever a client sends: the body is limited as sent
 // and again once decompressed (MaxBodyBytes each), the lines of a request
@@ -101,6 +102,7 @@ type scratch struct {
 	spans [][3]int // of each record in docs: Doc from [0] to [1], Trace to [2]
 	ev    pipeline.Event
 	env   pipeline.Envelope
+	line  []byte // an envelope's line, unescaped
 }
 
 // Received counts n events of input made durable
@@ -206,7 +208,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes once decompressed; send smaller batches", limit))
 		return
 	}
-	if lines := bytes.Count(s.body, []byte{'\n'}); lines > maxLines {
+	// The shipper's binary framing (POSTed to /v2/events), or NDJSON:
+	// envelopes, or plain lines.
+	var frames *pipeline.FrameReader
+	lines := 0
+	if framed(r) {
+		if lines, err = pipeline.CountFrames(s.body); err == nil {
+			frames, err = pipeline.NewFrameReader(s.body)
+		}
+		if err != nil {
+			h.fail(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	} else {
+		lines = bytes.Count(s.body, []byte{'\n'})
+	}
+	if lines > maxLines {
 		h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%d lines in one request, more than %d; send smaller batches", lines, maxLines))
 		return
 	}
@@ -243,20 +260,35 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return true
 	}
 	s.recs, s.docs, s.spans = s.recs[:0], s.docs[:0], s.spans[:0]
-	for rest := s.body; len(rest) > 0; {
-		line := rest
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line, rest = rest[:i], rest[i+1:]
+	for rest := s.body; ; {
+		if frames != nil {
+			if !frames.Next(&s.env) {
+				break
+			}
 		} else {
-			rest = nil
+			if len(rest) == 0 {
+				break
+			}
+			line := rest
+			if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+				line, rest = rest[:i], rest[i+1:]
+			} else {
+				rest = nil
+			}
+			line = bytes.TrimRight(line, "\r")
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			// The line is unescaped into storage of its own (s.env.Line
+			// may alias a body, this one or one before).
+			s.env.Line = s.line[:0]
+			if pipeline.ParseEnvelope(line, &s.env) {
+				s.line = s.env.Line
+			} else {
+				s.env = pipeline.Envelope{Line: line}
+			}
 		}
-		line = bytes.TrimRight(line, "\r")
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		if !pipeline.ParseEnvelope(line, &s.env) {
-			s.env = pipeline.Envelope{Line: line}
-		} else if s.env.Format == "gelf" {
+		if s.env.Format == "gelf" {
 			// A GELF message a shipper spooled: mapped here, where the
 			// CPU is. One that is not a JSON object is kept as its text,
 			// tagged _gelfparsefailure.
@@ -285,6 +317,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requests.WithLabelValues("200").Inc()
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, `{"accepted":%d}`+"\n", accepted)
+}
+
+// framed reports whether the body is in the binary framing.
+func framed(r *http.Request) bool {
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	return strings.TrimSpace(ct) == pipeline.FramesContentType
 }
 
 // readUpTo reads r into dst until EOF or max bytes, growing dst by
@@ -316,7 +354,7 @@ func readUpTo(dst []byte, r io.Reader, max, hint int64) ([]byte, error) {
 // burst of big requests does not stay in memory afterwards.
 func (h *Handler) release(s *scratch) {
 	clear(s.recs) // drop the ids and index names
-	if cap(s.body) > 1<<20 || cap(s.docs) > 4<<20 {
+	if cap(s.body) > 1<<20 || cap(s.docs) > 4<<20 || cap(s.line) > 1<<20 {
 		return
 	}
 	h.pool.Put(s)

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -31,7 +33,7 @@ func (s *recordingSink) Write(_ context.Context, recs []pipeline.Record) error {
 		return s.err
 	}
 	for _, r := range recs {
-		r.Doc = bytes.Clone(r.Doc) // the handler reuses its buffers
+		r.Doc, r.Trace = bytes.Clone(r.Doc), bytes.Clone(r.Trace) // the handler reuses its buffers
 		s.recs = append(s.recs, r)
 	}
 	return nil
@@ -165,5 +167,87 @@ func TestInvalidEnvelopeIDsAreReplaced(t *testing.T) {
 	}
 	if sink.recs[0].ID == sink.recs[1].ID {
 		t.Error("two different lines got one id")
+	}
+}
+
+// A rolling upgrade, collectors first: what a shipper of the version before
+// the binary framing sends (NDJSON envelopes on /v1/events) and what this
+// one sends (the framing on /v2/events) become the same records — same
+// ids, documents, indices and trace fields — so a batch sent again across
+// the upgrade overwrites itself. Requests alternate so a pooled scratch
+// goes from one format to the other.
+func TestFramedAndNDJSONBatchesGiveTheSameRecords(t *testing.T) {
+	at := time.Date(2026, 12, 6, 4, 0, 0, 123456789, time.UTC)
+	var envs []pipeline.Envelope
+	for i := range 300 {
+		e := pipeline.Envelope{ID: fmt.Sprintf("id-%d", i), ReadAt: at, Host: "node-1", Path: fmt.Sprintf("/var/log/%d.log", i%3), Offset: int64(i * 100),
+			Line: []byte(fmt.Sprintf(`{"msg":"line \"%d\"\t\u00e9","request_id":"r-%d","level":"WARN","service":"s%d"}`, i, i%7, i%4))}
+		switch i % 10 {
+		case 3:
+			e.Line = []byte(fmt.Sprintf("plain text %d with \\ and \"quotes\" request_id=r-%d", i, i%7))
+		case 5:
+			e.Fields = []byte(`{"stream":"stderr","kubernetes.pod.name":"web-1"}`)
+		case 7:
+			e.ReadAt = time.Time{}
+		case 9:
+			e.Format, e.Path, e.Offset = "gelf", "", 0
+			e.Line = []byte(fmt.Sprintf(`{"version":"1.1","host":"h","short_message":"gelf %d","_request_id":"r-%d"}`, i, i%7))
+		}
+		envs = append(envs, e)
+	}
+	var ndjson, framed []byte
+	var w pipeline.FrameWriter
+	for i := range envs {
+		ndjson = append(envs[i].AppendJSON(ndjson), '\n')
+		framed = w.Append(framed, &envs[i])
+	}
+	sink := &recordingSink{}
+	h := newHandler(sink)
+	h.MaxBodyBytes = 1 << 20
+	h.Processor.Now = func() time.Time { return at.Add(time.Hour) }
+	send := func(body []byte, frames bool) []pipeline.Record {
+		sink.recs = nil
+		req := httptest.NewRequest(http.MethodPost, "/v1/events", bytes.NewReader(body))
+		if frames {
+			req = httptest.NewRequest(http.MethodPost, "/v2/events", bytes.NewReader(body))
+			req.Header.Set("Content-Type", pipeline.FramesContentType)
+		}
+		res := httptest.NewRecorder()
+		h.ServeHTTP(res, req)
+		if res.Code != 200 {
+			t.Fatalf("framed=%v: %d %s", frames, res.Code, res.Body)
+		}
+		return sink.recs
+	}
+	want := send(ndjson, false)
+	for round := range 3 {
+		for _, frames := range []bool{true, false} {
+			got := send(framed, frames)
+			if !frames {
+				got = send(ndjson, false)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("round %d framed=%v: %d records, want %d", round, frames, len(got), len(want))
+			}
+			for i := range got {
+				g, w := got[i], want[i]
+				if g.ID != w.ID || g.Index != w.Index || g.Key != w.Key || !bytes.Equal(g.Doc, w.Doc) || !bytes.Equal(g.Trace, w.Trace) {
+					t.Fatalf("round %d framed=%v record %d:\n got %s %s %s %s\nwant %s %s %s %s", round, frames, i, g.ID, g.Index, g.Key, g.Doc, w.ID, w.Index, w.Key, w.Doc)
+				}
+			}
+		}
+	}
+	if gjson.GetBytes(want[0].Doc, "message").String() != `line "0"`+"\té" || gjson.GetBytes(want[5].Doc, "stream").String() != "stderr" {
+		t.Fatalf("records: %s / %s", want[0].Doc, want[5].Doc)
+	}
+
+	// A broken framing is refused whole, before anything is written.
+	sink.recs = nil
+	req := httptest.NewRequest(http.MethodPost, "/v2/events", bytes.NewReader(framed[:len(framed)-3]))
+	req.Header.Set("Content-Type", pipeline.FramesContentType)
+	res := httptest.NewRecorder()
+	h.ServeHTTP(res, req)
+	if res.Code != 400 || len(sink.recs) != 0 || !strings.Contains(res.Body.String(), "malformed batch framing") {
+		t.Fatalf("truncated framing: %d %s, %d records written", res.Code, res.Body, len(sink.recs))
 	}
 }

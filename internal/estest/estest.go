@@ -25,6 +25,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/tidwall/gjson"
+
+	"github.com/logweave/logweave/pipeline"
 )
 
 // ItemFault decides the fate of one bulk item; status 0 accepts it.
@@ -281,6 +283,39 @@ func ReadBody(r *http.Request) ([]byte, error) {
 		rd = zr
 	}
 	return io.ReadAll(rd)
+}
+
+// ReadEnvelopes reads what a shipper POSTed (ReadBody), in the binary
+// framing or as NDJSON: envelopes, or plain lines taken as envelopes of
+// their line. The collector's own handler does the same for real.
+func ReadEnvelopes(r *http.Request) ([]pipeline.Envelope, error) {
+	body, err := ReadBody(r)
+	if err != nil {
+		return nil, err
+	}
+	var out []pipeline.Envelope
+	if strings.HasPrefix(r.Header.Get("Content-Type"), pipeline.FramesContentType) {
+		fr, err := pipeline.NewFrameReader(body)
+		if err != nil {
+			return nil, err
+		}
+		var e pipeline.Envelope
+		for fr.Next(&e) {
+			out = append(out, e)
+		}
+		return out, fr.Err()
+	}
+	for _, line := range bytes.Split(body, []byte{'\n'}) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var e pipeline.Envelope
+		if !pipeline.ParseEnvelope(line, &e) {
+			e = pipeline.Envelope{Line: line}
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 func writeError(w http.ResponseWriter, status int, typ, reason string) {

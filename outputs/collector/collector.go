@@ -1,8 +1,14 @@
 // Package collector is the shipper's transport: it sends batches of
-// envelopes as gzip NDJSON over HTTP keep-alive to the collector's
-// /v1/events, retries until the collector answers 200 (honouring 429
-// Retry-After, backing off exponentially with jitter, failing over between
-// URLs), and only then acknowledges the batch to its source.
+// envelopes, compressed, over HTTP keep-alive to the collector, retries
+// until the collector answers 200 (honouring 429 Retry-After, backing off
+// exponentially with jitter, failing over between URLs), and only then
+// acknowledges the batch to its source.
+//
+// Batches go in the binary framing (pipeline.FrameWriter: each line's bytes
+// as read, not escaped into JSON) to /v2/events. A collector of a version
+// before it answers 404 there: that collector is then sent NDJSON
+// envelopes on /v1/events, which every version takes, until it is next
+// unreachable (an upgrade restarts it), when the framing is tried again.
 package collector
 
 import (
@@ -127,6 +133,7 @@ type Sender struct {
 	failures  []int       // consecutive failures per collector
 	failing   []int       // the same, not reset when the breaker opens
 	openUntil []time.Time // per collector: breaker open until then
+	ndjson    []bool      // per collector: it does not take the binary framing
 }
 
 // NewSender returns a sender.
@@ -154,7 +161,7 @@ func NewSender(cfg Config, log *slog.Logger) (*Sender, error) {
 	}
 	tr.TLSClientConfig = tc
 	return &Sender{cfg: cfg, log: log, client: &http.Client{Transport: tr, Timeout: cfg.Timeout},
-		failures: make([]int, len(cfg.URLs)), failing: make([]int, len(cfg.URLs)), openUntil: make([]time.Time, len(cfg.URLs))}, nil
+		failures: make([]int, len(cfg.URLs)), failing: make([]int, len(cfg.URLs)), openUntil: make([]time.Time, len(cfg.URLs)), ndjson: make([]bool, len(cfg.URLs))}, nil
 }
 
 // Run reads items from in, sends them in batches (by count, bytes, or after
@@ -210,6 +217,8 @@ func (s *Sender) Run(ctx context.Context, in <-chan Item, ack func([]Item), flus
 
 	var batch []Item
 	var body []byte
+	var frames pipeline.FrameWriter
+	framed := false
 	var timer <-chan time.Time
 	flush := func() bool {
 		if len(batch) == 0 {
@@ -221,14 +230,9 @@ func (s *Sender) Run(ctx context.Context, in <-chan Item, ack func([]Item), flus
 			return false
 		}
 		f := &flight{items: batch, done: make(chan struct{})}
-		payload := body
+		payload, wasFramed := body, framed
 		go func() {
-			f.err = s.send(sendCtx, payload, len(f.items))
-			if s.cfg.Compression.contentEncoding() != "" {
-				// Compressed: the request held a copy, not this body
-				// (uncompressed, the transport may still be reading it).
-				bodies.Put(payload[:0])
-			}
+			f.err = s.send(sendCtx, f.items, payload, wasFramed)
 			close(f.done)
 		}()
 		flights <- f
@@ -241,9 +245,15 @@ func (s *Sender) Run(ctx context.Context, in <-chan Item, ack func([]Item), flus
 			if body == nil {
 				body = bodies.Get().([]byte)
 				batch = make([]Item, 0, s.cfg.MaxEvents)
+				framed = s.takesFrames()
+				frames.Reset()
 			}
-			body = it.Envelope.AppendJSON(body)
-			body = append(body, '\n')
+			if framed {
+				body = frames.Append(body, &it.Envelope)
+			} else {
+				body = it.Envelope.AppendJSON(body)
+				body = append(body, '\n')
+			}
 			batch = append(batch, it)
 			if len(batch) == 1 {
 				timer = time.After(s.cfg.Linger)
@@ -268,9 +278,18 @@ func (s *Sender) Run(ctx context.Context, in <-chan Item, ack func([]Item), flus
 // MiB was a tenth of the shipper's CPU.
 var bodies = sync.Pool{New: func() any { return make([]byte, 0, 1<<20+64<<10) }}
 
-// send delivers one body, retrying until success or ctx ends.
-func (s *Sender) send(ctx context.Context, ndjson []byte, events int) error {
-	payload := s.cfg.Compression.encode(ndjson)
+// send delivers one batch (body: the items encoded, framed or NDJSON),
+// retrying until success or ctx ends.
+func (s *Sender) send(ctx context.Context, items []Item, body []byte, framed bool) error {
+	events := len(items)
+	defer func() {
+		if s.cfg.Compression.contentEncoding() != "" {
+			// Compressed: the requests held a copy, not this body
+			// (uncompressed, the transport may still be reading it).
+			bodies.Put(body[:0])
+		}
+	}()
+	payload := s.cfg.Compression.encode(body)
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		idx, closedIn := s.pick()
@@ -279,8 +298,29 @@ func (s *Sender) send(ctx context.Context, ndjson []byte, events int) error {
 				return err
 			}
 		}
-		url := strings.TrimRight(s.cfg.URLs[idx], "/") + "/v1/events"
-		wait, err := s.post(ctx, url, payload)
+		if framed && !s.takesFramesAt(idx) {
+			// This collector is of a version before the framing.
+			nd := body[:0:0]
+			for i := range items {
+				nd = append(items[i].Envelope.AppendJSON(nd), '\n')
+			}
+			payload, framed = s.cfg.Compression.encode(nd), false
+		}
+		path := "/v1/events"
+		if framed {
+			path = "/v2/events"
+		}
+		url := strings.TrimRight(s.cfg.URLs[idx], "/") + path
+		wait, err := s.post(ctx, url, payload, framed)
+		if errors.Is(err, errNoFrames) {
+			s.log.Info("shipper: this collector does not take the binary framing (a version before it); sending it NDJSON", "url", pipeline.RedactURL(s.cfg.URLs[idx]))
+			s.setNDJSON(idx, true)
+			attempt--
+			continue
+		}
+		if errors.Is(err, errUnreachable) {
+			s.setNDJSON(idx, false) // when it is back it may be of another version
+		}
 		if err == nil {
 			s.report(idx, true)
 			batchesSent.Inc()
@@ -367,13 +407,43 @@ func (s *Sender) report(i int, ok bool) {
 	s.cur = (i + 1) % len(s.cfg.URLs)
 }
 
+// errNoFrames: the collector answered 404 or 415 to the binary framing.
+var errNoFrames = errors.New("collector does not take the binary framing")
+
+// errUnreachable: no answer from the collector.
+var errUnreachable = errors.New("collector unreachable")
+
+// takesFrames reports whether the collector in use takes the framing (as
+// far as known: until it says otherwise).
+func (s *Sender) takesFrames() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.ndjson[s.cur]
+}
+
+func (s *Sender) takesFramesAt(i int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.ndjson[i]
+}
+
+func (s *Sender) setNDJSON(i int, v bool) {
+	s.mu.Lock()
+	s.ndjson[i] = v
+	s.mu.Unlock()
+}
+
 // post sends once. For a 429 it returns the wait the collector asked for.
-func (s *Sender) post(ctx context.Context, url string, payload []byte) (time.Duration, error) {
+func (s *Sender) post(ctx context.Context, url string, payload []byte, framed bool) (time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
+	if framed {
+		req.Header.Set("Content-Type", pipeline.FramesContentType)
+	} else {
+		req.Header.Set("Content-Type", "application/x-ndjson")
+	}
 	if s.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
 	}
@@ -383,12 +453,15 @@ func (s *Sender) post(ctx context.Context, url string, payload []byte) (time.Dur
 	resp, err := s.client.Do(req)
 	if err != nil {
 		sendErrors.WithLabelValues("network").Inc()
-		return 0, err
+		return 0, fmt.Errorf("%w: %w", errUnreachable, err)
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
 		return 0, nil
+	}
+	if framed && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusUnsupportedMediaType) {
+		return 0, errNoFrames
 	}
 	sendErrors.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
 	err = fmt.Errorf("collector answered %s: %s", resp.Status, bytes.TrimSpace(msg))

@@ -1,8 +1,6 @@
 package collector_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -28,6 +26,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 type fakeCollector struct {
 	mu       sync.Mutex
 	accepted []string
+	framed   int // batches that came in the binary framing
 	calls    atomic.Int32
 	answer   func(call int32, w http.ResponseWriter) bool
 }
@@ -37,16 +36,17 @@ func (f *fakeCollector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.answer != nil && f.answer(n, w) {
 		return
 	}
-	body, err := estest.ReadBody(r)
+	envs, err := estest.ReadEnvelopes(r)
 	if err != nil {
 		http.Error(w, err.Error(), 400)
 		return
 	}
-	sc := bufio.NewScanner(bytes.NewReader(body))
 	f.mu.Lock()
-	for sc.Scan() {
-		var e pipeline.Envelope
-		if !pipeline.ParseEnvelope(sc.Bytes(), &e) {
+	if r.Header.Get("Content-Type") == pipeline.FramesContentType {
+		f.framed++
+	}
+	for _, e := range envs {
+		if e.ID == "" {
 			f.mu.Unlock()
 			http.Error(w, "not an envelope", 400)
 			return
@@ -131,6 +131,9 @@ func TestSenderDeliversInOrderAndAcksOnlyAccepted(t *testing.T) {
 	}
 	if len(fc.accepted) != 55 {
 		t.Fatalf("collector accepted %d", len(fc.accepted))
+	}
+	if fc.framed == 0 {
+		t.Fatal("no batch came in the binary framing")
 	}
 }
 
@@ -218,5 +221,69 @@ func TestSenderSaysWhenACollectorRecovers(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "after_failures=2") {
 		t.Errorf("recovery does not say after how many failures:\n%s", logs.String())
+	}
+}
+
+// A rolling upgrade, shippers first: a collector of the version before the
+// binary framing (it serves only /v1/events, NDJSON) gets NDJSON from the
+// first refused batch on, and loses nothing.
+func TestSenderFallsBackToNDJSONForAnOlderCollector(t *testing.T) {
+	old := &fakeCollector{}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/events", old)
+	var v2calls atomic.Int32
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { v2calls.Add(1); http.NotFound(w, r) })
+	srv := httptest.NewServer(mux)
+	acked, _ := runSender(t, []string{srv.URL}, 55)
+	if len(acked) != 55 || len(old.accepted) != 55 {
+		t.Fatalf("acked %d, the older collector accepted %d of 55", len(acked), len(old.accepted))
+	}
+	seen := map[string]bool{}
+	for _, a := range old.accepted {
+		seen[a] = true
+	}
+	for i := range 55 {
+		if !seen[fmt.Sprintf("line %d", i)] {
+			t.Fatalf("line %d missing", i)
+		}
+	}
+	if old.framed != 0 || v2calls.Load() < 1 {
+		t.Fatalf("framed batches %d, /v2/events tried %d times", old.framed, v2calls.Load())
+	}
+	if n := v2calls.Load(); n > 2 {
+		t.Errorf("the framing was tried %d times against a collector that refused it", n)
+	}
+
+}
+
+// One sender across the upgrade: while the collector is away the sender
+// forgets that it refused the framing, and tries it again when it is back.
+func TestSenderTriesTheFramingAgainAfterTheCollectorWasAway(t *testing.T) {
+	var upgraded atomic.Bool
+	current := &fakeCollector{}
+	old := &fakeCollector{}
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if upgraded.Load() {
+			current.ServeHTTP(w, r)
+			return
+		}
+		if r.URL.Path != "/v1/events" {
+			http.NotFound(w, r)
+			return
+		}
+		old.ServeHTTP(w, r)
+		if old.calls.Load() >= 3 && upgraded.CompareAndSwap(false, true) { // the old version is stopped for the upgrade
+			srv.CloseClientConnections()
+		}
+	}))
+	defer srv.Close()
+	// Connections cut once: the sender sees the collector unreachable.
+	acked, _ := runSender(t, []string{srv.URL}, 100)
+	if len(acked) != 100 || len(old.accepted)+len(current.accepted) < 100 {
+		t.Fatalf("acked %d; accepted %d + %d", len(acked), len(old.accepted), len(current.accepted))
+	}
+	if current.framed == 0 {
+		t.Fatalf("the upgraded collector got no framed batch (%d batches)", current.calls.Load())
 	}
 }
