@@ -243,3 +243,25 @@ func TestAppendTimestampMatchesTimeFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestTracePathsAreFound(t *testing.T) {
+	// Every path TraceFields reads is found among the edits (a typo in
+	// the switch would leave a field to the slow path, or empty).
+	var e pipeline.Event
+	e.SetString("trace.id", "t")
+	e.SetString("@timestamp", "2026-12-06T04:00:00.000Z")
+	e.SetString("service.name", "s")
+	e.SetString("log.level", "warn")
+	e.SetInt("http.response.status_code", 503)
+	e.SetString("event.dataset", pipeline.GatewayDataset)
+	e.SetString("http.request.method", "GET")
+	e.SetString("url.path", "/p")
+	e.SetString("source.ip", "::1")
+	e.SetInt("event.duration", 7)
+	got := e.TraceFields()
+	want := pipeline.TraceFields{TraceID: "t", Time: time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC).UnixNano(), Service: "s", Level: "warn", Status: 503,
+		Dataset: pipeline.GatewayDataset, Method: "GET", Path: "/p", Client: "::1", Duration: 7}
+	if got != want {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+}

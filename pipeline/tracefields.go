@@ -133,6 +133,33 @@ const (
 	nTracePaths
 )
 
+// tracePath is the index of p in tracePaths, or -1.
+func tracePath(p string) int {
+	switch p {
+	case "trace.id":
+		return tfTraceID
+	case "@timestamp":
+		return tfTimestamp
+	case "service.name":
+		return tfService
+	case "log.level":
+		return tfLevel
+	case "http.response.status_code":
+		return tfStatus
+	case "event.dataset":
+		return tfDataset
+	case "http.request.method":
+		return tfMethod
+	case "url.path":
+		return tfPath
+	case "source.ip":
+		return tfClient
+	case "event.duration":
+		return tfDuration
+	}
+	return -1
+}
+
 // TraceFields returns what the correlator needs of e, read as the encoded
 // document will hold it (what Get returns). An event without trace.id, or
 // whose @timestamp is not a time, has an empty TraceID. The filters set
@@ -143,13 +170,10 @@ func (e *Event) TraceFields() TraceFields {
 	var found [nTracePaths]bool
 	for i := len(e.edits) - 1; i >= 0; i-- { // the last edit of a path wins
 		ed := &e.edits[i]
-		for k := range tracePaths {
-			if !found[k] && ed.path == tracePaths[k] {
-				found[k] = true
-				if ed.value != nil {
-					r[k] = gjson.Parse(b2s(ed.value))
-				}
-				break
+		if k := tracePath(ed.path); k >= 0 && !found[k] {
+			found[k] = true
+			if ed.value != nil {
+				r[k] = gjson.Parse(b2s(ed.value))
 			}
 		}
 	}
