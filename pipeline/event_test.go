@@ -265,3 +265,15 @@ func TestTracePathsAreFound(t *testing.T) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 }
+
+// Ids are what make a replay overwrite instead of duplicate: the same
+// origin must give the same id in every version (a shipper upgraded while
+// lines are unacknowledged sends them again under the ids they had).
+func TestEventIDIsStable(t *testing.T) {
+	if got := pipeline.EventID("h", "src", 42, 7, []byte("line é")); got != "yA5GRP4osOUnUSzDHpIH6AwyEAg" {
+		t.Fatalf("EventID changed: %s", got)
+	}
+	if got := pipeline.EventID("", "", 0, 0, nil); got != "YNqjpffb-iAPjIKEDs9bQmQLcPM" {
+		t.Fatalf("EventID changed: %s", got)
+	}
+}

@@ -34,6 +34,11 @@ type HTTPConfig struct {
 // StateConfig says where checkpoints live.
 type StateConfig struct {
 	Path string `yaml:"path"`
+	// FlushInterval: checkpoints of acknowledged lines are written at most
+	// this often (default 1s, as Filebeat's registry.flush; 0: after every
+	// batch). After a crash, what was acknowledged since is sent again,
+	// under the same ids: it overwrites itself.
+	FlushInterval time.Duration `yaml:"flush_interval"`
 }
 
 // HostConfig names this host in events (host.name); default: the hostname.
@@ -86,7 +91,7 @@ func DefaultSpoolConfig() SpoolConfig { return SpoolConfig{MaxBytes: 256 << 20} 
 func DefaultConfig() *Config {
 	return &Config{
 		Collector:       collector.DefaultConfig(),
-		State:           StateConfig{Path: "./data/shipper"},
+		State:           StateConfig{Path: "./data/shipper", FlushInterval: time.Second},
 		QueueSize:       4096,
 		SummaryInterval: 30 * time.Second,
 	}
@@ -99,6 +104,9 @@ func (c *Config) Validate() error {
 	}
 	if c.State.Path == "" {
 		return fmt.Errorf("state.path: must not be empty")
+	}
+	if c.State.FlushInterval < 0 {
+		return fmt.Errorf("state.flush_interval: must not be negative (0 writes after every batch)")
 	}
 	if c.HTTP.Listen != "" {
 		if err := pipeline.ValidateListen("http.listen", c.HTTP.Listen); err != nil {

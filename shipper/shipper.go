@@ -31,8 +31,11 @@ type Shipper struct {
 	mu          sync.Mutex
 	checkpoints map[string]tail.Checkpoint
 	acked       int64
-	running     bool  // inputs and sender started, not yet stopping
-	saveErr     error // the last checkpoint save's error
+	running     bool       // inputs and sender started, not yet stopping
+	saveErr     error      // the last checkpoint save's error
+	dirty       bool       // checkpoints changed since the last save
+	lastSave    time.Time  // when checkpoints were last saved
+	saveMu      sync.Mutex // one save at a time (acks and the saver)
 }
 
 // New loads the checkpoints.
@@ -199,12 +202,17 @@ func (s *Shipper) Run(ctx context.Context) error {
 		return err
 	}
 	s.setRunning(true)
-	// A failed checkpoint save is tried again every second, so that
-	// readiness comes back as soon as the disk has room, not at the next
-	// acknowledgement (there may be none while nothing is written).
+	// Checkpoints acknowledged since the last save are saved every
+	// flush_interval, and a failed save is tried again every second, so
+	// that readiness comes back as soon as the disk has room, not at the
+	// next acknowledgement (there may be none while nothing is written).
 	saveCtx, stopSaving := context.WithCancel(ctx)
 	go func() {
-		t := time.NewTicker(time.Second)
+		every := time.Second
+		if f := s.cfg.State.FlushInterval; f > 0 && f < every {
+			every = f
+		}
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
@@ -212,9 +220,12 @@ func (s *Shipper) Run(ctx context.Context) error {
 				return
 			case <-t.C:
 				s.mu.Lock()
-				failed := s.saveErr != nil
+				failed, due := s.saveErr != nil, s.dirty && time.Since(s.lastSave) >= s.cfg.State.FlushInterval
 				s.mu.Unlock()
-				if failed && s.save() == nil {
+				if !failed && !due {
+					continue
+				}
+				if err := s.save(); err == nil && failed {
 					s.log.Info("shipper: checkpoints saved again")
 				}
 			}
@@ -247,9 +258,13 @@ func (s *Shipper) ack(batch []collector.Item) {
 		}
 	}
 	s.acked += int64(len(batch))
+	s.dirty = true
+	due := time.Since(s.lastSave) >= s.cfg.State.FlushInterval
 	s.mu.Unlock()
-	if err := s.save(); err != nil {
-		s.log.Error("shipper: saving checkpoints failed; lines may be sent again after a restart", "error", err)
+	if due { // else the saver does, within flush_interval
+		if err := s.save(); err != nil {
+			s.log.Error("shipper: saving checkpoints failed; lines may be sent again after a restart", "error", err)
+		}
 	}
 	for _, m := range commits {
 		if err := m.spool.Commit(m.pos); err != nil {
@@ -260,8 +275,11 @@ func (s *Shipper) ack(batch []collector.Item) {
 
 // save writes the checkpoints atomically (write, fsync, rename).
 func (s *Shipper) save() error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
 	s.mu.Lock()
 	data, err := json.MarshalIndent(s.checkpoints, "", "  ")
+	s.dirty, s.lastSave = false, time.Now()
 	s.mu.Unlock()
 	if err != nil {
 		return err

@@ -1,7 +1,9 @@
 package shipper_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -94,5 +96,76 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("timed out waiting:", what)
 		}
+	}
+}
+
+// Checkpoints are written at most every state.flush_interval however many
+// batches are acknowledged, and what was acknowledged is on disk within
+// about that time, while the shipper runs on.
+func TestCheckpointsWrittenAtMostEveryFlushInterval(t *testing.T) {
+	var got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		envs, _ := estest.ReadEnvelopes(r)
+		got.Add(int64(len(envs)))
+		io.WriteString(w, `{"accepted":1}`)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	os.MkdirAll(logs, 0o755)
+	path := filepath.Join(logs, "a.log")
+	cfg := shipper.DefaultConfig()
+	cfg.Collector.URLs = []string{srv.URL}
+	cfg.Collector.Linger = time.Millisecond
+	cfg.Collector.MaxEvents = 1 // a batch, and an acknowledgement, per line
+	cfg.State.Path = filepath.Join(dir, "state")
+	cfg.State.FlushInterval = 300 * time.Millisecond
+	in := shipper.InputConfig{Type: "file", Config: tail.DefaultConfig()}
+	in.Paths = []string{path}
+	in.ScanInterval, in.PollInterval = 10*time.Millisecond, 10*time.Millisecond
+	cfg.Inputs = []shipper.InputConfig{in}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := shipper.New(cfg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+
+	// Watch the checkpoint file's versions while 200 lines are acknowledged
+	// one by one over about a second.
+	cp := filepath.Join(cfg.State.Path, "checkpoints.json")
+	writes := 0
+	var last []byte
+	f, _ := os.Create(path)
+	var size int64
+	start := time.Now()
+	for i := range 200 {
+		n, _ := fmt.Fprintf(f, "line %d\n", i)
+		size += int64(n)
+		if i%20 == 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if b, err := os.ReadFile(cp); err == nil && !bytes.Equal(b, last) {
+			writes, last = writes+1, b
+		}
+	}
+	f.Close()
+	waitFor(t, "all lines acknowledged", func() bool { return got.Load() >= 200 })
+	waitFor(t, "the last checkpoint on disk while running", func() bool {
+		b, _ := os.ReadFile(cp)
+		return bytes.Contains(b, []byte(fmt.Sprintf(`"offset": %d`, size)))
+	})
+	elapsed := time.Since(start)
+	if max := int(elapsed/cfg.State.FlushInterval) + 2; writes > max {
+		t.Fatalf("checkpoints written %d times in %s, flush_interval %s", writes, elapsed, cfg.State.FlushInterval)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -153,6 +153,28 @@ type Tailer struct {
 	started bool // the first scan is done
 	// unmatched are the paths: patterns that matched nothing, said once.
 	unmatched map[string]bool
+	slab      slab // where lines are copied to, out of the read buffer
+}
+
+// slab hands out copies of lines from blocks of slabBytes: one allocation
+// for a block's ~200 lines instead of one per line (the shipper's most
+// frequent). A block is freed once none of its lines is held any more
+// (acknowledged); at most one block is partly used, so a slow writer's
+// lines do not each hold a block.
+type slab struct{ b []byte }
+
+const slabBytes = 64 << 10
+
+func (s *slab) copy(p []byte) []byte {
+	if len(p) > slabBytes/8 {
+		return bytes.Clone(p)
+	}
+	if cap(s.b)-len(s.b) < len(p) {
+		s.b = make([]byte, 0, slabBytes)
+	}
+	n := len(s.b)
+	s.b = append(s.b, p...)
+	return s.b[n:len(s.b):len(s.b)] // capped: appending to a line copies it
 }
 
 // ghost is where reading a file's old content stopped when the file was
@@ -631,7 +653,7 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan
 		if len(f.pending) > 0 {
 			line = append(f.pending, seg[:take]...)
 		} else {
-			line = bytes.Clone(seg[:take])
+			line = t.slab.copy(seg[:take])
 		}
 		trunc := f.trunc
 		f.pending, f.trunc = nil, false

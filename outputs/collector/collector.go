@@ -168,6 +168,7 @@ func NewSender(cfg Config, log *slog.Logger) (*Sender, error) {
 // Linger), up to Parallel batches at a time, and calls ack with each batch
 // once the collector acknowledged it — always in the order the batches were
 // made, so a source may treat an ack as "everything before is delivered".
+// ack must not keep the slice: it is reused for a later batch.
 // When ctx ends, sends in flight may finish and what is held is delivered,
 // for up to flushTimeout; after a batch that could not be delivered, no
 // later batch is acknowledged (its lines are read again after a restart).
@@ -207,6 +208,8 @@ func (s *Sender) Run(ctx context.Context, in <-chan Item, ack func([]Item), flus
 			if !failed {
 				ack(f.items)
 			}
+			clear(f.items) // let go of the lines
+			batches.Put(f.items[:0])
 			<-slots
 		}
 	}()
@@ -244,7 +247,7 @@ func (s *Sender) Run(ctx context.Context, in <-chan Item, ack func([]Item), flus
 		case it := <-in:
 			if body == nil {
 				body = bodies.Get().([]byte)
-				batch = make([]Item, 0, s.cfg.MaxEvents)
+				batch = batches.Get().([]Item)
 				framed = s.takesFrames()
 				frames.Reset()
 			}
@@ -274,9 +277,14 @@ func (s *Sender) Run(ctx context.Context, in <-chan Item, ack func([]Item), flus
 	}
 }
 
+// batches are the items of a batch, reused once acknowledged.
+var batches = sync.Pool{New: func() any { return make([]Item, 0, 1000) }}
+
 // bodies are batch bodies, reused: growing a fresh one line by line to a
-// MiB was a tenth of the shipper's CPU.
-var bodies = sync.Pool{New: func() any { return make([]byte, 0, 1<<20+64<<10) }}
+// MiB was a tenth of the shipper's CPU. They start at 256 KiB (a default
+// batch, 1000 lines of a few hundred bytes, is ~400 KiB) and keep what
+// they grew to: starting each at batch_max_bytes held ~2 MiB for nothing.
+var bodies = sync.Pool{New: func() any { return make([]byte, 0, 256<<10) }}
 
 // send delivers one batch (body: the items encoded, framed or NDJSON),
 // retrying until success or ctx ends.
