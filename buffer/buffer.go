@@ -447,15 +447,36 @@ func (b *Buffer) rotateLocked() error {
 // position, waiting until at least one is durable or ctx ends. The records
 // stay in the buffer until Commit is called with the returned position.
 func (b *Buffer) Read(ctx context.Context, maxRecords, maxBytes int) ([][]byte, Position, error) {
-	recs, pos, _, err := b.ReadInto(ctx, nil, maxRecords, maxBytes)
-	return recs, pos, err
+	var r reuse
+	return b.readInto(ctx, &r, maxRecords, maxBytes)
 }
 
-// ReadInto is Read into scratch's storage (grown when too small, and
-// returned for the next call): the records alias it, so they are valid
-// only until scratch is used again. A reader that lets go of a batch
-// before reading the next saves allocating each one.
-func (b *Buffer) ReadInto(ctx context.Context, scratch []byte, maxRecords, maxBytes int) ([][]byte, Position, []byte, error) {
+// Reader reads the buffer (as Read does) into storage it reuses from batch
+// to batch: the records of one Read are valid until the next. A reader
+// that lets go of a batch before reading the next saves allocating each.
+type Reader struct {
+	b *Buffer
+	r reuse
+}
+
+// reuse is the storage a read goes into: the bytes and the records' slices.
+type reuse struct {
+	data []byte
+	recs [][]byte
+}
+
+// NewReader returns a Reader of b.
+func (b *Buffer) NewReader() *Reader { return &Reader{b: b} }
+
+// Commit is Buffer.Commit.
+func (r *Reader) Commit(pos Position) error { return r.b.Commit(pos) }
+
+// Read is Buffer.Read into the reader's storage.
+func (r *Reader) Read(ctx context.Context, maxRecords, maxBytes int) ([][]byte, Position, error) {
+	return r.b.readInto(ctx, &r.r, maxRecords, maxBytes)
+}
+
+func (b *Buffer) readInto(ctx context.Context, scratch *reuse, maxRecords, maxBytes int) ([][]byte, Position, error) {
 	for {
 		b.mu.Lock()
 		if b.closed {
@@ -464,7 +485,7 @@ func (b *Buffer) ReadInto(ctx context.Context, scratch []byte, maxRecords, maxBy
 				b.rf.Close()
 				b.rf = nil
 			}
-			return nil, Position{}, scratch, ErrClosed
+			return nil, Position{}, ErrClosed
 		}
 		end := b.synced
 		if !b.read.less(end) {
@@ -472,7 +493,7 @@ func (b *Buffer) ReadInto(ctx context.Context, scratch []byte, maxRecords, maxBy
 			b.mu.Unlock()
 			select {
 			case <-ctx.Done():
-				return nil, Position{}, scratch, ctx.Err()
+				return nil, Position{}, ctx.Err()
 			case <-ch:
 			}
 			continue
@@ -491,20 +512,20 @@ func (b *Buffer) ReadInto(ctx context.Context, scratch []byte, maxRecords, maxBy
 			b.mu.Unlock()
 			continue
 		}
-		recs, next, err := b.readSegment(pos, segEnd, maxRecords, maxBytes, &scratch)
+		recs, next, err := b.readSegment(pos, segEnd, maxRecords, maxBytes, scratch)
 		if err != nil {
-			return nil, Position{}, scratch, err
+			return nil, Position{}, err
 		}
 		b.mu.Lock()
 		b.read = next
 		b.mu.Unlock()
 		if len(recs) > 0 {
-			return recs, next, scratch, nil
+			return recs, next, nil
 		}
 	}
 }
 
-func (b *Buffer) readSegment(pos Position, end int64, maxRecords, maxBytes int, scratch *[]byte) ([][]byte, Position, error) {
+func (b *Buffer) readSegment(pos Position, end int64, maxRecords, maxBytes int, scratch *reuse) ([][]byte, Position, error) {
 	if b.rf == nil || b.rfID != pos.Seg {
 		if b.rf != nil {
 			b.rf.Close()
@@ -516,14 +537,15 @@ func (b *Buffer) readSegment(pos Position, end int64, maxRecords, maxBytes int, 
 		b.rf, b.rfID = f, pos.Seg
 	}
 	want := min(end-pos.Off, int64(max(maxBytes, frameHeader)))
-	if int64(cap(*scratch)) < want {
-		*scratch = make([]byte, want)
+	if int64(cap(scratch.data)) < want {
+		scratch.data = make([]byte, want)
 	}
-	chunk := (*scratch)[:want]
+	chunk := scratch.data[:want]
 	if _, err := b.rf.ReadAt(chunk, pos.Off); err != nil && err != io.EOF {
 		return nil, pos, fmt.Errorf("buffer: read: %w", err)
 	}
-	var recs [][]byte
+	recs := scratch.recs[:0]
+	defer func() { scratch.recs = recs[:0] }()
 	off := 0
 	for len(recs) < maxRecords {
 		if len(chunk)-off < frameHeader {

@@ -265,9 +265,9 @@ func TestDiskFullDrainsAndRecovers(t *testing.T) {
 	}
 }
 
-// Records framed in place read back as appended; ReadInto reuses the
-// storage it is given; a record over MaxRecordBytes fails the whole append.
-func TestFramesAndReadInto(t *testing.T) {
+// Records framed in place read back as appended; a Reader reuses its
+// storage; a record over MaxRecordBytes fails the whole append.
+func TestFramesAndReader(t *testing.T) {
 	b := open(t, t.TempDir(), 1<<20, 8<<20)
 	var f buffer.Frames
 	for i := range 100 {
@@ -276,15 +276,18 @@ func TestFramesAndReadInto(t *testing.T) {
 	if err := b.AppendFrames(&f); err != nil {
 		t.Fatal(err)
 	}
-	scratch := make([]byte, 0, 64<<10)
+	rd := b.NewReader()
 	var got []string
+	var first *byte
 	for len(got) < 100 {
-		recs, pos, s, err := b.ReadInto(context.Background(), scratch, 30, 1<<20)
+		recs, pos, err := rd.Read(context.Background(), 30, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if &s[:1][0] != &scratch[:1][0] {
-			t.Fatal("ReadInto did not read into the storage it was given")
+		if first == nil {
+			first = &recs[0][0]
+		} else if &recs[0][0] != first {
+			t.Fatal("the reader did not read into the storage it read into before")
 		}
 		for _, r := range recs {
 			got = append(got, string(r))

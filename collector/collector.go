@@ -162,7 +162,7 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 			return nil, fmt.Errorf("buffer.path: %w", err)
 		}
 		c.closers = append(c.closers, c.buf.Close)
-		c.sink, c.src = bufferSink{c.buf}, &bufferSource{b: c.buf}
+		c.sink, c.src = bufferSink{c.buf}, &bufferSource{r: c.buf.NewReader()}
 		log.Info("buffer: embedded disk buffer", "path", cfg.Buffer.Path)
 	}
 
@@ -557,17 +557,16 @@ func (s bufferSink) Write(_ context.Context, recs []pipeline.Record) error {
 // bufferSource reads the disk buffer for the indexer, into storage reused
 // from batch to batch: the records of one batch are valid until the next.
 type bufferSource struct {
-	b       *buffer.Buffer
-	scratch []byte
+	r    *buffer.Reader
+	recs []pipeline.Record
 }
 
 func (s *bufferSource) Next(ctx context.Context, max, maxBytes int) ([]pipeline.Record, func(context.Context) error, error) {
-	raws, pos, scratch, err := s.b.ReadInto(ctx, s.scratch, max, maxBytes)
-	s.scratch = scratch
+	raws, pos, err := s.r.Read(ctx, max, maxBytes)
 	if err != nil {
 		return nil, nil, err
 	}
-	recs := make([]pipeline.Record, 0, len(raws))
+	recs := s.recs[:0]
 	var r pipeline.Record
 	for _, raw := range raws {
 		// r.Index stays from the record before: decoding shares the string when equal.
@@ -579,5 +578,6 @@ func (s *bufferSource) Next(ctx context.Context, max, maxBytes int) ([]pipeline.
 		}
 		recs = append(recs, r)
 	}
-	return recs, func(context.Context) error { return s.b.Commit(pos) }, nil
+	s.recs = recs
+	return recs, func(context.Context) error { return s.r.Commit(pos) }, nil
 }

@@ -12,8 +12,8 @@
 package correlate
 
 import (
+	"cmp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -181,15 +181,16 @@ func (t *Trace) Services() []string {
 	return out
 }
 
+// sortedSpans orders the spans by start, then by first arrival, in place
+// (their order means nothing else), and returns them.
 func (t *Trace) sortedSpans() []Span {
-	sp := append([]Span(nil), t.Spans...)
-	sort.SliceStable(sp, func(i, j int) bool {
-		if sp[i].Start != sp[j].Start {
-			return sp[i].Start < sp[j].Start
+	slices.SortStableFunc(t.Spans, func(a, b Span) int {
+		if a.Start != b.Start {
+			return cmp.Compare(a.Start, b.Start)
 		}
-		return sp[i].firstArrive < sp[j].firstArrive
+		return cmp.Compare(a.firstArrive, b.firstArrive)
 	})
-	return sp
+	return t.Spans
 }
 
 // Duration is from the first event to the last.
