@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/buffer"
+	"github.com/logweave/logweave/correlate"
 	"github.com/logweave/logweave/filters"
 	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/internal/fsutil"
@@ -169,11 +170,10 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 	// The output.
 	if indexing {
 		if len(cfg.Elasticsearch.URLs) > 0 {
-			o, err := elasticsearch.New(cfg.Elasticsearch, log)
+			o, err := NewElasticsearch(cfg, log)
 			if err != nil {
 				return nil, err
 			}
-			o.TracesIndex = cfg.Correlation.TracesIndex
 			c.out, c.es, c.outName = o, o, "elasticsearch"
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := o.Setup(ctx); err != nil {
@@ -271,6 +271,19 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 }
 
 // loopback reports whether a listen address only takes local connections.
+// NewElasticsearch returns the Elasticsearch output of cfg, with the
+// traces index's template for Setup to install when traces are on.
+func NewElasticsearch(cfg *Config, log *slog.Logger) (*elasticsearch.Output, error) {
+	o, err := elasticsearch.New(cfg.Elasticsearch, log)
+	if err != nil {
+		return nil, err
+	}
+	if ti := cfg.Correlation.TracesIndex; ti != "" {
+		o.Templates = append(o.Templates, elasticsearch.Template{Name: correlate.TemplateName, Pattern: ti, Mappings: correlate.Mappings()})
+	}
+	return o, nil
+}
+
 func loopback(listen string) bool {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
@@ -339,14 +352,15 @@ func (c *Collector) Start() {
 // only after the output accepted all of it. What was delivered feeds the
 // correlator; traces quiet for the window are written to the traces index.
 func (c *Collector) index(readCtx, outCtx context.Context) {
-	var tr *tracer
-	if c.cfg.Correlation.TracesIndex != "" {
-		tr = newTracer(c.cfg.Correlation, c.out, c.log)
-		defer tr.flush(outCtx)
+	var tr *correlate.Writer
+	if cc := c.cfg.Correlation; cc.TracesIndex != "" {
+		tr, _ = correlate.NewWriter(correlate.WriterConfig{Index: cc.TracesIndex,
+			Config: correlate.Config{Window: cc.Window, MaxOpenTraces: cc.MaxOpenTraces, MaxBytes: int64(cc.MaxMemory)}}, c.out, c.log) // validated
+		defer tr.Flush(outCtx)
 	}
 	for {
 		ctx, cancel := readCtx, context.CancelFunc(func() {})
-		if next := tr.nextExpiry(); !next.IsZero() {
+		if next := tr.NextExpiry(); !next.IsZero() {
 			ctx, cancel = context.WithDeadline(readCtx, next)
 		}
 		recs, commit, err := c.src.Next(ctx, c.cfg.Indexer.BatchSize, int(c.cfg.Indexer.BatchBytes))
@@ -356,7 +370,7 @@ func (c *Collector) index(readCtx, outCtx context.Context) {
 				return // shutting down
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
-				tr.expire(outCtx, time.Now()) // quiet: write what is complete
+				tr.Expire(outCtx, time.Now()) // quiet: write what is complete
 				continue
 			}
 			c.log.Warn("indexer: reading the buffer failed; retrying", "error", err)
@@ -383,7 +397,7 @@ func (c *Collector) index(readCtx, outCtx context.Context) {
 			// when that happens (counting them now too would count twice).
 			c.log.Warn("indexer: commit failed; the batch will be delivered again", "error", err)
 		} else {
-			tr.add(outCtx, recs, time.Now())
+			tr.Add(outCtx, recs, time.Now())
 		}
 		c.indexed.Add(int64(len(recs)))
 	}

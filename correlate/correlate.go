@@ -7,8 +7,14 @@
 // than MaxOpenTraces are open, the oldest is let go early. Events that come
 // after their trace was let go (late, evicted, or seen by another indexer
 // before a rebalance or a restart) make a partial trace of the same id:
-// the writer merges it into the trace document already written (Merge,
+// the Writer merges it into the trace document already written (Merge,
 // ParseTrace), so one request keeps one correct trace document.
+//
+// This package is traces' one home: the Correlator (assembly, bounded by
+// bytes), the Writer (merging into what a Store holds, conditional writes
+// through pipeline.Lookup, the traces index's Mappings). The collector
+// only wires a Writer between its indexer and its output; the outputs know
+// nothing of traces.
 package correlate
 
 import (

@@ -1,8 +1,10 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 )
 
 // Record is a processed event ready for an output: its final JSON document,
@@ -31,6 +33,31 @@ type Record struct {
 // for the writer to read again and redo.
 type Condition struct {
 	Create      bool
+	SeqNo       int64
+	PrimaryTerm int64
+}
+
+// ConflictError lists the conditional records (Condition) that an output
+// did not write because their condition failed: the document was created
+// or changed since it was read. Everything else was written.
+type ConflictError struct{ Records []Record }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%d conditional writes conflicted (the documents changed since they were read)", len(e.Records))
+}
+
+// Lookup is an output that can read documents back: those in the indices
+// of indexPattern (Logstash-style) whose field holds one of values, by
+// that value, with the versions to write them again conditionally on.
+type Lookup interface {
+	Lookup(ctx context.Context, indexPattern, field string, values []string) (map[string]StoredDoc, error)
+}
+
+// StoredDoc is a document as read back: its source, its index, and its
+// version (Condition's SeqNo and PrimaryTerm).
+type StoredDoc struct {
+	Doc         []byte
+	Index       string
 	SeqNo       int64
 	PrimaryTerm int64
 }

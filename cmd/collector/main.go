@@ -146,20 +146,19 @@ func setup(cfg *collector.Config, wait time.Duration, log *slog.Logger) int {
 		fmt.Fprintln(os.Stderr, "collector setup: elasticsearch.urls is empty; nothing to set up")
 		return 1
 	}
-	o, err := elasticsearch.New(cfg.Elasticsearch, log)
+	o, err := collector.NewElasticsearch(cfg, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "collector setup:", err)
 		return 1
 	}
-	o.TracesIndex = cfg.Correlation.TracesIndex
 	deadline := time.Now().Add(wait)
 	if err := retryUntil(deadline, "elasticsearch", log, o.Setup); err != nil {
 		fmt.Fprintln(os.Stderr, "collector setup:", err)
 		return 1
 	}
 	fmt.Printf("installed index templates %s, %s", elasticsearch.LogsTemplate, elasticsearch.DeadLetterTemplate)
-	if cfg.Correlation.TracesIndex != "" {
-		fmt.Printf(", %s", elasticsearch.TracesTemplate)
+	for _, t := range o.Templates {
+		fmt.Printf(", %s", t.Name)
 	}
 	if cfg.Elasticsearch.RetentionDays > 0 {
 		fmt.Printf(" and ILM policy %s (delete after %d days)", elasticsearch.ILMPolicy, cfg.Elasticsearch.RetentionDays)

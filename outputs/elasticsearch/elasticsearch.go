@@ -126,9 +126,8 @@ var (
 
 // Output writes records to Elasticsearch.
 type Output struct {
-	// TracesIndex is the collector's correlation.traces_index: Setup
-	// installs its template too when it is set.
-	TracesIndex string
+	// Templates are installed by Setup beside the output's own.
+	Templates []Template
 
 	cfg     Config
 	client  *es.Client
@@ -197,21 +196,12 @@ type failure struct {
 	reason string
 }
 
-// ConflictError lists the conditional records (pipeline.Condition) that
-// Write did not write because their condition failed: the document was
-// created or changed since it was read. Everything else was written.
-type ConflictError struct{ Records []pipeline.Record }
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%d conditional writes conflicted (the documents changed since they were read)", len(e.Records))
-}
-
 // Write indexes recs. It returns nil once every record was accepted or
 // dead-lettered, and an error only when ctx ends first; records are retried
 // (with backoff) until then, so nothing is dropped silently: a dead letter
 // that cannot be written either keeps its event here, tried again, until the
 // cluster takes it. Conditional records whose condition fails are neither
-// retried nor dead-lettered: Write returns them in a *ConflictError.
+// retried nor dead-lettered: Write returns them in a *pipeline.ConflictError.
 func (o *Output) Write(ctx context.Context, recs []pipeline.Record) error {
 	start := time.Now()
 	defer func() { bulkSeconds.Observe(time.Since(start).Seconds()) }()
@@ -267,7 +257,7 @@ func (o *Output) Write(ctx context.Context, recs []pipeline.Record) error {
 		pending = retry
 	}
 	if len(conflicts) > 0 {
-		return &ConflictError{Records: conflicts}
+		return &pipeline.ConflictError{Records: conflicts}
 	}
 	return nil
 }

@@ -252,7 +252,7 @@ func TestConditionalWritesReportConflicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	getJSON(t, http.MethodPost, url+"/"+traces+"/_refresh")
-	found, err := o.TraceDocs(ctx, traces, []string{"t1"})
+	found, err := o.Lookup(ctx, traces, "trace.id", []string{"t1"})
 	if err != nil || found["t1"].Index != traces || found["t1"].PrimaryTerm == 0 {
 		t.Fatalf("read back: %+v %v", found, err)
 	}
@@ -268,7 +268,7 @@ func TestConditionalWritesReportConflicts(t *testing.T) {
 	}
 	plain := pipeline.Record{ID: "other", Index: logs, Doc: []byte(`{"m":1}`)}
 	err = o.Write(ctx, []pipeline.Record{again, update, plain})
-	var conflict *elasticsearch.ConflictError
+	var conflict *pipeline.ConflictError
 	if !errors.As(err, &conflict) || len(conflict.Records) != 2 || string(conflict.Records[0].Doc) != string(doc("b")) {
 		t.Fatalf("want both conditional records back as conflicts, got %v", err)
 	}

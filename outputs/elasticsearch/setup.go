@@ -16,7 +16,6 @@ import (
 // Names of what Setup installs.
 const (
 	LogsTemplate       = "logweave-logs"
-	TracesTemplate     = "logweave-traces"
 	DeadLetterTemplate = "logweave-deadletter"
 	ILMPolicy          = "logweave-logs"
 )
@@ -106,46 +105,26 @@ func (o *Output) DeadLetterTemplateBody() map[string]any {
 	}
 }
 
-// TracesTemplateBody maps the trace documents the collector assembles: one
-// per request, its spans as objects (Kibana's tables and Lens read them as
-// arrays of values).
-func (o *Output) TracesTemplateBody() map[string]any {
-	kw := map[string]any{"type": "keyword", "ignore_above": 1024}
-	date := map[string]any{"type": "date"}
-	ms := map[string]any{"type": "float"}
+// Template is an index template another component asks Setup to install
+// (the correlator's, for the trace documents): a name, the Logstash-style
+// index pattern it applies to, and its mappings; Setup adds the shards,
+// replicas and ILM policy the output's configuration says.
+type Template struct {
+	Name     string
+	Pattern  string
+	Mappings map[string]any
+}
+
+func (o *Output) templateBody(t Template) map[string]any {
 	settings := map[string]any{"number_of_shards": 1, "number_of_replicas": o.cfg.Replicas}
 	if o.cfg.RetentionDays > 0 {
 		settings["index.lifecycle.name"] = ILMPolicy
 	}
 	return map[string]any{
-		"index_patterns": []string{pipeline.PatternPrefix(o.TracesIndex) + "*"},
+		"index_patterns": []string{pipeline.PatternPrefix(t.Pattern) + "*"},
 		"priority":       200,
 		"_meta":          map[string]any{"managed_by": "logweave"},
-		"template": map[string]any{
-			"settings": settings,
-			"mappings": map[string]any{
-				"dynamic": false,
-				"properties": map[string]any{
-					"@timestamp": date, "end": date, "duration_ms": ms,
-					"event_count": map[string]any{"type": "integer"},
-					"error":       map[string]any{"type": "boolean"},
-					"services":    kw,
-					"trace":       map[string]any{"properties": map[string]any{"id": kw}},
-					// nested, so a span's service and duration stay together
-					// for per-service aggregations (Kibana's Vega chart).
-					"spans": map[string]any{"type": "nested", "properties": map[string]any{
-						"service": kw, "start": date, "end": date, "duration_ms": ms, "level": kw,
-						"event_count": map[string]any{"type": "integer"}, "error_count": map[string]any{"type": "integer"},
-					}},
-					"http": map[string]any{"properties": map[string]any{
-						"request":  map[string]any{"properties": map[string]any{"method": kw}},
-						"response": map[string]any{"properties": map[string]any{"status_code": map[string]any{"type": "integer"}}},
-					}},
-					"url":    map[string]any{"properties": map[string]any{"path": kw}},
-					"source": map[string]any{"properties": map[string]any{"ip": map[string]any{"type": "ip", "ignore_malformed": true}}},
-				},
-			},
-		},
+		"template":       map[string]any{"settings": settings, "mappings": t.Mappings},
 	}
 }
 
@@ -171,8 +150,8 @@ func (o *Output) Setup(ctx context.Context) error {
 		}
 	}
 	templates := map[string]map[string]any{LogsTemplate: o.LogsTemplateBody(), DeadLetterTemplate: o.DeadLetterTemplateBody()}
-	if o.TracesIndex != "" {
-		templates[TracesTemplate] = o.TracesTemplateBody()
+	for _, t := range o.Templates {
+		templates[t.Name] = o.templateBody(t)
 	}
 	for name, tpl := range templates {
 		body, _ := json.Marshal(tpl)
@@ -212,28 +191,20 @@ func (o *Output) Search(ctx context.Context, index string, body []byte) ([]byte,
 	return out, nil
 }
 
-// TraceDoc is a trace document as read: its source, where it is, and the
-// version to write the next one conditionally on.
-type TraceDoc struct {
-	Doc         []byte
-	Index       string
-	SeqNo       int64
-	PrimaryTerm int64
-}
-
-// TraceDocs returns the trace documents with these ids in the indices of
-// pattern (a Logstash-style index pattern), by id, with their versions.
-func (o *Output) TraceDocs(ctx context.Context, pattern string, ids []string) (map[string]TraceDoc, error) {
-	q, _ := json.Marshal(map[string]any{"size": len(ids), "seq_no_primary_term": true,
-		"query": map[string]any{"terms": map[string]any{"trace.id": ids}}})
+// Lookup returns the documents in the indices of pattern (Logstash-style)
+// whose field holds one of values, by that value, with their versions
+// (pipeline.Lookup).
+func (o *Output) Lookup(ctx context.Context, pattern, field string, values []string) (map[string]pipeline.StoredDoc, error) {
+	q, _ := json.Marshal(map[string]any{"size": len(values), "seq_no_primary_term": true,
+		"query": map[string]any{"terms": map[string]any{field: values}}})
 	res, err := o.Search(ctx, pipeline.PatternPrefix(pattern)+"*", q)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]TraceDoc{}
+	out := map[string]pipeline.StoredDoc{}
 	for _, h := range gjson.GetBytes(res, "hits.hits").Array() {
 		src := h.Get("_source")
-		out[src.Get("trace.id").String()] = TraceDoc{Doc: []byte(src.Raw), Index: h.Get("_index").String(),
+		out[src.Get(field).String()] = pipeline.StoredDoc{Doc: []byte(src.Raw), Index: h.Get("_index").String(),
 			SeqNo: h.Get("_seq_no").Int(), PrimaryTerm: h.Get("_primary_term").Int()}
 	}
 	return out, nil

@@ -1,4 +1,4 @@
-package collector
+package correlate
 
 import (
 	"context"
@@ -10,9 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
-	"github.com/logweave/logweave/correlate"
 	"github.com/logweave/logweave/internal/jitter"
-	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -29,21 +27,21 @@ var (
 		Name: "logweave_traces_write_conflicts_total", Help: "Trace writes redone because another indexer wrote the same request in between."})
 )
 
-// tracer feeds delivered events to the correlator and writes the traces it
-// lets go to the output, under the trace id, in the traces index. A nil
-// tracer does nothing (correlation.traces_index empty).
+// Writer feeds delivered events to a Correlator and writes the traces it
+// lets go to a Store (the indexer's output), under the trace id, in the
+// traces index. A nil Writer does nothing (no traces index).
 //
 // What the correlator lets go may be only part of a request (events that
 // came late, or that another indexer saw before a rebalance or a restart):
-// before writing, the tracer merges it into the document already written.
+// before writing, the Writer merges it into the document already written.
 // With Elasticsearch it reads that document and writes the merge only if
 // the document has not changed since (optimistic concurrency), so two
 // indexers writing parts of one request at once both count; with the file
 // output it remembers its recent writes.
-type tracer struct {
-	corr         *correlate.Correlator
-	out          Output
-	lookup       traceLookup // nil: memory only (the file output)
+type Writer struct {
+	corr         *Correlator
+	out          Store
+	lookup       pipeline.Lookup // nil: memory only (the file output)
 	index        *pipeline.IndexPattern
 	pattern      string
 	log          *slog.Logger
@@ -52,9 +50,11 @@ type tracer struct {
 	writtenBytes int               // their size, bounded by rememberBytes
 }
 
-// traceLookup finds trace documents already written, with their versions.
-type traceLookup interface {
-	TraceDocs(ctx context.Context, indexPattern string, ids []string) (map[string]elasticsearch.TraceDoc, error)
+// Store is where the Writer puts trace documents: the indexer's output. A
+// store that can also read documents back (pipeline.Lookup: Elasticsearch)
+// has each part merged into the document it holds, conditionally.
+type Store interface {
+	Write(ctx context.Context, recs []pipeline.Record) error
 }
 
 // traceWriteAttempts bounds how often a part is merged again after a
@@ -67,26 +67,74 @@ const traceWriteAttempts = 8
 // document was forgotten is written as a document of its own.
 const rememberBytes = 8 << 20
 
-func newTracer(cfg CorrelationConfig, out Output, log *slog.Logger) *tracer {
-	idx, _ := pipeline.ParseIndexPattern(cfg.TracesIndex) // validated
-	t := &tracer{corr: correlate.New(correlate.Config{Window: cfg.Window, MaxOpenTraces: cfg.MaxOpenTraces, MaxBytes: int64(cfg.MaxMemory)}), out: out, index: idx,
-		pattern: cfg.TracesIndex, log: log, written: map[string][]byte{}}
-	t.lookup, _ = out.(traceLookup)
-	return t
+// TemplateName names the index template of the trace documents.
+const TemplateName = "logweave-traces"
+
+// Mappings map the trace documents AppendJSON writes, for an index
+// template of the traces index: one per request, its spans as nested
+// objects (a span's service and duration stay together for per-service
+// aggregations, as Kibana's Vega chart does).
+func Mappings() map[string]any {
+	kw := map[string]any{"type": "keyword", "ignore_above": 1024}
+	date := map[string]any{"type": "date"}
+	ms := map[string]any{"type": "float"}
+	return map[string]any{
+		"dynamic": false,
+		"properties": map[string]any{
+			"@timestamp": date, "end": date, "duration_ms": ms,
+			"event_count": map[string]any{"type": "integer"},
+			"error":       map[string]any{"type": "boolean"},
+			"services":    kw,
+			"trace":       map[string]any{"properties": map[string]any{"id": kw}},
+			"spans": map[string]any{"type": "nested", "properties": map[string]any{
+				"service": kw, "start": date, "end": date, "duration_ms": ms, "level": kw,
+				"event_count": map[string]any{"type": "integer"}, "error_count": map[string]any{"type": "integer"},
+			}},
+			"http": map[string]any{"properties": map[string]any{
+				"request":  map[string]any{"properties": map[string]any{"method": kw}},
+				"response": map[string]any{"properties": map[string]any{"status_code": map[string]any{"type": "integer"}}},
+			}},
+			"url":    map[string]any{"properties": map[string]any{"path": kw}},
+			"source": map[string]any{"properties": map[string]any{"ip": map[string]any{"type": "ip", "ignore_malformed": true}}},
+		},
+	}
 }
 
-func (t *tracer) nextExpiry() time.Time {
+// WriterConfig is the correlator's Config and the traces index.
+type WriterConfig struct {
+	Config
+	// Index is a Logstash-style index pattern (traces-%{+yyyy.MM.dd}),
+	// dated by each trace's first event.
+	Index string
+}
+
+// NewWriter returns a Writer of traces to out.
+func NewWriter(cfg WriterConfig, out Store, log *slog.Logger) (*Writer, error) {
+	idx, err := pipeline.ParseIndexPattern(cfg.Index)
+	if err != nil {
+		return nil, err
+	}
+	t := &Writer{corr: New(cfg.Config), out: out, index: idx, pattern: cfg.Index, log: log, written: map[string][]byte{}}
+	t.lookup, _ = out.(pipeline.Lookup)
+	return t, nil
+}
+
+// NextExpiry is when the least recently seen open trace will have been
+// quiet for the window (zero when none is open).
+func (t *Writer) NextExpiry() time.Time {
 	if t == nil {
 		return time.Time{}
 	}
 	return t.corr.NextExpiry()
 }
 
-func (t *tracer) add(ctx context.Context, recs []pipeline.Record, now time.Time) {
+// Add feeds the events of a delivered batch (seen at now) to the
+// correlator, and writes the traces it lets go.
+func (t *Writer) Add(ctx context.Context, recs []pipeline.Record, now time.Time) {
 	if t == nil {
 		return
 	}
-	var out []*correlate.Trace
+	var out []*Trace
 	var f pipeline.TraceFields
 	for i := range recs {
 		r := &recs[i]
@@ -102,14 +150,18 @@ func (t *tracer) add(ctx context.Context, recs []pipeline.Record, now time.Time)
 	t.write(ctx, out)
 }
 
-func (t *tracer) expire(ctx context.Context, now time.Time) {
+// Expire writes the traces quiet for the window at now.
+func (t *Writer) Expire(ctx context.Context, now time.Time) {
 	if t != nil {
 		t.write(ctx, t.corr.Expire(now))
 	}
 }
 
-func (t *tracer) flush(ctx context.Context) {
-	t.write(ctx, t.corr.Flush())
+// Flush writes every open trace (at shutdown).
+func (t *Writer) Flush(ctx context.Context) {
+	if t != nil {
+		t.write(ctx, t.corr.Flush())
+	}
 }
 
 // traceWriteChunk bounds the trace documents written at once: at shutdown
@@ -117,7 +169,7 @@ func (t *tracer) flush(ctx context.Context) {
 // once, and writing them in one batch was the collector's peak of memory.
 const traceWriteChunk = 500
 
-func (t *tracer) write(ctx context.Context, traces []*correlate.Trace) {
+func (t *Writer) write(ctx context.Context, traces []*Trace) {
 	tracesOpen.Set(float64(t.corr.Open()))
 	tracesOpenBytes.Set(float64(t.corr.Bytes()))
 	for len(traces) > traceWriteChunk {
@@ -127,7 +179,7 @@ func (t *tracer) write(ctx context.Context, traces []*correlate.Trace) {
 	t.writeChunk(ctx, traces)
 }
 
-func (t *tracer) writeChunk(ctx context.Context, traces []*correlate.Trace) {
+func (t *Writer) writeChunk(ctx context.Context, traces []*Trace) {
 	if len(traces) == 0 {
 		return
 	}
@@ -139,7 +191,7 @@ func (t *tracer) writeChunk(ctx context.Context, traces []*correlate.Trace) {
 	var idx [64]byte
 	for i, tr := range traces {
 		if prev := t.written[tr.ID]; prev != nil {
-			if base, ok := correlate.ParseTrace(prev); ok {
+			if base, ok := ParseTrace(prev); ok {
 				base.Merge(tr)
 				tr = base
 			}
@@ -175,7 +227,7 @@ func (t *tracer) writeChunk(ctx context.Context, traces []*correlate.Trace) {
 // trace only if none was created meanwhile). A part whose write conflicts
 // is read and merged again, after a pause that lets a document written a
 // moment ago become searchable.
-func (t *tracer) writeConditional(ctx context.Context, parts []*correlate.Trace) {
+func (t *Writer) writeConditional(ctx context.Context, parts []*Trace) {
 	backoff := 100 * time.Millisecond
 	pause := func() bool {
 		select {
@@ -192,7 +244,7 @@ func (t *tracer) writeConditional(ctx context.Context, parts []*correlate.Trace)
 		for i, p := range parts {
 			ids[i] = p.ID
 		}
-		found, err := t.lookup.TraceDocs(ctx, t.pattern, ids)
+		found, err := t.lookup.Lookup(ctx, t.pattern, "trace.id", ids)
 		if err != nil {
 			// Elasticsearch is away: the events wait too; try again.
 			t.log.Warn("indexer: reading trace documents to merge into failed; trying again", "error", err)
@@ -206,7 +258,7 @@ func (t *tracer) writeConditional(ctx context.Context, parts []*correlate.Trace)
 		for i, p := range parts {
 			tr, index, cond := p, string(t.index.Append(idx[:0], p.Start)), &pipeline.Condition{Create: true}
 			if d, ok := found[p.ID]; ok {
-				if base, ok := correlate.ParseTrace(d.Doc); ok {
+				if base, ok := ParseTrace(d.Doc); ok {
 					base.Merge(p)
 					tr = base
 				}
@@ -215,7 +267,7 @@ func (t *tracer) writeConditional(ctx context.Context, parts []*correlate.Trace)
 			recs[i] = pipeline.Record{ID: p.ID, Key: p.ID, Index: index, Doc: tr.AppendJSON(nil), Cond: cond}
 		}
 		err = t.out.Write(ctx, recs)
-		var conflict *elasticsearch.ConflictError
+		var conflict *pipeline.ConflictError
 		switch {
 		case errors.As(err, &conflict):
 			tracesWritten.Add(float64(len(recs) - len(conflict.Records)))
@@ -224,7 +276,7 @@ func (t *tracer) writeConditional(ctx context.Context, parts []*correlate.Trace)
 			for _, r := range conflict.Records {
 				again[r.ID] = true
 			}
-			parts = slices.DeleteFunc(parts, func(p *correlate.Trace) bool { return !again[p.ID] })
+			parts = slices.DeleteFunc(parts, func(p *Trace) bool { return !again[p.ID] })
 			if attempt++; attempt > traceWriteAttempts || !pause() {
 				tracesLost.Add(float64(len(parts)))
 				t.log.Warn("indexer: trace documents kept changing under us; parts not written", "traces", len(parts))

@@ -1,4 +1,4 @@
-package collector
+package correlate
 
 import (
 	"context"
@@ -16,16 +16,16 @@ import (
 	"github.com/logweave/logweave/pipeline"
 )
 
-// racingLookup lets something happen between a tracer's read of the
+// racingLookup lets something happen between a Writer's read of the
 // trace documents and its write: another indexer writing the same request.
 type racingLookup struct {
-	traceLookup
+	inner   pipeline.Lookup
 	once    sync.Once
 	between func()
 }
 
-func (r *racingLookup) TraceDocs(ctx context.Context, pattern string, ids []string) (map[string]elasticsearch.TraceDoc, error) {
-	docs, err := r.traceLookup.TraceDocs(ctx, pattern, ids)
+func (r *racingLookup) Lookup(ctx context.Context, pattern, field string, values []string) (map[string]pipeline.StoredDoc, error) {
+	docs, err := r.inner.Lookup(ctx, pattern, field, values)
 	r.once.Do(r.between)
 	return docs, err
 }
@@ -49,24 +49,25 @@ func TestTwoIndexersWritingOneTraceBothCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg := CorrelationConfig{TracesIndex: "traces-%{+yyyy.MM.dd}", Window: time.Second, MaxOpenTraces: 100}
+	cfg := WriterConfig{Index: "traces-%{+yyyy.MM.dd}", Config: Config{Window: time.Second, MaxOpenTraces: 100}}
 	ctx := context.Background()
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	id := "0123456789abcdef0123456789abcdef"
 
 	for _, first := range []string{"created", "updated"} {
 		t.Run(first, func(t *testing.T) {
-			a, b := newTracer(cfg, out, quiet), newTracer(cfg, out, quiet)
+			a, _ := NewWriter(cfg, out, quiet)
+			b, _ := NewWriter(cfg, out, quiet)
 			tid := id + first
 			if first == "updated" {
 				// The document exists already: the race is on an update.
-				a.add(ctx, []pipeline.Record{traceEvent(tid, "gateway", "e0", at)}, at)
-				a.flush(ctx)
+				a.Add(ctx, []pipeline.Record{traceEvent(tid, "gateway", "e0", at)}, at)
+				a.Flush(ctx)
 			}
-			a.add(ctx, []pipeline.Record{traceEvent(tid, "orders", "e1", at.Add(time.Millisecond)), traceEvent(tid, "orders", "e2", at.Add(2*time.Millisecond))}, at)
-			b.add(ctx, []pipeline.Record{traceEvent(tid, "payments", "e3", at.Add(3*time.Millisecond))}, at)
-			a.lookup = &racingLookup{traceLookup: a.lookup, between: func() { b.flush(ctx) }}
-			a.flush(ctx)
+			a.Add(ctx, []pipeline.Record{traceEvent(tid, "orders", "e1", at.Add(time.Millisecond)), traceEvent(tid, "orders", "e2", at.Add(2*time.Millisecond))}, at)
+			b.Add(ctx, []pipeline.Record{traceEvent(tid, "payments", "e3", at.Add(3*time.Millisecond))}, at)
+			a.lookup = &racingLookup{inner: a.lookup, between: func() { b.Flush(ctx) }}
+			a.Flush(ctx)
 
 			doc := srv.Docs("traces-2026.11.26")[tid]
 			want := 3
