@@ -60,6 +60,7 @@ func FuzzFieldsFromTheFiltersBuildTheSameTraces(f *testing.F) {
 func tracesBothWays(t testing.TB, lines []string) (fromFields, fromDoc string) {
 	idx, _ := pipeline.ParseIndexPattern("logs-%{+yyyy.MM.dd}")
 	p := filters.NewProcessor(idx, nil)
+	p.TraceFields = true
 	readAt := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	byFields := correlate.New(correlate.Config{Window: time.Minute})
 	byDoc := correlate.New(correlate.Config{Window: time.Minute})

@@ -27,6 +27,10 @@ type Processor struct {
 	// TimeRange bounds how far an event's own time may be from when it
 	// was read before it no longer names the daily index (0: no bound).
 	TimeRange TimeRange
+	// TraceFields: records carry what the correlator needs of them
+	// (Record.Trace), found here, so that traces are assembled without
+	// parsing the documents again. Off when traces are.
+	TraceFields bool
 }
 
 // TimeRange is the collector's `filters.timestamp` section: an event whose
@@ -127,9 +131,12 @@ func (p *Processor) Process(env *pipeline.Envelope, ev *pipeline.Event, dst []by
 	indexTime := p.TimeRange.indexTime(ev)
 	var idx [64]byte
 	// The document, then what the correlator needs of it, in one buffer.
-	tf := ev.TraceFields()
 	doc := ev.Encode(dst)
-	all := tf.AppendBinary(doc)
+	all := doc
+	if p.TraceFields {
+		tf := ev.TraceFields()
+		all = tf.AppendBinary(doc)
+	}
 	return pipeline.Record{
 		ID:    ev.ID,
 		Index: string(p.Index.Append(idx[:0], indexTime)),

@@ -41,7 +41,9 @@ func (s *recordingSink) Write(_ context.Context, recs []pipeline.Record) error {
 
 func newHandler(sink ingest.Sink) *ingest.Handler {
 	idx, _ := pipeline.ParseIndexPattern("logs-%{+yyyy.MM.dd}")
-	return &ingest.Handler{Processor: filters.NewProcessor(idx, nil), Sink: sink, MaxBodyBytes: 4096}
+	p := filters.NewProcessor(idx, nil)
+	p.TraceFields = true
+	return &ingest.Handler{Processor: p, Sink: sink, MaxBodyBytes: 4096}
 }
 
 func post(h http.Handler, body []byte, enc string) *httptest.ResponseRecorder {
@@ -236,6 +238,9 @@ func TestFramedAndNDJSONBatchesGiveTheSameRecords(t *testing.T) {
 				}
 			}
 		}
+	}
+	if len(want[0].Trace) < 10 {
+		t.Fatalf("the record carries no trace fields: %x", want[0].Trace)
 	}
 	if gjson.GetBytes(want[0].Doc, "message").String() != `line "0"`+"\té" || gjson.GetBytes(want[5].Doc, "stream").String() != "stderr" {
 		t.Fatalf("records: %s / %s", want[0].Doc, want[5].Doc)
