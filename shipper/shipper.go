@@ -166,26 +166,35 @@ func (s *Shipper) Run(ctx context.Context) error {
 	fields := newFieldCache()
 	go func() {
 		for {
+			var l tail.Line
+			select { // a line waiting is taken without parking (most are)
+			case l = <-lines:
+			default:
+				select {
+				case <-ctx.Done():
+					return
+				case l = <-lines:
+				}
+			}
+			at := l.Time
+			if at.IsZero() {
+				at = time.Now()
+			}
+			it := collector.Item{
+				Envelope: pipeline.Envelope{
+					ID:     pipeline.EventID(s.host, l.FileID, l.Offset, 0, l.Data),
+					ReadAt: at,
+					Host:   s.host,
+					Path:   l.Path,
+					Offset: l.Offset,
+					Line:   l.Data,
+					Fields: fields.of(l),
+				},
+				Ack: l,
+			}
 			select {
-			case <-ctx.Done():
-				return
-			case l := <-lines:
-				at := l.Time
-				if at.IsZero() {
-					at = time.Now()
-				}
-				it := collector.Item{
-					Envelope: pipeline.Envelope{
-						ID:     pipeline.EventID(s.host, l.FileID, l.Offset, 0, l.Data),
-						ReadAt: at,
-						Host:   s.host,
-						Path:   l.Path,
-						Offset: l.Offset,
-						Line:   l.Data,
-						Fields: fields.of(l),
-					},
-					Ack: l,
-				}
+			case items <- it:
+			default:
 				select {
 				case items <- it:
 				case <-ctx.Done():

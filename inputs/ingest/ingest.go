@@ -1,5 +1,6 @@
-// Package ingest is the collector's HTTP receiver. Shippers POST NDJSON
-// batches (optionally gzip) to /v1/events; every line is processed into a
+// Package ingest is the collector's HTTP receiver. Shippers POST batches
+// (NDJSON to /v1/events, the binary framing to /v2/events; gzip, zstd or
+// s2 Content-Encoding, or none); every line is processed into a
 // record and the batch is answered 200 only once the sink made it durable,
 // 429 with Retry-After when the sink is full, so backpressure reaches the
 // shipper and nothing is acknowledged that could still be lost.
@@ -20,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/logweave/logweave/filters"
@@ -96,6 +98,7 @@ const (
 
 type scratch struct {
 	body  []byte
+	wire  []byte // an S2 body as sent
 	doc   []byte
 	recs  []pipeline.Record
 	docs  []byte
@@ -161,6 +164,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// decompress to nothing, and are not read to the end.
 	wire := &limitedBody{r: r.Body, left: limit}
 	var body io.Reader = wire
+	s2Body := false
 	switch r.Header.Get("Content-Encoding") {
 	case "", "identity":
 	case "gzip":
@@ -170,6 +174,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		body = zr
+	case "s2":
+		s2Body = true
 	case "zstd":
 		zr, _ := zstdReaders.Get().(*zstd.Decoder)
 		if zr == nil {
@@ -194,7 +200,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hint = r.ContentLength // as sent: exact for plain bodies
 	}
 	var err error
-	s.body, err = readUpTo(s.body[:0], body, limit+1, hint)
+	if s2Body {
+		// An S2 block says its decoded length first: bounded before
+		// anything is decoded.
+		s.wire, err = readUpTo(s.wire[:0], body, limit+1, hint)
+		if err == nil {
+			var n int
+			if n, err = s2.DecodedLen(s.wire); err == nil {
+				if int64(n) > limit {
+					h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes once decompressed; send smaller batches", limit))
+					return
+				}
+				if cap(s.body) < n {
+					s.body = make([]byte, n)
+				}
+				s.body, err = s2.Decode(s.body[:cap(s.body)], s.wire)
+			}
+			if err != nil && !wire.over {
+				h.fail(w, http.StatusBadRequest, "bad s2 body: "+err.Error())
+				return
+			}
+		}
+	} else {
+		s.body, err = readUpTo(s.body[:0], body, limit+1, hint)
+	}
 	n := int64(len(s.body))
 	if err != nil {
 		if wire.over {
@@ -354,7 +383,7 @@ func readUpTo(dst []byte, r io.Reader, max, hint int64) ([]byte, error) {
 // burst of big requests does not stay in memory afterwards.
 func (h *Handler) release(s *scratch) {
 	clear(s.recs) // drop the ids and index names
-	if cap(s.body) > 1<<20 || cap(s.docs) > 4<<20 || cap(s.line) > 1<<20 {
+	if cap(s.body) > 1<<20 || cap(s.docs) > 4<<20 || cap(s.line) > 1<<20 || cap(s.wire) > 1<<20 {
 		return
 	}
 	h.pool.Put(s)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/logweave/logweave/filters"
@@ -54,6 +55,8 @@ func post(h http.Handler, body []byte, enc string) *httptest.ResponseRecorder {
 		zw.Write(body)
 		zw.Close()
 		body = b.Bytes()
+	case "s2":
+		body = s2.Encode(nil, body)
 	case "zstd":
 		zw, _ := zstd.NewWriter(nil)
 		body = zw.EncodeAll(body, nil)
@@ -72,7 +75,7 @@ func TestIngestEnvelopesAndPlainLines(t *testing.T) {
 	h := newHandler(sink)
 	env := pipeline.Envelope{ID: "e1", Host: "h", Path: "/a.log", Offset: 5, Line: []byte(`{"msg":"one","ts":1764115200000}`)}
 	body := append(env.AppendJSON(nil), "\n\n"+`{"message":"posted directly"}`+"\r\nnot json\n"...)
-	for _, enc := range []string{"", "gzip", "zstd", "zstd"} { // zstd twice: a pooled decoder
+	for _, enc := range []string{"", "gzip", "zstd", "zstd", "s2", "s2"} { // twice: pooled decoders and buffers
 		sink.recs = nil
 		res := post(h, body, enc)
 		if res.Code != 200 || !strings.Contains(res.Body.String(), `"accepted":3`) {
@@ -109,9 +112,9 @@ func TestIngestRejectsBadRequests(t *testing.T) {
 	if res := post(h, bytes.Repeat([]byte("x"), 5000), ""); res.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversized body: %d", res.Code)
 	}
-	for _, enc := range []string{"gzip", "zstd"} {
+	for _, enc := range []string{"gzip", "zstd", "s2"} {
 		// 10 MB of lines, small compressed: refused past max_body_bytes
-		// without inflating it all
+		// without inflating it all (s2: by the length its block declares)
 		if res := post(h, bytes.Repeat([]byte("x\n"), 5<<20), enc); res.Code != http.StatusRequestEntityTooLarge {
 			t.Fatalf("oversized after %s decompression: %d", enc, res.Code)
 		}
@@ -129,6 +132,15 @@ func TestIngestRejectsBadRequests(t *testing.T) {
 	h.ServeHTTP(res, req)
 	if res.Code != http.StatusBadRequest {
 		t.Fatalf("bad zstd: %d", res.Code)
+	}
+	for _, bad := range [][]byte{[]byte("not s2"), s2.Encode(nil, []byte("cut short, this block is"))[:10], {0xff, 0xff, 0xff, 0xff, 0x0f}} {
+		req = httptest.NewRequest(http.MethodPost, "/v1/events", bytes.NewReader(bad))
+		req.Header.Set("Content-Encoding", "s2")
+		res = httptest.NewRecorder()
+		h.ServeHTTP(res, req)
+		if res.Code != http.StatusBadRequest && res.Code != http.StatusRequestEntityTooLarge {
+			t.Fatalf("bad s2 %x: %d %s", bad, res.Code, res.Body)
+		}
 	}
 	res = httptest.NewRecorder()
 	h.ServeHTTP(res, httptest.NewRequest(http.MethodGet, "/v1/events", nil))

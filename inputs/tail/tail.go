@@ -739,6 +739,11 @@ func (f *follower) safeEnd(end int64) int64 {
 // emit sends a line of f, stamped with f's fingerprint.
 func (f *follower) emit(ctx context.Context, out chan<- Line, l Line) error {
 	l.Fingerprint, l.FingerprintLen = f.fp, f.fpLen
+	select { // room in the queue (the usual case): no select on ctx too
+	case out <- l:
+		return nil
+	default:
+	}
 	select {
 	case out <- l:
 		return nil

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/tidwall/gjson"
 
@@ -274,6 +275,12 @@ func ReadBody(r *http.Request) ([]byte, error) {
 			return nil, err
 		}
 		rd = zr
+	case "s2":
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		return s2.Decode(nil, b)
 	case "zstd":
 		zr, err := zstd.NewReader(r.Body, zstd.WithDecoderConcurrency(1))
 		if err != nil {

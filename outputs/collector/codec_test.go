@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"github.com/goccy/go-yaml"
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 )
 
 func TestCodecConfigAndRoundTrip(t *testing.T) {
-	for in, want := range map[string]Codec{"zstd": CodecZstd, "gzip": CodecGzip, "none": CodecNone, "true": CodecGzip, "false": CodecNone} {
+	for in, want := range map[string]Codec{"s2": CodecS2, "zstd": CodecZstd, "gzip": CodecGzip, "none": CodecNone, "true": CodecGzip, "false": CodecNone} {
 		var c Config
 		if err := yaml.Unmarshal([]byte("compression: "+in), &c); err != nil || c.Compression != want {
 			t.Fatalf("compression: %s → %q, %v; want %q", in, c.Compression, err, want)
@@ -19,8 +20,11 @@ func TestCodecConfigAndRoundTrip(t *testing.T) {
 	if err := yaml.Unmarshal([]byte("compression: lz4"), &c); err == nil {
 		t.Fatal("compression: lz4 accepted")
 	}
-	if DefaultConfig().Compression != CodecZstd {
-		t.Fatal("zstd is not the default")
+	if DefaultConfig().Compression != CodecS2 {
+		t.Fatal("s2 is not the default")
+	}
+	if CodecS2.legacy() != CodecZstd || CodecGzip.legacy() != CodecGzip {
+		t.Fatal("collectors before the framing are not sent a codec they know")
 	}
 	body := bytes.Repeat([]byte(`{"id":"x","line":"hello"}`+"\n"), 1000)
 	packed := CodecZstd.encode(body)
@@ -30,5 +34,9 @@ func TestCodecConfigAndRoundTrip(t *testing.T) {
 	d, _ := zstd.NewReader(nil)
 	if got, err := d.DecodeAll(packed, nil); err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("round trip: %v", err)
+	}
+	packed = CodecS2.encode(body)
+	if got, err := s2.Decode(nil, packed); err != nil || !bytes.Equal(got, body) || len(packed) >= len(body)/5 {
+		t.Fatalf("s2 round trip: %v, %d bytes to %d", err, len(body), len(packed))
 	}
 }

@@ -230,7 +230,13 @@ func TestSenderSaysWhenACollectorRecovers(t *testing.T) {
 func TestSenderFallsBackToNDJSONForAnOlderCollector(t *testing.T) {
 	old := &fakeCollector{}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/events", old)
+	mux.Handle("/v1/events", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ce := r.Header.Get("Content-Encoding"); ce != "" && ce != "gzip" && ce != "zstd" {
+			http.Error(w, "unsupported Content-Encoding "+ce, http.StatusUnsupportedMediaType) // as it answered
+			return
+		}
+		old.ServeHTTP(w, r)
+	}))
 	var v2calls atomic.Int32
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { v2calls.Add(1); http.NotFound(w, r) })
 	srv := httptest.NewServer(mux)
