@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/logweave/logweave/inputs/tail"
@@ -18,11 +19,12 @@ import (
 )
 
 // BenchmarkTailToBatch is the shipper's path from a file to encoded batch
-// bodies: tail (read, split lines), envelope (deterministic id, JSON
-// encoding), 1 MiB batches; "gzip" and "zstd" also compress each batch as
-// the sender does (gzip BestSpeed, zstd SpeedFastest). One op is one line.
+// bodies: tail (read, split lines), envelope (deterministic id, binary
+// framing), 1000-line batches; "s2", "gzip" and "zstd" also compress each
+// batch as the sender does (s2, gzip BestSpeed, zstd SpeedFastest). One op
+// is one line.
 func BenchmarkTailToBatch(b *testing.B) {
-	for _, codec := range []string{"none", "gzip", "zstd"} {
+	for _, codec := range []string{"none", "s2", "gzip", "zstd"} {
 		b.Run(codec, func(b *testing.B) {
 			dir := b.TempDir()
 			p := filepath.Join(dir, "app.log")
@@ -42,7 +44,9 @@ func BenchmarkTailToBatch(b *testing.B) {
 			var body, out []byte
 			var zb bytes.Buffer
 			zw, _ := gzip.NewWriterLevel(&zb, gzip.BestSpeed)
-			zs, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20), zstd.WithLowerEncoderMem(true))
+			zs, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
+			var frames pipeline.FrameWriter
+			n := 0
 			var raw, packed int
 			flush := func() {
 				raw += len(body)
@@ -56,15 +60,19 @@ func BenchmarkTailToBatch(b *testing.B) {
 				case "zstd":
 					out = zs.EncodeAll(body, out[:0])
 					packed += len(out)
+				case "s2":
+					out = s2.Encode(out[:cap(out)], body)
+					packed += len(out)
 				}
-				body = body[:0]
+				body, n = body[:0], 0
+				frames.Reset()
 			}
 			now := time.Now()
 			for i := 0; i < b.N; i++ {
 				l := <-lines
 				e := pipeline.Envelope{ID: pipeline.EventID("node-1", l.FileID, l.Offset, 0, l.Data), ReadAt: now, Host: "node-1", Path: l.Path, Offset: l.Offset, Line: l.Data}
-				body = append(e.AppendJSON(body), '\n')
-				if len(body) >= 1<<20 {
+				body = frames.Append(body, &e)
+				if n++; n >= 1000 || len(body) >= 1<<20 {
 					flush()
 				}
 			}

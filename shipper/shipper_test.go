@@ -27,13 +27,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // run, false with the reason when checkpoints cannot be saved, and false
 // again once the shipper stops.
 func TestReadyFollowsRunAndCheckpointSaves(t *testing.T) {
-	var got atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		envs, _ := estest.ReadEnvelopes(r)
-		got.Add(int64(len(envs)))
-		io.WriteString(w, `{"accepted":1}`)
-	}))
-	defer srv.Close()
+	srv, got := countingCollector(t)
 	dir := t.TempDir()
 	logs := filepath.Join(dir, "logs")
 	os.MkdirAll(logs, 0o755)
@@ -90,6 +84,19 @@ func TestReadyFollowsRunAndCheckpointSaves(t *testing.T) {
 	}
 }
 
+// countingCollector stands in for the collector: it acknowledges every
+// batch and counts the lines.
+func countingCollector(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	var got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		envs, _ := estest.ReadEnvelopes(r)
+		got.Add(int64(len(envs)))
+		io.WriteString(w, `{"accepted":1}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &got
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
@@ -103,13 +110,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // batches are acknowledged, and what was acknowledged is on disk within
 // about that time, while the shipper runs on.
 func TestCheckpointsWrittenAtMostEveryFlushInterval(t *testing.T) {
-	var got atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		envs, _ := estest.ReadEnvelopes(r)
-		got.Add(int64(len(envs)))
-		io.WriteString(w, `{"accepted":1}`)
-	}))
-	defer srv.Close()
+	srv, got := countingCollector(t)
 	dir := t.TempDir()
 	logs := filepath.Join(dir, "logs")
 	os.MkdirAll(logs, 0o755)
