@@ -348,8 +348,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `{"accepted":%d}`+"\n", accepted)
 }
 
-// framed reports whether the body is in the binary framing.
+// framed reports whether the body is in the binary framing: POSTed to
+// /v2/events (whatever a proxy did to its Content-Type: a framed body read
+// as NDJSON would be indexed as garbage lines), or sent with its type.
 func framed(r *http.Request) bool {
+	if strings.HasSuffix(r.URL.Path, "/v2/events") {
+		return true
+	}
 	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
 	return strings.TrimSpace(ct) == pipeline.FramesContentType
 }

@@ -258,6 +258,24 @@ func TestFramedAndNDJSONBatchesGiveTheSameRecords(t *testing.T) {
 		t.Fatalf("records: %s / %s", want[0].Doc, want[5].Doc)
 	}
 
+	// On /v2/events the body is the framing whatever its Content-Type
+	// (a proxy may have changed it); NDJSON there is refused, not indexed
+	// as garbage.
+	for _, body := range [][]byte{framed, ndjson} {
+		sink.recs = nil
+		req := httptest.NewRequest(http.MethodPost, "/v2/events", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/octet-stream")
+		res := httptest.NewRecorder()
+		h.ServeHTTP(res, req)
+		if want := len(envs); bytes.Equal(body, ndjson) {
+			if res.Code != 400 || len(sink.recs) != 0 {
+				t.Fatalf("NDJSON on /v2/events: %d %s, %d records", res.Code, res.Body, len(sink.recs))
+			}
+		} else if res.Code != 200 || len(sink.recs) != want {
+			t.Fatalf("framing without its Content-Type: %d %s, %d records", res.Code, res.Body, len(sink.recs))
+		}
+	}
+
 	// A broken framing is refused whole, before anything is written.
 	sink.recs = nil
 	req := httptest.NewRequest(http.MethodPost, "/v2/events", bytes.NewReader(framed[:len(framed)-3]))

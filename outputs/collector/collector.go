@@ -440,7 +440,8 @@ func (s *Sender) report(i int, ok bool) {
 	s.cur = (i + 1) % len(s.cfg.URLs)
 }
 
-// errNoFrames: the collector answered 404 or 415 to the binary framing.
+// errNoFrames: the collector (or a proxy) answered 404, 405, 415 or 501 to
+// the binary framing.
 var errNoFrames = errors.New("collector does not take the binary framing")
 
 // errUnreachable: no answer from the collector.
@@ -493,7 +494,12 @@ func (s *Sender) post(ctx context.Context, url string, payload []byte, framed bo
 	if resp.StatusCode == http.StatusOK {
 		return 0, nil
 	}
-	if framed && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusUnsupportedMediaType) {
+	switch {
+	case !framed:
+	case resp.StatusCode == http.StatusNotFound, resp.StatusCode == http.StatusMethodNotAllowed,
+		resp.StatusCode == http.StatusUnsupportedMediaType, resp.StatusCode == http.StatusNotImplemented:
+		// A collector before the framing, or a proxy in front that
+		// routes only /v1/events.
 		return 0, errNoFrames
 	}
 	sendErrors.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()

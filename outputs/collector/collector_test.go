@@ -293,3 +293,24 @@ func TestSenderTriesTheFramingAgainAfterTheCollectorWasAway(t *testing.T) {
 		t.Fatalf("the upgraded collector got no framed batch (%d batches)", current.calls.Load())
 	}
 }
+
+// A proxy in front of the collector that routes only /v1/events (405 or
+// 501 for other paths) makes the sender fall back to NDJSON, as an older
+// collector does, instead of retrying the framing forever.
+func TestSenderFallsBackBehindAProxyThatRoutesOnlyV1(t *testing.T) {
+	for _, code := range []int{http.StatusMethodNotAllowed, http.StatusNotImplemented} {
+		fc := &fakeCollector{}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/v1/events" {
+				http.Error(w, "no route", code)
+				return
+			}
+			fc.ServeHTTP(w, r)
+		}))
+		acked, _ := runSender(t, []string{srv.URL}, 30)
+		srv.Close()
+		if len(acked) != 30 || len(fc.accepted) != 30 || fc.framed != 0 {
+			t.Fatalf("proxy answering %d: acked %d, accepted %d (framed batches %d)", code, len(acked), len(fc.accepted), fc.framed)
+		}
+	}
+}
