@@ -9,6 +9,7 @@ package elasticsearch
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -32,26 +33,30 @@ import (
 
 // Config is the collector's `elasticsearch:` section.
 type Config struct {
-	URLs             []string          `yaml:"urls"`
-	Username         string            `yaml:"username"`
-	Password         string            `yaml:"password"`
-	APIKey           string            `yaml:"api_key"`
-	CACert           string            `yaml:"ca_cert"`
-	Index            string            `yaml:"index"`
-	TracesIndex      string            `yaml:"traces_index"`
-	DeadLetterIndex  string            `yaml:"dead_letter_index"`
-	Workers          int               `yaml:"workers"`
-	FlushBytes       pipeline.ByteSize `yaml:"flush_bytes"`
-	Compression      bool              `yaml:"compression"`
-	RetryInitial     time.Duration     `yaml:"retry_initial"`
-	RetryMax         time.Duration     `yaml:"retry_max"`
-	BreakerFailures  int               `yaml:"breaker_failures"`
-	BreakerCooldown  time.Duration     `yaml:"breaker_cooldown"`
-	Shards           int               `yaml:"shards"`
-	Replicas         int               `yaml:"replicas"`
-	TotalFieldsLimit int               `yaml:"total_fields_limit"`
-	RetentionDays    int               `yaml:"retention_days"`
-	RequestTimeout   time.Duration     `yaml:"request_timeout"`
+	URLs            []string          `yaml:"urls"`
+	Username        string            `yaml:"username"`
+	Password        string            `yaml:"password"`
+	APIKey          string            `yaml:"api_key"`
+	CACert          string            `yaml:"ca_cert"`
+	Index           string            `yaml:"index"`
+	TracesIndex     string            `yaml:"traces_index"`
+	DeadLetterIndex string            `yaml:"dead_letter_index"`
+	Workers         int               `yaml:"workers"`
+	FlushBytes      pipeline.ByteSize `yaml:"flush_bytes"`
+	Compression     bool              `yaml:"compression"`
+	// CompressionLevel is gzip's level for bulk bodies, 1 (fastest, the
+	// default, as Filebeat's compression_level) to 9. At gzip's default
+	// level 6, compressing was 41% of the collector's CPU.
+	CompressionLevel int           `yaml:"compression_level"`
+	RetryInitial     time.Duration `yaml:"retry_initial"`
+	RetryMax         time.Duration `yaml:"retry_max"`
+	BreakerFailures  int           `yaml:"breaker_failures"`
+	BreakerCooldown  time.Duration `yaml:"breaker_cooldown"`
+	Shards           int           `yaml:"shards"`
+	Replicas         int           `yaml:"replicas"`
+	TotalFieldsLimit int           `yaml:"total_fields_limit"`
+	RetentionDays    int           `yaml:"retention_days"`
+	RequestTimeout   time.Duration `yaml:"request_timeout"`
 }
 
 // DefaultConfig returns the defaults.
@@ -63,6 +68,7 @@ func DefaultConfig() Config {
 		Workers:          2,
 		FlushBytes:       5 << 20,
 		Compression:      true,
+		CompressionLevel: gzip.BestSpeed,
 		RetryInitial:     200 * time.Millisecond,
 		RetryMax:         30 * time.Second,
 		BreakerFailures:  5,
@@ -83,6 +89,9 @@ func (c *Config) Validate(prefix string) error {
 	}
 	if err := pipeline.ValidateURLs(prefix+".urls", c.URLs); err != nil {
 		return err
+	}
+	if c.Compression && (c.CompressionLevel < gzip.BestSpeed || c.CompressionLevel > gzip.BestCompression) {
+		return fmt.Errorf("%s.compression_level: %d is not 1 to 9", prefix, c.CompressionLevel)
 	}
 	if c.Workers < 1 {
 		return fmt.Errorf("%s.workers: must be at least 1", prefix)
@@ -147,9 +156,13 @@ func New(cfg Config, log *slog.Logger) (*Output, error) {
 		Password:            cfg.Password,
 		APIKey:              cfg.APIKey,
 		CompressRequestBody: cfg.Compression,
-		RetryOnStatus:       []int{http.StatusTooManyRequests, 502, 503, 504},
-		MaxRetries:          2,
-		RetryBackoff:        func(i int) time.Duration { return time.Duration(i) * 100 * time.Millisecond },
+		// Pooled writers at the configured level (the transport's default
+		// is gzip's level 6 and a writer per request).
+		CompressRequestBodyLevel: cfg.CompressionLevel,
+		PoolCompressor:           true,
+		RetryOnStatus:            []int{http.StatusTooManyRequests, 502, 503, 504},
+		MaxRetries:               2,
+		RetryBackoff:             func(i int) time.Duration { return time.Duration(i) * 100 * time.Millisecond },
 	}
 	var caPEM []byte
 	if cfg.CACert != "" {

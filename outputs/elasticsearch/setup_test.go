@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -93,5 +94,25 @@ func TestAuthenticationHeaders(t *testing.T) {
 		if last != c.want {
 			t.Errorf("Authorization %q, want %q", last, c.want)
 		}
+	}
+}
+
+// Bulk bodies are gzipped at level 1 unless told otherwise; a level gzip
+// does not have is refused by name.
+func TestCompressionLevel(t *testing.T) {
+	cfg := elasticsearch.DefaultConfig()
+	cfg.URLs = []string{"http://127.0.0.1:9200"}
+	if cfg.CompressionLevel != 1 || cfg.Validate("elasticsearch") != nil {
+		t.Fatalf("default level %d: %v", cfg.CompressionLevel, cfg.Validate("elasticsearch"))
+	}
+	for _, l := range []int{0, 10} {
+		cfg.CompressionLevel = l
+		if err := cfg.Validate("elasticsearch"); err == nil || !strings.Contains(err.Error(), "elasticsearch.compression_level") {
+			t.Fatalf("level %d: %v", l, err)
+		}
+	}
+	cfg.Compression = false
+	if err := cfg.Validate("elasticsearch"); err != nil {
+		t.Fatalf("level ignored without compression: %v", err)
 	}
 }
