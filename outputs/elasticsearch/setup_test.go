@@ -3,6 +3,7 @@ package elasticsearch_test
 import (
 	"context"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/logweave/logweave/internal/estest"
 	"github.com/logweave/logweave/outputs/elasticsearch"
+	"github.com/logweave/logweave/pipeline"
 	"github.com/tidwall/gjson"
 )
 
@@ -114,5 +116,37 @@ func TestCompressionLevel(t *testing.T) {
 	cfg.Compression = false
 	if err := cfg.Validate("elasticsearch"); err != nil {
 		t.Fatalf("level ignored without compression: %v", err)
+	}
+}
+
+// With compression on, bulk bodies go gzipped (and decode to the bulk
+// body); with it off, as they are.
+func TestBulkBodiesGzipped(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		var enc string
+		var body []byte
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Elastic-Product", "Elasticsearch")
+			if !strings.HasSuffix(r.URL.Path, "/_bulk") {
+				return
+			}
+			enc = r.Header.Get("Content-Encoding")
+			body, _ = estest.ReadBody(r)
+			io.WriteString(w, `{"errors":false,"items":[{"index":{"status":201}}]}`)
+		}))
+		cfg := elasticsearch.DefaultConfig()
+		cfg.URLs, cfg.Compression = []string{srv.URL}, on
+		o, err := elasticsearch.New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = o.Write(context.Background(), []pipeline.Record{{ID: "a", Index: "logs-x", Doc: []byte(`{"m":1}`)}})
+		srv.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (enc == "gzip") != on || !strings.Contains(string(body), `{"m":1}`) {
+			t.Fatalf("compression %v: Content-Encoding %q, body %q", on, enc, body)
+		}
 	}
 }
