@@ -9,7 +9,6 @@ package elasticsearch
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -69,7 +68,7 @@ func DefaultConfig() Config {
 		Workers:          2,
 		FlushBytes:       5 << 20,
 		Compression:      true,
-		CompressionLevel: gzip.BestSpeed,
+		CompressionLevel: kgzip.BestSpeed,
 		RetryInitial:     200 * time.Millisecond,
 		RetryMax:         30 * time.Second,
 		BreakerFailures:  5,
@@ -91,7 +90,7 @@ func (c *Config) Validate(prefix string) error {
 	if err := pipeline.ValidateURLs(prefix+".urls", c.URLs); err != nil {
 		return err
 	}
-	if c.Compression && (c.CompressionLevel < gzip.BestSpeed || c.CompressionLevel > gzip.BestCompression) {
+	if c.Compression && (c.CompressionLevel < kgzip.BestSpeed || c.CompressionLevel > kgzip.BestCompression) {
 		return fmt.Errorf("%s.compression_level: %d is not 1 to 9", prefix, c.CompressionLevel)
 	}
 	if c.Workers < 1 {
