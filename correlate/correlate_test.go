@@ -1,7 +1,11 @@
 package correlate_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"strconv"
@@ -11,6 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/logweave/logweave/correlate"
+	"github.com/logweave/logweave/pipeline"
 )
 
 var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
@@ -162,6 +167,55 @@ func TestLateEventsUpdateTheirTrace(t *testing.T) {
 		written.Merge(late[0])
 		if got := written.AppendJSON(nil); string(got) != string(want) {
 			t.Fatalf("split %d, merged:\n%s\nwant:\n%s", split, got, want)
+		}
+	}
+}
+
+// lastDocs keeps the last document written under each id: an output that
+// cannot be read back (the file output), to a reader that takes the last.
+type lastDocs map[string][]byte
+
+func (l lastDocs) Write(_ context.Context, recs []pipeline.Record) error {
+	for _, r := range recs {
+		l[r.ID] = bytes.Clone(r.Doc)
+	}
+	return nil
+}
+
+// The same through a Writer over an output it cannot read back: it merges
+// a late part into the trace it remembers having written, so the last
+// document of the request is the trace of all its events.
+func TestWriterMergesLatePartsIntoWhatItWrote(t *testing.T) {
+	q := makeRequest(21)
+	var all []pipeline.Record
+	for i, d := range q.docs { // with event ids, to tell a redelivery
+		d = append(bytes.TrimSuffix(bytes.Clone(d), []byte("}")), fmt.Sprintf(`,"event":{"id":"e%d"}}`, i)...)
+		all = append(all, pipeline.Record{Doc: d})
+	}
+	now := time.Now()
+	whole := correlate.New(correlate.Config{Window: time.Second})
+	for _, r := range all {
+		whole.Add(r.Doc, now)
+	}
+	want := whole.Flush()[0].AppendJSON(nil)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
+	for split := 1; split < len(all); split++ {
+		out := lastDocs{}
+		w, err := correlate.NewWriter(correlate.WriterConfig{Index: "traces", Config: correlate.Config{Window: time.Second}}, out, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Add(ctx, all[:split], now)
+		w.Expire(ctx, now.Add(time.Second))
+		if out[q.id] == nil {
+			t.Fatalf("split %d: the first part was not written", split)
+		}
+		w.Add(ctx, all[split:], now.Add(5*time.Second))
+		w.Add(ctx, all[split-1:split], now.Add(5*time.Second)) // redelivered from the first part: counts once
+		w.Expire(ctx, now.Add(10*time.Second))
+		if got := out[q.id]; string(got) != string(want) {
+			t.Fatalf("split %d, last written:\n%s\nwant:\n%s", split, got, want)
 		}
 	}
 }

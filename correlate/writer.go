@@ -45,9 +45,14 @@ type Writer struct {
 	index        *pipeline.IndexPattern
 	pattern      string
 	log          *slog.Logger
-	written      map[string][]byte // recent trace documents, for merging
+	written      map[string]*Trace // recent traces written, for merging
 	order        []string          // their ids, oldest first
-	writtenBytes int               // their size, bounded by rememberBytes
+	writtenBytes int               // their heap, bounded by rememberBytes
+
+	// Reused from chunk to chunk: the outputs copy what they write.
+	docs      []byte
+	recs      []pipeline.Record
+	indexName string // the last traces index named
 }
 
 // Store is where the Writer puts trace documents: the indexer's output. A
@@ -62,9 +67,9 @@ type Store interface {
 // written a moment ago is not searchable yet).
 const traceWriteAttempts = 8
 
-// rememberBytes bounds the tracer's memory of written documents (the file
-// output, which cannot be read back): a later part of a request whose
-// document was forgotten is written as a document of its own.
+// rememberBytes bounds the Writer's memory of the traces it wrote (for the
+// file output, which cannot be read back): a later part of a request whose
+// trace was forgotten is written as a document of its own.
 const rememberBytes = 8 << 20
 
 // TemplateName names the index template of the trace documents.
@@ -114,7 +119,7 @@ func NewWriter(cfg WriterConfig, out Store, log *slog.Logger) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Writer{corr: New(cfg.Config), out: out, index: idx, pattern: cfg.Index, log: log, written: map[string][]byte{}}
+	t := &Writer{corr: New(cfg.Config), out: out, index: idx, pattern: cfg.Index, log: log, written: map[string]*Trace{}}
 	t.lookup, _ = out.(pipeline.Lookup)
 	return t, nil
 }
@@ -187,38 +192,72 @@ func (t *Writer) writeChunk(ctx context.Context, traces []*Trace) {
 		t.writeConditional(ctx, traces)
 		return
 	}
-	recs := make([]pipeline.Record, len(traces))
-	var idx [64]byte
+	recs := t.records(len(traces))
 	for i, tr := range traces {
-		if prev := t.written[tr.ID]; prev != nil {
-			if base, ok := ParseTrace(prev); ok {
-				base.Merge(tr)
-				tr = base
-			}
+		if base := t.written[tr.ID]; base != nil {
+			base.Merge(tr) // on a failed write, base keeps the part: the next part's write carries it
+			tr = base
 		}
-		recs[i] = pipeline.Record{ID: tr.ID, Key: tr.ID, Index: string(t.index.Append(idx[:0], tr.Start)), Doc: tr.AppendJSON(nil)}
+		recs[i] = pipeline.Record{ID: tr.ID, Key: tr.ID, Index: t.indexOf(tr.Start)}
+		traces[i] = tr
 	}
+	t.encode(recs, traces)
 	if err := t.out.Write(ctx, recs); err != nil {
 		tracesLost.Add(float64(len(recs)))
 		t.log.Warn("indexer: writing trace documents failed", "traces", len(recs), "error", err)
 		return
 	}
 	tracesWritten.Add(float64(len(recs)))
-	for _, r := range recs {
-		if prev, ok := t.written[r.ID]; ok {
-			t.writtenBytes -= cap(prev)
+	for _, tr := range traces {
+		tr.parts = nil // only a part being merged needs its events one by one
+		if prev, ok := t.written[tr.ID]; ok {
+			t.writtenBytes -= int(prev.cost)
 		} else {
-			t.order = append(t.order, r.ID)
-			t.writtenBytes += len(r.ID) + 64 // the map entry and the order slot
+			t.order = append(t.order, tr.ID)
 		}
-		t.written[r.ID] = r.Doc
-		t.writtenBytes += cap(r.Doc)
+		tr.cost = tr.heapCost() + 16 // and its slot in order
+		t.written[tr.ID] = tr
+		t.writtenBytes += int(tr.cost)
 	}
 	for t.writtenBytes > rememberBytes && len(t.order) > 0 {
 		id := t.order[0]
-		t.writtenBytes -= cap(t.written[id]) + len(id) + 64
+		t.writtenBytes -= int(t.written[id].cost)
 		delete(t.written, id)
 		t.order = t.order[1:]
+	}
+}
+
+// records returns n zeroed records of the reused slice.
+func (t *Writer) records(n int) []pipeline.Record {
+	t.recs = slices.Grow(t.recs[:0], n)[:n]
+	clear(t.recs)
+	return t.recs
+}
+
+// indexOf names the traces index of a trace that started at ts: the same
+// string as the last one's when the day is the same.
+func (t *Writer) indexOf(ts time.Time) string {
+	var b [64]byte
+	name := t.index.Append(b[:0], ts)
+	if string(name) != t.indexName {
+		t.indexName = string(name)
+	}
+	return t.indexName
+}
+
+// encode sets each record's document to its trace's, encoded into one
+// reused buffer (valid until the next chunk).
+func (t *Writer) encode(recs []pipeline.Record, traces []*Trace) {
+	t.docs = t.docs[:0]
+	ends := make([]int, len(traces))
+	for i, tr := range traces {
+		t.docs = tr.AppendJSON(t.docs)
+		ends[i] = len(t.docs)
+	}
+	start := 0
+	for i, end := range ends {
+		recs[i].Doc = t.docs[start:end:end]
+		start = end
 	}
 }
 
@@ -238,7 +277,6 @@ func (t *Writer) writeConditional(ctx context.Context, parts []*Trace) {
 		backoff = min(2*backoff, 5*time.Second)
 		return true
 	}
-	var idx [64]byte
 	for attempt := 1; len(parts) > 0; {
 		ids := make([]string, len(parts))
 		for i, p := range parts {
@@ -254,18 +292,21 @@ func (t *Writer) writeConditional(ctx context.Context, parts []*Trace) {
 			}
 			continue
 		}
-		recs := make([]pipeline.Record, len(parts))
+		recs, merged := t.records(len(parts)), make([]*Trace, len(parts))
 		for i, p := range parts {
-			tr, index, cond := p, string(t.index.Append(idx[:0], p.Start)), &pipeline.Condition{Create: true}
+			tr, index, cond := p, "", &pipeline.Condition{Create: true}
 			if d, ok := found[p.ID]; ok {
 				if base, ok := ParseTrace(d.Doc); ok {
 					base.Merge(p)
 					tr = base
 				}
 				index, cond = d.Index, &pipeline.Condition{SeqNo: d.SeqNo, PrimaryTerm: d.PrimaryTerm}
+			} else {
+				index = t.indexOf(p.Start)
 			}
-			recs[i] = pipeline.Record{ID: p.ID, Key: p.ID, Index: index, Doc: tr.AppendJSON(nil), Cond: cond}
+			recs[i], merged[i] = pipeline.Record{ID: p.ID, Key: p.ID, Index: index, Cond: cond}, tr
 		}
+		t.encode(recs, merged)
 		err = t.out.Write(ctx, recs)
 		var conflict *pipeline.ConflictError
 		switch {
