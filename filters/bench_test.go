@@ -72,3 +72,24 @@ func BenchmarkProcessParseFailure(b *testing.B) {
 		dst = rec.Doc
 	}
 }
+
+// BenchmarkProcessTraceFields is BenchmarkProcess with traces on (the
+// record carries its TraceFields), on a line of the end-to-end mix.
+func BenchmarkProcessTraceFields(b *testing.B) {
+	idx, _ := pipeline.ParseIndexPattern("logs-%{+yyyy.MM.dd}")
+	line := []byte(`{"time":"2026-12-06T06:32:10.123Z","level":"info","service":"orders","msg":"handled step 3 of /api/cart: lorem ipsum dolor sit amet lorem ipsum dolor sit amet lor","request_id":"9f86d081884c7d659a2feaa0c55ad015","http":{"method":"POST","path":"/api/cart","status":200},"duration_ms":42.125,"user_id":"u-4711"}`)
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "off", true: "on"}[on], func(b *testing.B) {
+			p := filters.NewProcessor(idx, nil)
+			p.TraceFields = on
+			env := &pipeline.Envelope{ID: "abc", ReadAt: time.Now(), Host: "node-1", Path: "/var/log/app/orders.log", Offset: 123456, Line: line}
+			ev := &pipeline.Event{}
+			var dst []byte
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := p.Process(env, ev, dst[:0])
+				dst = rec.Doc
+			}
+		})
+	}
+}

@@ -148,7 +148,7 @@ func (e *Event) Get(path string) gjson.Result {
 			return gjson.Parse(b2s(m.Val))
 		}
 		if nested && m.Key == head && len(m.Val) > 0 && m.Val[0] == '{' {
-			r := gjson.GetBytes(m.Val, escapePath(rest))
+			r := getPath(m.Val, rest)
 			if !r.Exists() && strings.IndexByte(rest, '.') >= 0 && mayHoldKey(b2s(m.Val), rest) {
 				r = gjson.GetBytes(m.Val, escapeAll(rest)) // a literal dotted key: {"http":{"request.id":…}}
 			}
@@ -193,7 +193,7 @@ func (e *Event) HasTag(tag string) bool {
 // escapePath escapes gjson's special characters in each path segment but
 // keeps the dots as separators.
 func escapePath(path string) string {
-	if !strings.ContainsAny(path, `*?|#@\!=<>%`) {
+	if !hasPathSyntax(path) {
 		return path
 	}
 	var b strings.Builder
@@ -205,6 +205,65 @@ func escapePath(path string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// pathSyntax marks the bytes gjson's path syntax gives a meaning to.
+var pathSyntax = func() (set [256]bool) {
+	for _, c := range []byte(`*?|#@\!=<>%`) {
+		set[c] = true
+	}
+	return set
+}()
+
+func hasPathSyntax(path string) bool {
+	for i := 0; i < len(path); i++ {
+		if pathSyntax[path[i]] {
+			return true
+		}
+	}
+	return false
+}
+
+// plainPath reports whether path is keys joined by single dots, none
+// empty, with nothing gjson's path syntax reads otherwise.
+func plainPath(path string) bool {
+	if path == "" || path[0] == '.' || path[len(path)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if pathSyntax[c] || c == '[' || c == '{' || c == '.' && path[i-1] == '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// getPath is gjson.GetBytes(obj, escapePath(path)) for a dotted path of
+// keys, without gjson's work of parsing the path and each object it walks
+// through: members are found by scanning, the value parsed once. A path
+// through anything but objects (gjson's array indexes) is left to gjson.
+func getPath(obj []byte, path string) gjson.Result {
+	if !plainPath(path) {
+		return gjson.GetBytes(obj, escapePath(path)) // gjson's own readings of these
+	}
+	seg, rest, more := strings.Cut(path, ".")
+	var r gjson.Result
+	// As gjson: the first member of the name that holds the rest, depth
+	// first.
+	eachMember(obj, seg, func(v []byte) bool {
+		switch {
+		case !more:
+			r = gjson.Parse(b2s(v))
+			return true
+		case v[0] == '{':
+			r = getPath(v, rest)
+		case v[0] == '[':
+			r = gjson.GetBytes(v, escapePath(rest))
+		}
+		return r.Exists()
+	})
+	return r
 }
 
 // mayHoldKey reports whether the JSON text obj may hold the key (its text,

@@ -1,6 +1,10 @@
 package pipeline
 
-import "github.com/tidwall/gjson"
+import (
+	"bytes"
+
+	"github.com/tidwall/gjson"
+)
 
 // Member is one member of a JSON object: its key (unescaped) and the raw
 // bytes of its value.
@@ -54,6 +58,50 @@ func members(dst []Member, obj []byte) []Member {
 	}
 }
 
+// eachMember calls fn with the raw value of each member of the JSON object
+// obj named key (as members would list it), in order, until fn returns
+// true; it scans no further than that.
+func eachMember(obj []byte, key string, fn func(v []byte) bool) {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return
+	}
+	i++
+	for {
+		i = skipSpace(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			return
+		}
+		kEnd, escaped := scanString(obj, i)
+		if kEnd < 0 {
+			return
+		}
+		var match bool
+		if escaped {
+			match = gjson.Parse(b2s(obj[i:kEnd])).Str == key
+		} else {
+			match = b2s(obj[i+1:kEnd-1]) == key
+		}
+		i = skipSpace(obj, kEnd)
+		if i >= len(obj) || obj[i] != ':' {
+			return
+		}
+		i = skipSpace(obj, i+1)
+		vEnd := scanValue(obj, i)
+		if vEnd < 0 {
+			return
+		}
+		if match && fn(obj[i:vEnd]) {
+			return
+		}
+		i = skipSpace(obj, vEnd)
+		if i >= len(obj) || obj[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
@@ -64,6 +112,11 @@ func skipSpace(b []byte, i int) int {
 // scanString returns the index after the string starting at b[i] == '"',
 // and whether it holds escapes.
 func scanString(b []byte, i int) (end int, escaped bool) {
+	// Most strings have no escape: find the closing quote with IndexByte
+	// (vectorised), and look byte by byte only where a backslash is.
+	if q := bytes.IndexByte(b[i+1:], '"'); q >= 0 && bytes.IndexByte(b[i+1:i+1+q], '\\') < 0 {
+		return i + 2 + q, false
+	}
 	for j := i + 1; j < len(b); j++ {
 		switch b[j] {
 		case '\\':
