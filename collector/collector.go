@@ -19,6 +19,7 @@ import (
 	"github.com/logweave/logweave/buffer"
 	"github.com/logweave/logweave/correlate"
 	"github.com/logweave/logweave/filters"
+	"github.com/logweave/logweave/inputs/forward"
 	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/internal/fsutil"
 	"github.com/logweave/logweave/internal/jitter"
@@ -80,7 +81,8 @@ type Collector struct {
 	// indexed; what is not delivered by then stays buffered.
 	DrainTimeout time.Duration
 
-	gelf *gelfInput
+	gelf    *gelfInput
+	forward *forward.Server
 
 	indexed  atomic.Int64
 	outErr   atomic.Pointer[error] // the output's last error while it fails
@@ -243,6 +245,13 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 		}
 		c.closers = append(c.closers, c.gelf.close)
 	}
+	if ingesting && cfg.Forward.Listen != "" {
+		c.forward, err = startForward(cfg.Forward, newProcessor(), c.sink, log)
+		if err != nil {
+			return nil, fmt.Errorf("forward.listen: %w", err)
+		}
+		c.closers = append(c.closers, c.forward.Close)
+	}
 	if ingesting {
 		h := &ingest.Handler{
 			Processor:     newProcessor(),
@@ -315,6 +324,14 @@ func (c *Collector) Gatherer() prometheus.Gatherer { return c.gatherer }
 
 // Addr is the bound HTTP address (useful with port 0).
 func (c *Collector) Addr() string { return c.ln.Addr().String() }
+
+// ForwardAddr is where the Forward protocol is received ("" when off).
+func (c *Collector) ForwardAddr() string {
+	if c.forward == nil {
+		return ""
+	}
+	return c.forward.Addr()
+}
 
 // GELFAddr is where GELF is received ("" when off).
 func (c *Collector) GELFAddr() string {

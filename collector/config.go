@@ -7,6 +7,7 @@ import (
 
 	"github.com/logweave/logweave/deploy/kibana"
 	"github.com/logweave/logweave/filters"
+	"github.com/logweave/logweave/inputs/forward"
 	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/internal/fsutil"
@@ -29,6 +30,7 @@ type Config struct {
 	Indexer       IndexerConfig        `yaml:"indexer"`
 	Kafka         kafka.Config         `yaml:"kafka"`
 	GELF          gelf.Config          `yaml:"gelf"`
+	Forward       forward.Config       `yaml:"forward"`
 	Kibana        kibana.Config        `yaml:"kibana"`
 	// SummaryInterval: every so often one log line says what was received,
 	// delivered and is waiting (0: never).
@@ -111,6 +113,7 @@ func DefaultConfig() *Config {
 		Indexer: IndexerConfig{BatchSize: 2000, BatchBytes: 4 << 20},
 		Kafka:   kafka.DefaultConfig(),
 		GELF:    gelf.DefaultConfig(),
+		Forward: forward.DefaultConfig(),
 		// Filebeat's logging.metrics.period.
 		SummaryInterval: 30 * time.Second,
 	}
@@ -149,6 +152,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("buffer.max_bytes: must be at least twice buffer.segment_bytes (%d)", c.Buffer.SegmentBytes)
 	}
 	if err := c.GELF.Validate("gelf"); err != nil {
+		return err
+	}
+	if err := c.Forward.Validate("forward"); err != nil {
 		return err
 	}
 	if err := c.Kafka.Validate("kafka"); err != nil {

@@ -57,6 +57,8 @@ var (
 		Name: "logweave_events_received_total", Help: "Events received and made durable, by input (http, gelf)."}, []string{"input"})
 	parseFailures = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "logweave_events_parse_failures_total", Help: "Events whose line was not a JSON object (tagged _jsonparsefailure)."})
+	malformed = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "logweave_input_malformed_total", Help: "Input refused by an input's protocol, by input (forward, ...) and reason (malformed, too_large, truncated, timeout, connections)."}, []string{"input", "reason"})
 	busy = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "logweave_ingest_busy_total", Help: "Requests answered 429 because http.max_concurrent_requests were in progress."})
 )
@@ -111,6 +113,9 @@ type scratch struct {
 // Received counts n events of input made durable
 // (logweave_events_received_total{input}).
 func Received(input string, n int) { received.WithLabelValues(input).Add(float64(n)) }
+
+// Malformed counts input an input refused, by reason.
+func Malformed(input, reason string) { malformed.WithLabelValues(input, reason).Inc() }
 
 // Authorized reports whether r carries "Authorization: Bearer <token>"
 // (always, when token is empty), compared in constant time.

@@ -1,0 +1,68 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/logweave/logweave/filters"
+	"github.com/logweave/logweave/inputs/forward"
+	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/pipeline"
+)
+
+// forwardStoreTimeout bounds how long a Forward message waits for a full
+// buffer: past it the connection is closed unanswered and the sender (which
+// keeps the chunk until acknowledged) sends it again later.
+const forwardStoreTimeout = 30 * time.Second
+
+// startForward serves the Fluent Forward protocol: each message's entries
+// go through the filters into the sink, and its chunk is acknowledged once
+// the sink wrote them (durable).
+func startForward(cfg forward.Config, proc *filters.Processor, sink ingest.Sink, log *slog.Logger) (*forward.Server, error) {
+	var seq atomic.Int64
+	handle := func(ctx context.Context, m *forward.Message) error {
+		now := time.Now()
+		recs := make([]pipeline.Record, 0, len(m.Entries))
+		var ev pipeline.Event
+		for i, e := range m.Entries {
+			line := forward.Map(m.Tag, e)
+			// A chunk sent again (its ack was lost) gets the same ids, so
+			// it overwrites itself; without a chunk id nothing is resent.
+			origin, n := m.Tag+"\x00"+m.Chunk, int64(i)
+			if m.Chunk == "" {
+				origin, n = m.Tag, seq.Add(1)
+			}
+			env := pipeline.Envelope{ID: pipeline.EventID("forward", origin, n, e.Time.UnixNano(), e.Record), ReadAt: now, Line: line}
+			recs = append(recs, proc.Process(&env, &ev, nil))
+		}
+		ctx, cancel := context.WithTimeout(ctx, forwardStoreTimeout)
+		defer cancel()
+		backoff := 50 * time.Millisecond
+		for {
+			err := sink.Write(ctx, recs)
+			if err == nil {
+				ingest.Received("forward", len(recs))
+				return nil
+			}
+			if !errors.Is(err, ingest.ErrFull) {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("buffer full for %s: %w", forwardStoreTimeout, err)
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 2*time.Second)
+		}
+	}
+	srv, err := forward.Listen(cfg, handle, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("forward: listening (tcp)", "addr", srv.Addr())
+	return srv, nil
+}

@@ -1,0 +1,464 @@
+// Package forward receives the Fluent Forward protocol (v1) over TCP: what
+// Fluent Bit's and Fluentd's forward outputs and Docker's fluentd log
+// driver send to a Fluentd aggregator, so they can point at logweave
+// instead.
+//
+// All four event modes are read: Message ([tag, time, record, option]),
+// Forward ([tag, [[time, record], ...], option]), PackedForward ([tag,
+// bin of concatenated [time, record] entries, option]) and
+// CompressedPackedForward (the same, gzip, option compressed: "gzip").
+// Times are integer seconds, floats or the EventTime extension (type 0).
+// When the option asks for an acknowledgement (chunk), the answer {"ack":
+// chunk} is written only once the handler returned, that is once the
+// entries are durable; a message the handler refused gets no answer and
+// the connection is closed, so the sender sends the chunk again.
+//
+// Limits: max_message_bytes bounds one message as sent and
+// max_decompressed_bytes what a compressed one inflates to; a message must
+// arrive whole within read_timeout once begun (idle connections between
+// messages are kept, as Fluentd keeps them); max_connections are served at
+// once and further ones closed. A message that breaks the framing (not
+// MessagePack, not a Forward message, too large) is counted in
+// logweave_input_malformed_total{input="forward",reason}, logged at most
+// once a second, and its connection closed: after it nothing can be told
+// apart.
+//
+// Not yet: the shared-key handshake (security/HELO/PING/PONG), TLS, and
+// the UDP heartbeat of legacy senders.
+package forward
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/pipeline"
+)
+
+// Config of the forward input. The zero Listen is off.
+type Config struct {
+	// Listen is the TCP address (Fluentd's port is 24224).
+	Listen string `yaml:"listen"`
+	// MaxMessageBytes bounds one message as sent (default 16MiB;
+	// Fluent Bit's chunks are ~2 MiB, Fluentd's up to 8 MiB).
+	MaxMessageBytes pipeline.ByteSize `yaml:"max_message_bytes"`
+	// MaxDecompressedBytes bounds what a CompressedPackedForward message
+	// inflates to (default 64MiB).
+	MaxDecompressedBytes pipeline.ByteSize `yaml:"max_decompressed_bytes"`
+	// MaxConnections are served at once (default 1024).
+	MaxConnections int `yaml:"max_connections"`
+	// ReadTimeout: a message begun must arrive whole within it (default
+	// 30s).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+}
+
+// DefaultConfig returns the defaults (off).
+func DefaultConfig() Config {
+	return Config{MaxMessageBytes: 16 << 20, MaxDecompressedBytes: 64 << 20, MaxConnections: 1024, ReadTimeout: 30 * time.Second}
+}
+
+// Validate checks the section (named prefix in errors).
+func (c *Config) Validate(prefix string) error {
+	if c.Listen == "" {
+		return nil
+	}
+	if err := pipeline.ValidateListen(prefix+".listen", c.Listen); err != nil {
+		return err
+	}
+	if c.MaxMessageBytes < 1024 || c.MaxDecompressedBytes < c.MaxMessageBytes {
+		return fmt.Errorf("%s: need max_message_bytes >= 1KiB and max_decompressed_bytes >= max_message_bytes", prefix)
+	}
+	if c.MaxConnections < 1 || c.ReadTimeout <= 0 {
+		return fmt.Errorf("%s: max_connections must be at least 1 and read_timeout positive", prefix)
+	}
+	return nil
+}
+
+// Entry is one event of a message: its time and its record, as a JSON
+// object.
+type Entry struct {
+	Time   time.Time
+	Record []byte
+}
+
+// Message is what one Forward message carried.
+type Message struct {
+	Tag     string
+	Entries []Entry
+	// Chunk is the option's chunk id ("" when no acknowledgement is asked).
+	Chunk string
+}
+
+// Handler takes the entries of one message and returns once they are
+// durable (nil), or an error: then no acknowledgement is sent and the
+// connection is closed. ctx ends when the server closes.
+type Handler func(ctx context.Context, m *Message) error
+
+// Server is a listening forward input.
+type Server struct {
+	cfg     Config
+	ln      net.Listener
+	handle  Handler
+	log     *slog.Logger
+	ctx     context.Context
+	cancel  context.CancelFunc
+	slots   chan struct{}
+	wg      sync.WaitGroup
+	lastLog atomic.Int64
+	closing atomic.Bool
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+}
+
+// closeGrace is how long Close lets messages in progress reach the sink.
+const closeGrace = 5 * time.Second
+
+// Listen starts serving cfg.Listen.
+func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, ln: ln, handle: handle, log: log, ctx: ctx, cancel: cancel,
+		slots: make(chan struct{}, cfg.MaxConnections), conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go s.serve()
+	return s, nil
+}
+
+// Addr is the address served.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops accepting, waits for the messages being handled, and closes
+// the connections.
+func (s *Server) Close() error {
+	s.closing.Store(true)
+	err := s.ln.Close()
+	// Messages being stored, and open parts of lines, get a grace period
+	// to reach the sink; then the handlers' context ends.
+	grace := time.AfterFunc(closeGrace, s.cancel)
+	defer grace.Stop()
+	defer s.cancel()
+	s.mu.Lock()
+	for c := range s.conns {
+		// Wakes readers waiting between messages; a handler in progress
+		// finishes (and answers) first.
+		c.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return
+			}
+			s.log.Warn("forward: accept", "error", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			s.malformed("connections", fmt.Errorf("%d connections already served (forward.max_connections)", s.cfg.MaxConnections), c.RemoteAddr())
+			c.Close()
+			continue
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.slots }()
+			s.serveConn(c)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			c.Close()
+		}()
+	}
+}
+
+// malformed counts and (at most once a second) logs input that was
+// refused.
+func (s *Server) malformed(reason string, err error, from net.Addr) {
+	ingest.Malformed("forward", reason)
+	now := time.Now().UnixNano()
+	if last := s.lastLog.Load(); now-last >= int64(time.Second) && s.lastLog.CompareAndSwap(last, now) {
+		s.log.Warn("forward: input refused", "reason", reason, "error", err, "from", from.String())
+	}
+}
+
+// timeoutReader gives a message begun read_timeout to arrive whole;
+// between messages it waits without limit (until the server closes).
+type timeoutReader struct {
+	c       net.Conn
+	timeout time.Duration
+	begun   bool
+}
+
+func (r *timeoutReader) Read(p []byte) (int, error) {
+	if r.begun {
+		r.c.SetReadDeadline(time.Now().Add(r.timeout))
+	} else {
+		r.c.SetReadDeadline(time.Time{})
+	}
+	return r.c.Read(p)
+}
+
+func (s *Server) serveConn(c net.Conn) {
+	tr := &timeoutReader{c: c, timeout: s.cfg.ReadTimeout}
+	br := bufio.NewReaderSize(tr, 64<<10)
+	j := newJoiner(int(s.cfg.MaxMessageBytes))
+	for {
+		tr.begun = false
+		if _, err := br.Peek(1); err != nil || s.closing.Load() {
+			if err != nil && !s.closing.Load() && !errors.Is(err, io.EOF) && !isClosed(err) {
+				s.log.Debug("forward: connection ended", "error", err)
+			}
+			s.flushPartials(c, j)
+			return
+		}
+		tr.begun = true
+		m, err := s.read(br)
+		if err != nil {
+			reason := "malformed"
+			var ne net.Error
+			switch {
+			case errors.Is(err, errTooLarge) || errors.Is(err, errInflated):
+				reason = "too_large"
+			case errors.As(err, &ne) && ne.Timeout():
+				reason = "timeout"
+			case errors.Is(err, io.ErrUnexpectedEOF):
+				reason = "truncated"
+			}
+			s.malformed(reason, err, c.RemoteAddr())
+			s.flushPartials(c, j)
+			return
+		}
+		j.tag = m.Tag
+		m.Entries = j.add(m.Entries)
+		if len(m.Entries) > 0 {
+			if err := s.handle(s.ctx, m); err != nil {
+				s.log.Warn("forward: entries not stored; closing the connection, the sender sends them again", "tag", m.Tag, "entries", len(m.Entries), "error", err)
+				return
+			}
+		}
+		if m.Chunk == "" {
+			continue
+		}
+		// Parts of a line still open are acknowledged too: a sender asking
+		// for acks (Docker's fluentd-request-ack) sends the next part only
+		// after the ack of this one. Until the line is whole they are in
+		// memory only (as in Fluentd's concat filter): a connection that
+		// ends, or a collector that stops, stores them as they are; a
+		// collector killed in between loses them.
+		c.SetWriteDeadline(time.Now().Add(s.cfg.ReadTimeout))
+		if _, err := c.Write(ack(m.Chunk)); err != nil {
+			s.log.Debug("forward: ack not sent", "error", err)
+			return
+		}
+	}
+}
+
+// flushPartials stores the parts of lines a closing connection left open,
+// as they are (Docker sends a line's parts on one connection; a sender
+// that went away will not send the rest).
+func (s *Server) flushPartials(c net.Conn, j *joiner) {
+	if rest := j.flush(); len(rest) > 0 {
+		if err := s.handle(s.ctx, &Message{Tag: j.tag, Entries: rest}); err != nil {
+			s.log.Warn("forward: parts of a line lost with their connection", "entries", len(rest), "error", err)
+		}
+	}
+}
+
+func isClosed(err error) bool {
+	var ne net.Error
+	return errors.Is(err, net.ErrClosed) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// ack is the answer {"ack": chunk}.
+func ack(chunk string) []byte {
+	b := []byte{0x81, 0xa3, 'a', 'c', 'k'}
+	switch n := len(chunk); {
+	case n < 32:
+		b = append(b, 0xa0|byte(n))
+	case n < 256:
+		b = append(b, 0xd9, byte(n))
+	default:
+		b = append(b, 0xda, byte(n>>8), byte(n))
+	}
+	return append(b, chunk...)
+}
+
+var errInflated = errors.New("decompressed message larger than max_decompressed_bytes")
+
+// read reads one message.
+func (s *Server) read(br *bufio.Reader) (*Message, error) {
+	d := &decoder{r: br, left: int64(s.cfg.MaxMessageBytes)}
+	kind, n, _, err := d.head()
+	if err != nil {
+		return nil, err
+	}
+	if kind != kindArray || n < 2 || n > 4 {
+		return nil, fmt.Errorf("%w: a Forward message is an array of 2 to 4 values", errMalformed)
+	}
+	m := &Message{}
+	if m.Tag, err = d.string(); err != nil {
+		return nil, err
+	}
+	c, err := d.peek()
+	if err != nil {
+		return nil, unexpected(err)
+	}
+	rest := n - 2 // values after the second: the option, or time's record
+	switch {
+	case c&0xf0 == 0x90 || c == 0xdc || c == 0xdd: // Forward
+		kind, k, _, err := d.head()
+		if err != nil || kind != kindArray {
+			return nil, errMalformed
+		}
+		for i := int64(0); i < k; i++ {
+			e, err := entry(d)
+			if err != nil {
+				return nil, err
+			}
+			m.Entries = append(m.Entries, e)
+		}
+	case c&0xe0 == 0xa0 || c == 0xd9 || c == 0xda || c == 0xdb || c == 0xc4 || c == 0xc5 || c == 0xc6: // PackedForward
+		_, k, _, err := d.head()
+		if err != nil {
+			return nil, err
+		}
+		packed, err := d.bytes(nil, k)
+		if err != nil {
+			return nil, err
+		}
+		opt, err := option(d, rest)
+		if err != nil {
+			return nil, err
+		}
+		m.Chunk = opt.Get("chunk").String()
+		if opt.Get("compressed").String() == "gzip" {
+			if packed, err = gunzip(packed, int64(s.cfg.MaxDecompressedBytes)); err != nil {
+				return nil, err
+			}
+		}
+		pd := &decoder{r: bufio.NewReader(bytes.NewReader(packed)), left: int64(len(packed))}
+		for pd.left > 0 {
+			e, err := entry(pd)
+			if err != nil {
+				return nil, err
+			}
+			m.Entries = append(m.Entries, e)
+		}
+		return m, nil
+	default: // Message: time, record
+		if n < 3 {
+			return nil, fmt.Errorf("%w: a Message has a time and a record", errMalformed)
+		}
+		t, err := d.time()
+		if err != nil {
+			return nil, err
+		}
+		rec, err := record(d)
+		if err != nil {
+			return nil, err
+		}
+		m.Entries = append(m.Entries, Entry{Time: t, Record: rec})
+		rest--
+	}
+	opt, err := option(d, rest)
+	if err != nil {
+		return nil, err
+	}
+	m.Chunk = opt.Get("chunk").String()
+	return m, nil
+}
+
+// entry reads [time, record].
+func entry(d *decoder) (Entry, error) {
+	kind, n, _, err := d.head()
+	if err != nil {
+		return Entry{}, err
+	}
+	if kind != kindArray || n != 2 {
+		return Entry{}, fmt.Errorf("%w: an entry is [time, record]", errMalformed)
+	}
+	t, err := d.time()
+	if err != nil {
+		return Entry{}, err
+	}
+	rec, err := record(d)
+	return Entry{Time: t, Record: rec}, err
+}
+
+// record reads a map as a JSON object.
+func record(d *decoder) ([]byte, error) {
+	c, err := d.peek()
+	if err != nil {
+		return nil, unexpected(err)
+	}
+	if c&0xf0 != 0x80 && c != 0xde && c != 0xdf {
+		return nil, fmt.Errorf("%w: a record is a map", errMalformed)
+	}
+	return d.json(nil)
+}
+
+// option reads the option map when there is one (n: 0 or 1 values left).
+func option(d *decoder, n int64) (gjson.Result, error) {
+	if n <= 0 {
+		return gjson.Result{}, nil
+	}
+	c, err := d.peek()
+	if err != nil {
+		return gjson.Result{}, unexpected(err)
+	}
+	if c == 0xc0 { // nil
+		return gjson.Result{}, d.skip()
+	}
+	if c&0xf0 != 0x80 && c != 0xde && c != 0xdf {
+		return gjson.Result{}, fmt.Errorf("%w: the option is a map", errMalformed)
+	}
+	raw, err := d.json(nil)
+	if err != nil {
+		return gjson.Result{}, err
+	}
+	return gjson.ParseBytes(raw), nil
+}
+
+// gunzip inflates (possibly several concatenated gzip members: Fluent
+// Bit compresses chunk by chunk) up to max bytes.
+func gunzip(b []byte, max int64) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: compressed: %v", errMalformed, err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: compressed: %v", errMalformed, err)
+	}
+	if int64(len(out)) > max {
+		return nil, errInflated
+	}
+	return out, nil
+}

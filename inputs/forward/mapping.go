@@ -1,0 +1,98 @@
+package forward
+
+import (
+	"bytes"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/logweave/logweave/pipeline"
+)
+
+// Map turns a Forward entry into a log line for the collector's filters:
+// a JSON object with ECS names.
+//
+//   - The record's fields become the document. Its log (what Docker's
+//     fluentd driver and Fluent Bit's tail send) or message field is the
+//     message; when that text is itself a JSON object (an application
+//     logging JSON), its fields become the document, as for a JSON log
+//     line, and the record's other fields are added where it lacks them.
+//   - The tag → fluent.tag; the event time → @timestamp unless the
+//     application's JSON has its own time.
+//   - Docker's fluentd driver: container_id → container.id,
+//     container_name → container.name (without Docker's leading /),
+//     source → stream (stdout/stderr, as the json-file input writes it).
+func Map(tag string, e Entry) []byte {
+	root := gjson.ParseBytes(e.Record)
+	msgKey := ""
+	var text string
+	for _, k := range []string{"log", "message"} {
+		if v := root.Get(escape(k)); v.Type == gjson.String {
+			msgKey, text = k, v.Str
+			break
+		}
+	}
+	ev := &pipeline.Event{}
+	trimmed := strings.TrimSpace(text)
+	appJSON := strings.HasPrefix(trimmed, "{") && ev.SetObject([]byte(trimmed))
+	if !appJSON {
+		ev.SetObject(e.Record)
+		if msgKey == "log" {
+			ev.Delete("log")
+		}
+		if msgKey != "" {
+			ev.SetString("message", strings.TrimRight(text, "\r\n"))
+		}
+	}
+	has := func(paths ...string) bool {
+		for _, p := range paths {
+			if ev.Get(p).Exists() {
+				return true
+			}
+		}
+		return false
+	}
+	root.ForEach(func(k, v gjson.Result) bool {
+		name := k.String()
+		switch name {
+		case msgKey:
+			return true
+		case "container_id":
+			name = "container.id"
+		case "container_name":
+			v = gjson.Result{Type: gjson.String, Str: strings.TrimPrefix(v.String(), "/")}
+			name = "container.name"
+		case "source":
+			name = "stream"
+		default:
+			if !appJSON {
+				return true // already in the document
+			}
+		}
+		if name == "" || has(name) {
+			return true
+		}
+		if v.Type == gjson.String && v.Raw == "" {
+			ev.SetString(name, v.Str)
+		} else {
+			ev.Set(name, []byte(v.Raw))
+		}
+		if !appJSON && name != k.String() {
+			ev.Delete(k.String())
+		}
+		return true
+	})
+	if tag != "" && !has("fluent.tag") {
+		ev.SetString("fluent.tag", tag)
+	}
+	if !e.Time.IsZero() && !has("@timestamp", "timestamp", "time", "ts") {
+		ev.SetString("@timestamp", e.Time.UTC().Format(time.RFC3339Nano))
+	}
+	return bytes.Clone(ev.Encode(nil))
+}
+
+// escape makes a key a gjson path of one key.
+func escape(k string) string {
+	return strings.NewReplacer(".", `\.`, "*", `\*`, "?", `\?`).Replace(k)
+}
