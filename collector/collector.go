@@ -83,6 +83,7 @@ type Collector struct {
 
 	gelf    *gelfInput
 	forward *forward.Server
+	syslog  *syslogInput
 
 	indexed  atomic.Int64
 	outErr   atomic.Pointer[error] // the output's last error while it fails
@@ -252,6 +253,13 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 		}
 		c.closers = append(c.closers, c.forward.Close)
 	}
+	if ingesting && cfg.Syslog.Listen != "" {
+		c.syslog, err = startSyslog(cfg.Syslog, newProcessor(), c.sink, log)
+		if err != nil {
+			return nil, fmt.Errorf("syslog.listen: %w", err)
+		}
+		c.closers = append(c.closers, c.syslog.close)
+	}
 	if ingesting {
 		h := &ingest.Handler{
 			Processor:     newProcessor(),
@@ -331,6 +339,14 @@ func (c *Collector) ForwardAddr() string {
 		return ""
 	}
 	return c.forward.Addr()
+}
+
+// SyslogAddr is where syslog is received, UDP and TCP ("" when off).
+func (c *Collector) SyslogAddr() string {
+	if c.syslog == nil {
+		return ""
+	}
+	return c.syslog.Addr()
 }
 
 // GELFAddr is where GELF is received ("" when off).

@@ -10,6 +10,7 @@ import (
 	"github.com/logweave/logweave/inputs/forward"
 	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/inputs/syslog"
 	"github.com/logweave/logweave/internal/fsutil"
 	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/outputs/file"
@@ -31,6 +32,7 @@ type Config struct {
 	Kafka         kafka.Config         `yaml:"kafka"`
 	GELF          gelf.Config          `yaml:"gelf"`
 	Forward       forward.Config       `yaml:"forward"`
+	Syslog        syslog.Config        `yaml:"syslog"`
 	Kibana        kibana.Config        `yaml:"kibana"`
 	// SummaryInterval: every so often one log line says what was received,
 	// delivered and is waiting (0: never).
@@ -114,6 +116,7 @@ func DefaultConfig() *Config {
 		Kafka:   kafka.DefaultConfig(),
 		GELF:    gelf.DefaultConfig(),
 		Forward: forward.DefaultConfig(),
+		Syslog:  syslog.DefaultConfig(),
 		// Filebeat's logging.metrics.period.
 		SummaryInterval: 30 * time.Second,
 	}
@@ -155,6 +158,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Forward.Validate("forward"); err != nil {
+		return err
+	}
+	if err := c.Syslog.Validate("syslog"); err != nil {
 		return err
 	}
 	if err := c.Kafka.Validate("kafka"); err != nil {

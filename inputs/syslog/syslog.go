@@ -1,0 +1,294 @@
+// Package syslog receives syslog over UDP and TCP on one port: RFC 5424
+// and RFC 3164 messages (told apart per message), on TCP framed by octet
+// counting (RFC 6587: "LEN SP MSG") or by newlines, told apart per
+// message by its first byte. What network gear, nginx
+// (access_log syslog:server=...), rsyslog forwarding and Docker's syslog
+// log driver send.
+//
+// Limits: max_message_bytes (longer TCP messages close their connection,
+// longer datagrams are cut by the socket and counted), max_connections on
+// TCP, read_timeout for a TCP message begun (an idle connection between
+// messages is kept). What cannot be framed is counted in
+// logweave_input_malformed_total{input="syslog",reason} and logged at most
+// once a second; a message without a syslog header is kept whole, tagged
+// _syslogparsefailure.
+package syslog
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/pipeline"
+)
+
+// Config of the syslog input. The zero Listen is off.
+type Config struct {
+	// Listen is the address, UDP and TCP (the usual port 514 needs
+	// privileges; 5514 does not).
+	Listen string `yaml:"listen"`
+	// MaxMessageBytes bounds one message (default 64KiB, as rsyslog's
+	// maxMessageSize at most).
+	MaxMessageBytes pipeline.ByteSize `yaml:"max_message_bytes"`
+	// MaxConnections are served on TCP at once (default 1024).
+	MaxConnections int `yaml:"max_connections"`
+	// ReadTimeout: a TCP message begun must arrive whole within it
+	// (default 30s).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// Timezone of RFC 3164 timestamps, which carry none (default UTC).
+	Timezone string `yaml:"timezone"`
+}
+
+// DefaultConfig returns the defaults (off).
+func DefaultConfig() Config {
+	return Config{MaxMessageBytes: 64 << 10, MaxConnections: 1024, ReadTimeout: 30 * time.Second, Timezone: "UTC"}
+}
+
+// Validate checks the section (named prefix in errors).
+func (c *Config) Validate(prefix string) error {
+	if c.Listen == "" {
+		return nil
+	}
+	if err := pipeline.ValidateListen(prefix+".listen", c.Listen); err != nil {
+		return err
+	}
+	if c.MaxMessageBytes < 480 || c.MaxMessageBytes > 16<<20 {
+		return fmt.Errorf("%s.max_message_bytes: between 480B (RFC 3164's minimum) and 16MiB", prefix)
+	}
+	if c.MaxConnections < 1 || c.ReadTimeout <= 0 {
+		return fmt.Errorf("%s: max_connections must be at least 1 and read_timeout positive", prefix)
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil {
+		return fmt.Errorf("%s.timezone: %w", prefix, err)
+	}
+	return nil
+}
+
+// Handler takes one message's bytes (valid until it returns) and when it
+// came. It may block: the TCP sender is then held back, UDP datagrams wait
+// in the socket's buffer.
+type Handler func(msg []byte, at time.Time)
+
+// Server is a listening syslog input.
+type Server struct {
+	cfg     Config
+	udp     net.PacketConn
+	tcp     net.Listener
+	handle  Handler
+	log     *slog.Logger
+	slots   chan struct{}
+	closing atomic.Bool
+	lastLog atomic.Int64
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+}
+
+// Listen starts serving cfg.Listen on UDP and TCP.
+func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
+	tcp, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	udp, err := net.ListenPacket("udp", tcp.Addr().String())
+	if err != nil {
+		tcp.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, udp: udp, tcp: tcp, handle: handle, log: log, slots: make(chan struct{}, cfg.MaxConnections), conns: map[net.Conn]struct{}{}}
+	s.wg.Add(2)
+	go s.serveUDP()
+	go s.serveTCP()
+	return s, nil
+}
+
+// Addr is the address served (UDP and TCP).
+func (s *Server) Addr() string { return s.tcp.Addr().String() }
+
+// Close stops receiving; messages being handled finish.
+func (s *Server) Close() error {
+	s.closing.Store(true)
+	err := s.tcp.Close()
+	s.udp.SetReadDeadline(time.Now().Add(50 * time.Millisecond)) // what the kernel holds is read first
+	s.mu.Lock()
+	for c := range s.conns {
+		c.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	s.udp.Close()
+	return err
+}
+
+func (s *Server) refused(reason string, err error, from net.Addr) {
+	ingest.Malformed("syslog", reason)
+	now := time.Now().UnixNano()
+	if last := s.lastLog.Load(); now-last >= int64(time.Second) && s.lastLog.CompareAndSwap(last, now) {
+		s.log.Warn("syslog: input refused", "reason", reason, "error", err, "from", from.String())
+	}
+}
+
+func (s *Server) serveUDP() {
+	defer s.wg.Done()
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := s.udp.ReadFrom(buf)
+		if err != nil {
+			if s.closing.Load() {
+				return
+			}
+			s.log.Warn("syslog udp read", "error", err)
+			continue
+		}
+		if s.closing.Load() {
+			s.udp.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		}
+		msg := buf[:n]
+		if n > int(s.cfg.MaxMessageBytes) {
+			s.refused("too_large", fmt.Errorf("%d-byte datagram cut to max_message_bytes", n), from)
+			msg = msg[:s.cfg.MaxMessageBytes]
+		}
+		s.handle(msg, time.Now())
+	}
+}
+
+func (s *Server) serveTCP() {
+	defer s.wg.Done()
+	for {
+		c, err := s.tcp.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return
+			}
+			s.log.Warn("syslog tcp accept", "error", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			s.refused("connections", fmt.Errorf("%d connections already served (syslog.max_connections)", s.cfg.MaxConnections), c.RemoteAddr())
+			c.Close()
+			continue
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-s.slots }()
+			if err := s.serveConn(c); err != nil && !s.closing.Load() {
+				reason := "malformed"
+				var ne net.Error
+				switch {
+				case errors.Is(err, errTooLarge):
+					reason = "too_large"
+				case errors.As(err, &ne) && ne.Timeout():
+					reason = "timeout"
+				case errors.Is(err, io.ErrUnexpectedEOF):
+					reason = "truncated"
+				}
+				s.refused(reason, err, c.RemoteAddr())
+			}
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			c.Close()
+		}()
+	}
+}
+
+var errTooLarge = errors.New("message larger than max_message_bytes")
+
+// timeoutReader gives a message begun read_timeout to arrive whole.
+type timeoutReader struct {
+	c       net.Conn
+	timeout time.Duration
+	begun   bool
+}
+
+func (r *timeoutReader) Read(p []byte) (int, error) {
+	if r.begun {
+		r.c.SetReadDeadline(time.Now().Add(r.timeout))
+	} else {
+		r.c.SetReadDeadline(time.Time{})
+	}
+	return r.c.Read(p)
+}
+
+// serveConn reads messages framed by octet counting or by newlines, told
+// apart by each message's first byte (a digit: a length). It returns nil
+// when the sender closed between messages.
+func (s *Server) serveConn(c net.Conn) error {
+	tr := &timeoutReader{c: c, timeout: s.cfg.ReadTimeout}
+	br := bufio.NewReaderSize(tr, 64<<10)
+	max := int(s.cfg.MaxMessageBytes)
+	var line []byte
+	for {
+		tr.begun = false
+		first, err := br.Peek(1)
+		if err != nil || s.closing.Load() {
+			if errors.Is(err, io.EOF) || s.closing.Load() {
+				return nil
+			}
+			return err
+		}
+		tr.begun = true
+		if first[0] >= '1' && first[0] <= '9' {
+			// Octet counting: at most 8 digits, a space, the message.
+			digits, err := br.ReadSlice(' ')
+			if err != nil || len(digits) > 9 {
+				return fmt.Errorf("octet count: %q: %w", digits, errors.Join(err, errMalformedFrame))
+			}
+			n, err := strconv.Atoi(string(digits[:len(digits)-1]))
+			if err != nil {
+				return fmt.Errorf("octet count %q: %w", digits, errMalformedFrame)
+			}
+			if n > max {
+				return fmt.Errorf("%d bytes: %w", n, errTooLarge)
+			}
+			line = append(line[:0], make([]byte, n)...)
+			if _, err := io.ReadFull(br, line); err != nil {
+				return unexpected(err)
+			}
+		} else {
+			line = line[:0]
+			for {
+				frag, err := br.ReadSlice('\n')
+				if len(line)+len(frag) > max+1 {
+					return fmt.Errorf("no newline within max_message_bytes: %w", errTooLarge)
+				}
+				line = append(line, frag...)
+				if err == nil {
+					break
+				}
+				if errors.Is(err, bufio.ErrBufferFull) {
+					continue
+				}
+				if errors.Is(err, io.EOF) && len(line) > 0 {
+					break // the last message, unended: kept
+				}
+				return unexpected(err)
+			}
+		}
+		s.handle(line, time.Now())
+	}
+}
+
+var errMalformedFrame = errors.New("not a syslog frame")
+
+func unexpected(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
