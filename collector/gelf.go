@@ -43,8 +43,33 @@ type gelfMsg struct {
 	at      time.Time
 }
 
-// maxBatchBytes bounds a batch of GELF messages by their size.
+// maxBatchBytes bounds a batch of GELF or syslog messages by their size.
 const maxBatchBytes = 4 << 20
+
+// storeBatch writes a batch an input without acknowledgements (GELF,
+// syslog) received, trying again with backoff while the sink refuses, until
+// it is written or ctx ends (shutdown); then once more, and what that does
+// not store is lost, and logged.
+func storeBatch(ctx context.Context, sink ingest.Sink, input string, recs []pipeline.Record, log *slog.Logger) {
+	for backoff := 50 * time.Millisecond; ; backoff = min(backoff*2, 2*time.Second) {
+		err := sink.Write(context.Background(), recs)
+		if err == nil {
+			ingest.Received(input, len(recs))
+			return
+		}
+		if ctx.Err() != nil {
+			log.Error(input+": batch lost at shutdown", "events", len(recs), "error", err)
+			return
+		}
+		if !errors.Is(err, ingest.ErrFull) {
+			log.Warn(input+": storing a batch failed; retrying", "error", err, "events", len(recs))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+	}
+}
 
 func startGELF(cfg gelf.Config, proc *filters.Processor, sink ingest.Sink, log *slog.Logger) (*gelfInput, error) {
 	g := &gelfInput{queue: gelf.NewQueue(10000, int64(cfg.MaxPendingBytes)), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), proc: proc, sink: sink, log: log}
@@ -86,29 +111,7 @@ func (g *gelfInput) run(ctx context.Context) {
 			}
 			recs = append(recs, g.proc.Process(&env, &ev, nil))
 		}
-		backoff := 50 * time.Millisecond
-		for {
-			err := g.sink.Write(context.Background(), recs)
-			if err == nil {
-				ingest.Received("gelf", len(recs))
-				break
-			}
-			if !errors.Is(err, ingest.ErrFull) {
-				g.log.Warn("gelf: storing a batch failed; retrying", "error", err, "events", len(recs))
-			}
-			select {
-			case <-ctx.Done():
-				if err := g.sink.Write(context.Background(), recs); err != nil {
-					g.log.Error("gelf: batch lost at shutdown", "events", len(recs), "error", err)
-				} else {
-					ingest.Received("gelf", len(recs))
-				}
-				batch = batch[:0]
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 2*time.Second)
-		}
+		storeBatch(ctx, g.sink, "gelf", recs, g.log)
 		batch, batchBytes = batch[:0], 0
 	}
 	// Lines Docker split are joined before they are batched. A batch is

@@ -3,7 +3,6 @@ package collector
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -63,7 +62,7 @@ func startSyslog(cfg syslog.Config, proc *filters.Processor, sink ingest.Sink, l
 func (s *syslogInput) run(ctx context.Context) {
 	var batch []gelf.Received
 	size := 0
-	flush := func(final bool) {
+	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
@@ -81,24 +80,7 @@ func (s *syslogInput) run(ctx context.Context) {
 			}
 			recs = append(recs, s.proc.Process(&env, &ev, nil))
 		}
-		for backoff := 50 * time.Millisecond; ; backoff = min(backoff*2, 2*time.Second) {
-			err := s.sink.Write(context.Background(), recs)
-			if err == nil {
-				ingest.Received("syslog", len(recs))
-				break
-			}
-			if !errors.Is(err, ingest.ErrFull) {
-				s.log.Warn("syslog: storing a batch failed; retrying", "error", err, "events", len(recs))
-			}
-			if final || ctx.Err() != nil {
-				s.log.Error("syslog: batch lost at shutdown", "events", len(recs), "error", err)
-				break
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
-		}
+		storeBatch(ctx, s.sink, "syslog", recs, s.log)
 		batch, size = batch[:0], 0
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -109,10 +91,10 @@ func (s *syslogInput) run(ctx context.Context) {
 			s.queue.Done(m)
 			batch = append(batch, m)
 			if size += len(m.Payload); len(batch) >= 1000 || size >= maxBatchBytes {
-				flush(false)
+				flush()
 			}
 		case <-tick.C:
-			flush(false)
+			flush()
 		case <-ctx.Done():
 			for {
 				select {
@@ -120,7 +102,7 @@ func (s *syslogInput) run(ctx context.Context) {
 					s.queue.Done(m)
 					batch = append(batch, m)
 				default:
-					flush(true)
+					flush()
 					return
 				}
 			}

@@ -37,13 +37,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/internal/connserve"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -108,18 +107,12 @@ type Handler func(ctx context.Context, m *Message) error
 
 // Server is a listening forward input.
 type Server struct {
-	cfg     Config
-	ln      net.Listener
-	handle  Handler
-	log     *slog.Logger
-	ctx     context.Context
-	cancel  context.CancelFunc
-	slots   chan struct{}
-	wg      sync.WaitGroup
-	lastLog atomic.Int64
-	closing atomic.Bool
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
+	cfg    Config
+	conns  *connserve.Server
+	handle Handler
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // closeGrace is how long Close lets messages in progress reach the sink.
@@ -132,113 +125,41 @@ func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, ln: ln, handle: handle, log: log, ctx: ctx, cancel: cancel,
-		slots: make(chan struct{}, cfg.MaxConnections), conns: map[net.Conn]struct{}{}}
-	s.wg.Add(1)
-	go s.serve()
+	s := &Server{cfg: cfg, handle: handle, log: log, ctx: ctx, cancel: cancel}
+	s.conns = connserve.New(ln, cfg.MaxConnections, func() {
+		ingest.Refuse(log, "forward", "connections", fmt.Errorf("%d connections already served (forward.max_connections)", cfg.MaxConnections), nil)
+	}, log)
+	s.conns.Serve(s.serveConn)
 	return s, nil
 }
 
 // Addr is the address served.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.conns.Addr().String() }
 
-// Close stops accepting, waits for the messages being handled, and closes
-// the connections.
+// Close stops accepting, lets the messages being handled (and the open
+// parts of lines) reach the sink within a grace period, and closes the
+// connections.
 func (s *Server) Close() error {
-	s.closing.Store(true)
-	err := s.ln.Close()
-	// Messages being stored, and open parts of lines, get a grace period
-	// to reach the sink; then the handlers' context ends.
-	grace := time.AfterFunc(closeGrace, s.cancel)
+	grace := time.AfterFunc(closeGrace, s.cancel) // then the handlers' context ends
 	defer grace.Stop()
 	defer s.cancel()
-	s.mu.Lock()
-	for c := range s.conns {
-		// Wakes readers waiting between messages; a handler in progress
-		// finishes (and answers) first.
-		c.SetReadDeadline(time.Now())
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	return err
-}
-
-func (s *Server) serve() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return
-			}
-			s.log.Warn("forward: accept", "error", err)
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			s.malformed("connections", fmt.Errorf("%d connections already served (forward.max_connections)", s.cfg.MaxConnections), c.RemoteAddr())
-			c.Close()
-			continue
-		}
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() { <-s.slots }()
-			s.serveConn(c)
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-			c.Close()
-		}()
-	}
-}
-
-// malformed counts and (at most once a second) logs input that was
-// refused.
-func (s *Server) malformed(reason string, err error, from net.Addr) {
-	ingest.Malformed("forward", reason)
-	now := time.Now().UnixNano()
-	if last := s.lastLog.Load(); now-last >= int64(time.Second) && s.lastLog.CompareAndSwap(last, now) {
-		s.log.Warn("forward: input refused", "reason", reason, "error", err, "from", from.String())
-	}
-}
-
-// timeoutReader gives a message begun read_timeout to arrive whole;
-// between messages it waits without limit (until the server closes).
-type timeoutReader struct {
-	c       net.Conn
-	timeout time.Duration
-	begun   bool
-}
-
-func (r *timeoutReader) Read(p []byte) (int, error) {
-	if r.begun {
-		r.c.SetReadDeadline(time.Now().Add(r.timeout))
-	} else {
-		r.c.SetReadDeadline(time.Time{})
-	}
-	return r.c.Read(p)
+	return s.conns.Close()
 }
 
 func (s *Server) serveConn(c net.Conn) {
-	tr := &timeoutReader{c: c, timeout: s.cfg.ReadTimeout}
+	tr := &connserve.TimeoutReader{Conn: c, Timeout: s.cfg.ReadTimeout, Server: s.conns}
 	br := bufio.NewReaderSize(tr, 64<<10)
 	j := newJoiner(int(s.cfg.MaxMessageBytes))
 	for {
-		tr.begun = false
-		if _, err := br.Peek(1); err != nil || s.closing.Load() {
-			if err != nil && !s.closing.Load() && !errors.Is(err, io.EOF) && !isClosed(err) {
+		tr.Begun = false
+		if _, err := br.Peek(1); err != nil {
+			if !s.conns.Closing() && !errors.Is(err, io.EOF) {
 				s.log.Debug("forward: connection ended", "error", err)
 			}
-			s.flushPartials(c, j)
+			s.flushPartials(j)
 			return
 		}
-		tr.begun = true
+		tr.Begun = true
 		m, err := s.read(br)
 		if err != nil {
 			reason := "malformed"
@@ -251,8 +172,8 @@ func (s *Server) serveConn(c net.Conn) {
 			case errors.Is(err, io.ErrUnexpectedEOF):
 				reason = "truncated"
 			}
-			s.malformed(reason, err, c.RemoteAddr())
-			s.flushPartials(c, j)
+			ingest.Refuse(s.log, "forward", reason, err, c.RemoteAddr())
+			s.flushPartials(j)
 			return
 		}
 		j.tag = m.Tag
@@ -283,17 +204,12 @@ func (s *Server) serveConn(c net.Conn) {
 // flushPartials stores the parts of lines a closing connection left open,
 // as they are (Docker sends a line's parts on one connection; a sender
 // that went away will not send the rest).
-func (s *Server) flushPartials(c net.Conn, j *joiner) {
+func (s *Server) flushPartials(j *joiner) {
 	if rest := j.flush(); len(rest) > 0 {
 		if err := s.handle(s.ctx, &Message{Tag: j.tag, Entries: rest}); err != nil {
 			s.log.Warn("forward: parts of a line lost with their connection", "entries", len(rest), "error", err)
 		}
 	}
-}
-
-func isClosed(err error) bool {
-	var ne net.Error
-	return errors.Is(err, net.ErrClosed) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // ack is the answer {"ack": chunk}.

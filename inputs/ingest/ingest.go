@@ -15,10 +15,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -116,6 +118,23 @@ func Received(input string, n int) { received.WithLabelValues(input).Add(float64
 
 // Malformed counts input an input refused, by reason.
 func Malformed(input, reason string) { malformed.WithLabelValues(input, reason).Inc() }
+
+var refusalLogged sync.Map // input → *atomic.Int64, Unix ns of its last log line
+
+// Refuse counts input an input refused (Malformed) and logs it, at most
+// once a second per input: a flood of bad input cannot flood the log.
+func Refuse(log *slog.Logger, input, reason string, err error, from net.Addr) {
+	Malformed(input, reason)
+	v, _ := refusalLogged.LoadOrStore(input, new(atomic.Int64))
+	last, now := v.(*atomic.Int64), time.Now().UnixNano()
+	if l := last.Load(); now-l >= int64(time.Second) && last.CompareAndSwap(l, now) {
+		addr := ""
+		if from != nil {
+			addr = from.String()
+		}
+		log.Warn(input+": input refused", "reason", reason, "error", err, "from", addr)
+	}
+}
 
 // Authorized reports whether r carries "Authorization: Bearer <token>"
 // (always, when token is empty), compared in constant time.

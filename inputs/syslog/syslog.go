@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/internal/connserve"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -81,59 +82,46 @@ type Handler func(msg []byte, at time.Time)
 type Server struct {
 	cfg     Config
 	udp     net.PacketConn
-	tcp     net.Listener
+	tcp     *connserve.Server
 	handle  Handler
 	log     *slog.Logger
-	slots   chan struct{}
 	closing atomic.Bool
-	lastLog atomic.Int64
 	wg      sync.WaitGroup
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
 }
 
 // Listen starts serving cfg.Listen on UDP and TCP.
 func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
-	tcp, err := net.Listen("tcp", cfg.Listen)
+	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, err
 	}
-	udp, err := net.ListenPacket("udp", tcp.Addr().String())
+	udp, err := net.ListenPacket("udp", ln.Addr().String())
 	if err != nil {
-		tcp.Close()
+		ln.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, udp: udp, tcp: tcp, handle: handle, log: log, slots: make(chan struct{}, cfg.MaxConnections), conns: map[net.Conn]struct{}{}}
-	s.wg.Add(2)
+	s := &Server{cfg: cfg, udp: udp, handle: handle, log: log}
+	s.tcp = connserve.New(ln, cfg.MaxConnections, func() {
+		ingest.Refuse(log, "syslog", "connections", fmt.Errorf("%d connections already served (syslog.max_connections)", cfg.MaxConnections), nil)
+	}, log)
+	s.tcp.Serve(s.serveConn)
+	s.wg.Add(1)
 	go s.serveUDP()
-	go s.serveTCP()
 	return s, nil
 }
 
 // Addr is the address served (UDP and TCP).
 func (s *Server) Addr() string { return s.tcp.Addr().String() }
 
-// Close stops receiving; messages being handled finish.
+// Close stops receiving; messages being handled finish, and the datagrams
+// the kernel holds are read first (until the socket is quiet for 50 ms).
 func (s *Server) Close() error {
 	s.closing.Store(true)
+	s.udp.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	err := s.tcp.Close()
-	s.udp.SetReadDeadline(time.Now().Add(50 * time.Millisecond)) // what the kernel holds is read first
-	s.mu.Lock()
-	for c := range s.conns {
-		c.SetReadDeadline(time.Now())
-	}
-	s.mu.Unlock()
 	s.wg.Wait()
 	s.udp.Close()
 	return err
-}
-
-func (s *Server) refused(reason string, err error, from net.Addr) {
-	ingest.Malformed("syslog", reason)
-	now := time.Now().UnixNano()
-	if last := s.lastLog.Load(); now-last >= int64(time.Second) && s.lastLog.CompareAndSwap(last, now) {
-		s.log.Warn("syslog: input refused", "reason", reason, "error", err, "from", from.String())
-	}
 }
 
 func (s *Server) serveUDP() {
@@ -153,96 +141,51 @@ func (s *Server) serveUDP() {
 		}
 		msg := buf[:n]
 		if n > int(s.cfg.MaxMessageBytes) {
-			s.refused("too_large", fmt.Errorf("%d-byte datagram cut to max_message_bytes", n), from)
+			ingest.Refuse(s.log, "syslog", "too_large", fmt.Errorf("%d-byte datagram cut to max_message_bytes", n), from)
 			msg = msg[:s.cfg.MaxMessageBytes]
 		}
 		s.handle(msg, time.Now())
 	}
 }
 
-func (s *Server) serveTCP() {
-	defer s.wg.Done()
-	for {
-		c, err := s.tcp.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return
-			}
-			s.log.Warn("syslog tcp accept", "error", err)
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			s.refused("connections", fmt.Errorf("%d connections already served (syslog.max_connections)", s.cfg.MaxConnections), c.RemoteAddr())
-			c.Close()
-			continue
-		}
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() { <-s.slots }()
-			if err := s.serveConn(c); err != nil && !s.closing.Load() {
-				reason := "malformed"
-				var ne net.Error
-				switch {
-				case errors.Is(err, errTooLarge):
-					reason = "too_large"
-				case errors.As(err, &ne) && ne.Timeout():
-					reason = "timeout"
-				case errors.Is(err, io.ErrUnexpectedEOF):
-					reason = "truncated"
-				}
-				s.refused(reason, err, c.RemoteAddr())
-			}
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-			c.Close()
-		}()
-	}
-}
-
 var errTooLarge = errors.New("message larger than max_message_bytes")
 
-// timeoutReader gives a message begun read_timeout to arrive whole.
-type timeoutReader struct {
-	c       net.Conn
-	timeout time.Duration
-	begun   bool
-}
-
-func (r *timeoutReader) Read(p []byte) (int, error) {
-	if r.begun {
-		r.c.SetReadDeadline(time.Now().Add(r.timeout))
-	} else {
-		r.c.SetReadDeadline(time.Time{})
+// serveConn reads a connection's messages; what breaks the framing is
+// counted and ends the connection.
+func (s *Server) serveConn(c net.Conn) {
+	if err := s.readConn(c); err != nil && !s.tcp.Closing() {
+		reason := "malformed"
+		var ne net.Error
+		switch {
+		case errors.Is(err, errTooLarge):
+			reason = "too_large"
+		case errors.As(err, &ne) && ne.Timeout():
+			reason = "timeout"
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			reason = "truncated"
+		}
+		ingest.Refuse(s.log, "syslog", reason, err, c.RemoteAddr())
 	}
-	return r.c.Read(p)
 }
 
-// serveConn reads messages framed by octet counting or by newlines, told
+// readConn reads messages framed by octet counting or by newlines, told
 // apart by each message's first byte (a digit: a length). It returns nil
 // when the sender closed between messages.
-func (s *Server) serveConn(c net.Conn) error {
-	tr := &timeoutReader{c: c, timeout: s.cfg.ReadTimeout}
+func (s *Server) readConn(c net.Conn) error {
+	tr := &connserve.TimeoutReader{Conn: c, Timeout: s.cfg.ReadTimeout, Server: s.tcp}
 	br := bufio.NewReaderSize(tr, 64<<10)
 	max := int(s.cfg.MaxMessageBytes)
 	var line []byte
 	for {
-		tr.begun = false
+		tr.Begun = false
 		first, err := br.Peek(1)
-		if err != nil || s.closing.Load() {
-			if errors.Is(err, io.EOF) || s.closing.Load() {
+		if err != nil {
+			if errors.Is(err, io.EOF) || s.tcp.Closing() {
 				return nil
 			}
 			return err
 		}
-		tr.begun = true
+		tr.Begun = true
 		if first[0] >= '1' && first[0] <= '9' {
 			// Octet counting: at most 8 digits, a space, the message.
 			digits, err := br.ReadSlice(' ')
