@@ -19,6 +19,7 @@ import (
 	"github.com/logweave/logweave/buffer"
 	"github.com/logweave/logweave/correlate"
 	"github.com/logweave/logweave/filters"
+	"github.com/logweave/logweave/inputs/beats"
 	"github.com/logweave/logweave/inputs/forward"
 	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/internal/fsutil"
@@ -84,6 +85,7 @@ type Collector struct {
 	gelf    *gelfInput
 	forward *forward.Server
 	syslog  *syslogInput
+	beats   *beats.Server
 
 	indexed  atomic.Int64
 	outErr   atomic.Pointer[error] // the output's last error while it fails
@@ -260,6 +262,13 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 		}
 		c.closers = append(c.closers, c.syslog.close)
 	}
+	if ingesting && cfg.Beats.Listen != "" {
+		c.beats, err = startBeats(cfg.Beats, newProcessor(), c.sink, log)
+		if err != nil {
+			return nil, fmt.Errorf("beats.listen: %w", err)
+		}
+		c.closers = append(c.closers, c.beats.Close)
+	}
 	if ingesting {
 		h := &ingest.Handler{
 			Processor:     newProcessor(),
@@ -347,6 +356,14 @@ func (c *Collector) SyslogAddr() string {
 		return ""
 	}
 	return c.syslog.Addr()
+}
+
+// BeatsAddr is where Lumberjack v2 is received ("" when off).
+func (c *Collector) BeatsAddr() string {
+	if c.beats == nil {
+		return ""
+	}
+	return c.beats.Addr()
 }
 
 // GELFAddr is where GELF is received ("" when off).

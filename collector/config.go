@@ -7,6 +7,7 @@ import (
 
 	"github.com/logweave/logweave/deploy/kibana"
 	"github.com/logweave/logweave/filters"
+	"github.com/logweave/logweave/inputs/beats"
 	"github.com/logweave/logweave/inputs/forward"
 	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/inputs/ingest"
@@ -33,6 +34,7 @@ type Config struct {
 	GELF          gelf.Config          `yaml:"gelf"`
 	Forward       forward.Config       `yaml:"forward"`
 	Syslog        syslog.Config        `yaml:"syslog"`
+	Beats         beats.Config         `yaml:"beats"`
 	Kibana        kibana.Config        `yaml:"kibana"`
 	// SummaryInterval: every so often one log line says what was received,
 	// delivered and is waiting (0: never).
@@ -117,6 +119,7 @@ func DefaultConfig() *Config {
 		GELF:    gelf.DefaultConfig(),
 		Forward: forward.DefaultConfig(),
 		Syslog:  syslog.DefaultConfig(),
+		Beats:   beats.DefaultConfig(),
 		// Filebeat's logging.metrics.period.
 		SummaryInterval: 30 * time.Second,
 	}
@@ -161,6 +164,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Syslog.Validate("syslog"); err != nil {
+		return err
+	}
+	if err := c.Beats.Validate("beats"); err != nil {
 		return err
 	}
 	if err := c.Kafka.Validate("kafka"); err != nil {

@@ -2,8 +2,6 @@ package collector
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -13,11 +11,6 @@ import (
 	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/pipeline"
 )
-
-// forwardStoreTimeout bounds how long a Forward message waits for a full
-// buffer: past it the connection is closed unanswered and the sender (which
-// keeps the chunk until acknowledged) sends it again later.
-const forwardStoreTimeout = 30 * time.Second
 
 // startForward serves the Fluent Forward protocol: each message's entries
 // go through the filters into the sink, and its chunk is acknowledged once
@@ -39,25 +32,7 @@ func startForward(cfg forward.Config, proc *filters.Processor, sink ingest.Sink,
 			env := pipeline.Envelope{ID: pipeline.EventID("forward", origin, n, e.Time.UnixNano(), e.Record), ReadAt: now, Line: line}
 			recs = append(recs, proc.Process(&env, &ev, nil))
 		}
-		ctx, cancel := context.WithTimeout(ctx, forwardStoreTimeout)
-		defer cancel()
-		backoff := 50 * time.Millisecond
-		for {
-			err := sink.Write(ctx, recs)
-			if err == nil {
-				ingest.Received("forward", len(recs))
-				return nil
-			}
-			if !errors.Is(err, ingest.ErrFull) {
-				return err
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("buffer full for %s: %w", forwardStoreTimeout, err)
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 2*time.Second)
-		}
+		return storeAcked(ctx, sink, "forward", recs)
 	}
 	srv, err := forward.Listen(cfg, handle, log)
 	if err != nil {
