@@ -22,6 +22,7 @@ import (
 	"github.com/logweave/logweave/inputs/beats"
 	"github.com/logweave/logweave/inputs/forward"
 	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/inputs/otlp"
 	"github.com/logweave/logweave/internal/fsutil"
 	"github.com/logweave/logweave/internal/jitter"
 	"github.com/logweave/logweave/internal/netlimit"
@@ -86,6 +87,7 @@ type Collector struct {
 	forward *forward.Server
 	syslog  *syslogInput
 	beats   *beats.Server
+	otlp    *otlp.Server
 
 	indexed  atomic.Int64
 	outErr   atomic.Pointer[error] // the output's last error while it fails
@@ -269,6 +271,13 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 		}
 		c.closers = append(c.closers, c.beats.Close)
 	}
+	if ingesting && (cfg.OTLP.HTTPListen != "" || cfg.OTLP.GRPCListen != "") {
+		c.otlp, err = startOTLP(cfg.OTLP, newProcessor(), c.sink, log)
+		if err != nil {
+			return nil, fmt.Errorf("otlp.%w", err)
+		}
+		c.closers = append(c.closers, c.otlp.Close)
+	}
 	if ingesting {
 		h := &ingest.Handler{
 			Processor:     newProcessor(),
@@ -365,6 +374,9 @@ func (c *Collector) BeatsAddr() string {
 	}
 	return c.beats.Addr()
 }
+
+// OTLP serves OpenTelemetry logs (nil when off): HTTPAddr, GRPCAddr.
+func (c *Collector) OTLP() *otlp.Server { return c.otlp }
 
 // GELFAddr is where GELF is received ("" when off).
 func (c *Collector) GELFAddr() string {

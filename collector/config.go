@@ -11,6 +11,7 @@ import (
 	"github.com/logweave/logweave/inputs/forward"
 	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/inputs/otlp"
 	"github.com/logweave/logweave/inputs/syslog"
 	"github.com/logweave/logweave/internal/fsutil"
 	"github.com/logweave/logweave/outputs/elasticsearch"
@@ -35,6 +36,7 @@ type Config struct {
 	Forward       forward.Config       `yaml:"forward"`
 	Syslog        syslog.Config        `yaml:"syslog"`
 	Beats         beats.Config         `yaml:"beats"`
+	OTLP          otlp.Config          `yaml:"otlp"`
 	Kibana        kibana.Config        `yaml:"kibana"`
 	// SummaryInterval: every so often one log line says what was received,
 	// delivered and is waiting (0: never).
@@ -120,6 +122,7 @@ func DefaultConfig() *Config {
 		Forward: forward.DefaultConfig(),
 		Syslog:  syslog.DefaultConfig(),
 		Beats:   beats.DefaultConfig(),
+		OTLP:    otlp.DefaultConfig(),
 		// Filebeat's logging.metrics.period.
 		SummaryInterval: 30 * time.Second,
 	}
@@ -167,6 +170,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Beats.Validate("beats"); err != nil {
+		return err
+	}
+	if err := c.OTLP.Validate("otlp"); err != nil {
 		return err
 	}
 	if err := c.Kafka.Validate("kafka"); err != nil {

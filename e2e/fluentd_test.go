@@ -15,7 +15,7 @@ import (
 
 // The real Docker fluentd log driver, sending a container's stdout and
 // stderr to the collector's Forward input, as it would to a Fluentd
-// aggregator (once as it comes, once asking for acknowledgements): every
+// aggregator (once with times in seconds, once with EventTime): every
 // line once, its JSON parsed, Docker's fields mapped, the line Docker split
 // at 16 KiB joined whole.
 func TestDockerFluentdDriverToCollector(t *testing.T) {
@@ -30,9 +30,16 @@ func TestDockerFluentdDriverToCollector(t *testing.T) {
 
 	image := buildLoggerImage(t)
 	name := fmt.Sprintf("logweave-fluentd-%d", time.Now().UnixNano())
+	// Not with fluentd-request-ack=true: Docker 20.10's driver then reads
+	// each ack without holding the lock its stdout and stderr writers
+	// share, takes one stream's ack for the other's, closes and retries,
+	// and loses lines when the container exits meanwhile ("message ack (…)
+	// doesn't match expected one", then "Logger already closed" in
+	// dockerd's log) — its bug, seen here under load; the acks themselves
+	// are tested in inputs/forward.
 	runs := [][]string{
 		{"--log-opt", "fluentd-address=tcp://" + col.ForwardAddr()},
-		{"--log-opt", "fluentd-address=tcp://" + col.ForwardAddr(), "--log-opt", "fluentd-request-ack=true"},
+		{"--log-opt", "fluentd-address=tcp://" + col.ForwardAddr(), "--log-opt", "fluentd-sub-second-precision=true"},
 	}
 	for i, opts := range runs {
 		args := append([]string{"run", "--rm", "--name", fmt.Sprintf("%s-%d", name, i), "--log-driver", "fluentd", "--log-opt", "tag=orders"}, opts...)

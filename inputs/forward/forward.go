@@ -113,6 +113,9 @@ type Server struct {
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
+	join   *joiner
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // closeGrace is how long Close lets messages in progress reach the sink.
@@ -125,12 +128,36 @@ func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, handle: handle, log: log, ctx: ctx, cancel: cancel}
+	s := &Server{cfg: cfg, handle: handle, log: log, ctx: ctx, cancel: cancel, join: newJoiner(int(cfg.MaxMessageBytes)),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	s.conns = connserve.New(ln, cfg.MaxConnections, func() {
 		ingest.Refuse(log, "forward", "connections", fmt.Errorf("%d connections already served (forward.max_connections)", cfg.MaxConnections), nil)
 	}, log)
 	s.conns.Serve(s.serveConn)
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case now := <-tick.C:
+				s.storeLines(s.join.expire(now, false))
+			case <-s.stop:
+				return
+			}
+		}
+	}()
 	return s, nil
+}
+
+// storeLines stores lines given up on (or pushed out of memory), as they
+// are.
+func (s *Server) storeLines(lines []Line) {
+	for _, l := range lines {
+		if err := s.handle(s.ctx, &Message{Tag: l.Tag, Entries: []Entry{l.Entry}}); err != nil {
+			s.log.Warn("forward: a line whose parts stopped coming was not stored", "tag", l.Tag, "error", err)
+		}
+	}
 }
 
 // Addr is the address served.
@@ -143,20 +170,22 @@ func (s *Server) Close() error {
 	grace := time.AfterFunc(closeGrace, s.cancel) // then the handlers' context ends
 	defer grace.Stop()
 	defer s.cancel()
-	return s.conns.Close()
+	err := s.conns.Close()
+	close(s.stop)
+	<-s.done
+	s.storeLines(s.join.expire(time.Now(), true))
+	return err
 }
 
 func (s *Server) serveConn(c net.Conn) {
 	tr := &connserve.TimeoutReader{Conn: c, Timeout: s.cfg.ReadTimeout, Server: s.conns}
 	br := bufio.NewReaderSize(tr, 64<<10)
-	j := newJoiner(int(s.cfg.MaxMessageBytes))
 	for {
 		tr.Begun = false
 		if _, err := br.Peek(1); err != nil {
 			if !s.conns.Closing() && !errors.Is(err, io.EOF) {
 				s.log.Debug("forward: connection ended", "error", err)
 			}
-			s.flushPartials(j)
 			return
 		}
 		tr.Begun = true
@@ -173,11 +202,11 @@ func (s *Server) serveConn(c net.Conn) {
 				reason = "truncated"
 			}
 			ingest.Refuse(s.log, "forward", reason, err, c.RemoteAddr())
-			s.flushPartials(j)
 			return
 		}
-		j.tag = m.Tag
-		m.Entries = j.add(m.Entries)
+		var evicted []Line
+		m.Entries, evicted = s.join.add(m.Tag, m.Entries, time.Now())
+		s.storeLines(evicted)
 		if len(m.Entries) > 0 {
 			if err := s.handle(s.ctx, m); err != nil {
 				s.log.Warn("forward: entries not stored; closing the connection, the sender sends them again", "tag", m.Tag, "entries", len(m.Entries), "error", err)
@@ -190,24 +219,13 @@ func (s *Server) serveConn(c net.Conn) {
 		// Parts of a line still open are acknowledged too: a sender asking
 		// for acks (Docker's fluentd-request-ack) sends the next part only
 		// after the ack of this one. Until the line is whole they are in
-		// memory only (as in Fluentd's concat filter): a connection that
-		// ends, or a collector that stops, stores them as they are; a
-		// collector killed in between loses them.
+		// memory only (as in Fluentd's concat filter): a line whose parts
+		// stop coming for partialTimeout, or a collector that stops, stores
+		// them as they are; a collector killed in between loses them.
 		c.SetWriteDeadline(time.Now().Add(s.cfg.ReadTimeout))
 		if _, err := c.Write(ack(m.Chunk)); err != nil {
 			s.log.Debug("forward: ack not sent", "error", err)
 			return
-		}
-	}
-}
-
-// flushPartials stores the parts of lines a closing connection left open,
-// as they are (Docker sends a line's parts on one connection; a sender
-// that went away will not send the rest).
-func (s *Server) flushPartials(j *joiner) {
-	if rest := j.flush(); len(rest) > 0 {
-		if err := s.handle(s.ctx, &Message{Tag: j.tag, Entries: rest}); err != nil {
-			s.log.Warn("forward: parts of a line lost with their connection", "entries", len(rest), "error", err)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -333,3 +334,64 @@ func FuzzRead(f *testing.F) {
 }
 
 func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
+
+// Docker reconnects when an ack is late and sends the unacknowledged part
+// again on the new connection: the line's earlier parts, acknowledged on
+// the old one, are still there, and the part sent twice counts once.
+func TestPartialLineSurvivesAReconnect(t *testing.T) {
+	s, r := collect(t, DefaultConfig())
+	line := strings.Repeat("a", 16384) + strings.Repeat("b", 16384) + "end"
+	parts := []string{line[:16384], line[16384:32768], line[32768:]}
+	msg := func(i int) []byte {
+		rec := map[string]any{"log": parts[i], "source": "stdout", "partial_message": "true", "partial_id": "p9",
+			"partial_ordinal": fmt.Sprint(i + 1), "partial_last": fmt.Sprint(i == len(parts)-1)}
+		return cat([]byte{0x94}, mp(t, "docker.abc"), eventTime(t0), mp(t, rec), mp(t, map[string]any{"chunk": fmt.Sprint("c", i)}))
+	}
+	a := dial(t, s.Addr())
+	a.Write(msg(0))
+	readAck(t, a, 5*time.Second)
+	a.Write(msg(1))
+	a.Close() // its ack is never read
+	b := dial(t, s.Addr())
+	for _, i := range []int{1, 2} {
+		b.Write(msg(i))
+		if got, err := readAck(t, b, 5*time.Second); err != nil || got != fmt.Sprint("c", i) {
+			t.Fatalf("part %d: ack %q, %v", i+1, got, err)
+		}
+	}
+	var got []Entry
+	for _, m := range r.all() {
+		got = append(got, m.Entries...)
+	}
+	if len(got) != 1 || gjson.GetBytes(got[0].Record, "log").String() != line {
+		t.Fatalf("%d records: %.100s", len(got), got)
+	}
+}
+
+// A line whose parts stop coming is stored as it is after partialTimeout
+// (and at Close); open lines are bounded in bytes.
+func TestOpenLinesExpireAndAreBounded(t *testing.T) {
+	j := newJoiner(16 << 20)
+	part := func(id string, n int) Entry {
+		return Entry{Time: t0, Record: []byte(fmt.Sprintf(`{"log":%q,"partial_message":"true","partial_id":%q,"partial_ordinal":"1","partial_last":"false"}`, strings.Repeat("x", n), id))}
+	}
+	now := time.Now()
+	if out, _ := j.add("t", []Entry{part("a", 10)}, now); len(out) != 0 {
+		t.Fatalf("an open line came out: %d", len(out))
+	}
+	if got := j.expire(now.Add(partialTimeout/2), false); len(got) != 0 {
+		t.Fatal("expired early")
+	}
+	got := j.expire(now.Add(partialTimeout), false)
+	if len(got) != 1 || gjson.GetBytes(got[0].Entry.Record, "log").String() != strings.Repeat("x", 10) || gjson.GetBytes(got[0].Entry.Record, "partial_id").Exists() {
+		t.Fatalf("expired: %v", got)
+	}
+	var evicted []Line
+	for i := 0; i < 70; i++ {
+		_, ev := j.add("t", []Entry{part(fmt.Sprint("big", i), 1<<20)}, now)
+		evicted = append(evicted, ev...)
+	}
+	if j.bytes > maxOpenBytes || len(evicted) == 0 || len(evicted)+len(j.order) != 70 {
+		t.Fatalf("%d bytes open, %d evicted, %d open", j.bytes, len(evicted), len(j.order))
+	}
+}

@@ -3,6 +3,8 @@ package forward
 import (
 	"slices"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/tidwall/gjson"
 
@@ -11,19 +13,33 @@ import (
 
 // joiner joins the parts of a line Docker's fluentd driver split (lines
 // over 16 KiB: records with partial_message "true", partial_id,
-// partial_ordinal and partial_last) into one record, byte-exact, on one
-// connection (the driver sends a container's lines on one).
+// partial_ordinal and partial_last) into one record, byte-exact. It is the
+// server's, not a connection's: a driver whose ack timed out reconnects and
+// sends the part again, on another connection, and the line's earlier parts
+// (already acknowledged) must still be there. A part sent twice counts
+// once. A line left open (its sender went away) is stored as it is after
+// partialTimeout, or at Close; open lines hold at most maxOpenBytes (past
+// it, the oldest is stored as it is).
 type joiner struct {
-	max   int
-	tag   string
+	mu    sync.Mutex
+	max   int // bytes of one line
 	lines map[string]*partial
 	order []string // open ids, first seen first
+	bytes int
 }
 
+// partialTimeout is how long a line waits for its next part.
+const partialTimeout = 10 * time.Second
+
+// maxOpenBytes bounds the parts held for all open lines.
+const maxOpenBytes = 64 << 20
+
 type partial struct {
+	tag   string
 	first Entry
 	parts []part
 	size  int
+	seen  time.Time
 }
 
 type part struct {
@@ -31,15 +47,20 @@ type part struct {
 	text    string
 }
 
+// Line is a line joined (or given up on), with its message's tag.
+type Line struct {
+	Tag   string
+	Entry Entry
+}
+
 func newJoiner(max int) *joiner { return &joiner{max: max, lines: map[string]*partial{}} }
 
-// open reports whether a line is waiting for parts.
-func (j *joiner) open() bool { return len(j.order) > 0 }
-
 // add takes a message's entries and returns them with the parts of each
-// line replaced by the line, once it is whole (parts still open wait).
-func (j *joiner) add(entries []Entry) []Entry {
-	out := entries[:0:0]
+// line replaced by the line, once it is whole (parts still open wait), and
+// the lines pushed out by the memory bound (to store as they are).
+func (j *joiner) add(tag string, entries []Entry, now time.Time) (out []Entry, evicted []Line) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	for _, e := range entries {
 		r := gjson.ParseBytes(e.Record)
 		if r.Get("partial_message").String() != "true" {
@@ -49,19 +70,29 @@ func (j *joiner) add(entries []Entry) []Entry {
 		id := r.Get("partial_id").String()
 		p := j.lines[id]
 		if p == nil {
-			p = &partial{first: e}
+			p = &partial{tag: tag, first: e}
 			j.lines[id] = p
 			j.order = append(j.order, id)
 		}
-		text := r.Get("log").String()
+		p.seen = now
 		ord, _ := strconv.Atoi(r.Get("partial_ordinal").String())
+		if slices.ContainsFunc(p.parts, func(x part) bool { return x.ordinal == ord }) {
+			continue // sent again after its ack was lost
+		}
+		text := r.Get("log").String()
 		p.parts = append(p.parts, part{ord, text})
 		p.size += len(text)
+		j.bytes += len(text)
 		if r.Get("partial_last").String() == "true" || p.size >= j.max {
 			out = append(out, j.close(id))
 		}
 	}
-	return out
+	for j.bytes > maxOpenBytes && len(j.order) > 0 {
+		id := j.order[0]
+		tag := j.lines[id].tag // before close forgets the line
+		evicted = append(evicted, Line{tag, j.close(id)})
+	}
+	return out, evicted
 }
 
 // close returns line id, joined, and forgets it.
@@ -69,6 +100,7 @@ func (j *joiner) close(id string) Entry {
 	p := j.lines[id]
 	delete(j.lines, id)
 	j.order = slices.DeleteFunc(j.order, func(s string) bool { return s == id })
+	j.bytes -= p.size
 	slices.SortStableFunc(p.parts, func(a, b part) int { return a.ordinal - b.ordinal })
 	text := make([]byte, 0, p.size)
 	for _, pt := range p.parts {
@@ -83,11 +115,16 @@ func (j *joiner) close(id string) Entry {
 	return Entry{Time: p.first.Time, Record: e.Encode(nil)}
 }
 
-// flush returns the lines still open, each joined from the parts it has.
-func (j *joiner) flush() []Entry {
-	var out []Entry
-	for len(j.order) > 0 {
-		out = append(out, j.close(j.order[0]))
+// expire returns the lines that waited partialTimeout for a part (all of
+// them when all), each joined from the parts it has.
+func (j *joiner) expire(now time.Time, all bool) []Line {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []Line
+	for _, id := range slices.Clone(j.order) {
+		if p := j.lines[id]; all || now.Sub(p.seen) >= partialTimeout {
+			out = append(out, Line{p.tag, j.close(id)})
+		}
 	}
 	return out
 }
