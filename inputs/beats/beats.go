@@ -31,6 +31,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -131,6 +132,10 @@ var (
 	errInflated  = errors.New("compressed frame inflates past max_decompressed_bytes")
 	errMalformed = errors.New("not Lumberjack v2")
 )
+
+// TagParseFailure tags an event that was not a JSON object (kept as its
+// text).
+const TagParseFailure = "_beatsparsefailure"
 
 // window is the events of the window being received.
 type window struct {
@@ -266,7 +271,12 @@ func (s *Server) frame(r *bufio.Reader, w *window, inner bool) error {
 			return err
 		}
 		if !gjson.ValidBytes(doc) || !gjson.ParseBytes(doc).IsObject() {
-			return fmt.Errorf("%w: event %d is not a JSON object", errMalformed, seq)
+			// Its end is known: kept as its text, tagged.
+			ingest.Malformed("beats", "event_not_json")
+			var e pipeline.Event
+			e.SetString("message", strings.ToValidUTF8(string(doc), "\uFFFD"))
+			e.Set("tags", []byte(`["`+TagParseFailure+`"]`))
+			doc = e.Encode(nil)
 		}
 		return w.add(seq, doc, s.cfg)
 	case 'D': // v1 data: key and value pairs

@@ -185,7 +185,6 @@ func TestV1FramesAndMalformedInput(t *testing.T) {
 		"declared 4G pairs":        frame('D', uint32(1), uint32(0xffffffff)),
 		"window past max":          frame('W', uint32(1_000_000)),
 		"more events than window":  cat(frame('W', uint32(1)), compressed(cat(frame('J', uint32(1), uint32(2), "{}"), frame('J', uint32(2), uint32(2), "{}")))),
-		"event not an object":      cat(frame('W', uint32(1)), frame('J', uint32(1), uint32(5), "hello")),
 		"zlib bomb":                bomb,
 		"compressed in compressed": compressed(compressed(frame('W', uint32(1)))),
 		"not zlib":                 frame('C', uint32(4), "abcd"),
@@ -205,6 +204,19 @@ func TestV1FramesAndMalformedInput(t *testing.T) {
 	}
 	if w := g.all(); len(w) != 1 {
 		t.Fatalf("%d windows handled, want only the v1 one", len(w))
+	}
+
+	// An event that is not JSON, in a frame whose end is known: kept as
+	// its text with a failure tag, and acknowledged.
+	c, _ = net.Dial("tcp", s.Addr())
+	defer c.Close()
+	c.Write(cat(frame('W', uint32(1)), frame('J', uint32(1), uint32(5), "hello")))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, ack[:]); err != nil || string(ack[:2]) != "2A" {
+		t.Fatalf("not-JSON event: ack %q, %v", ack, err)
+	}
+	if w := g.all(); len(w) != 2 || w[1][0] != `{"message":"hello","tags":["_beatsparsefailure"]}` {
+		t.Fatalf("not-JSON event: %q", w)
 	}
 }
 

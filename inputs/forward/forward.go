@@ -352,11 +352,27 @@ func record(d *decoder) ([]byte, error) {
 	if err != nil {
 		return nil, unexpected(err)
 	}
-	if c&0xf0 != 0x80 && c != 0xde && c != 0xdf {
-		return nil, fmt.Errorf("%w: a record is a map", errMalformed)
+	if c&0xf0 == 0x80 || c == 0xde || c == 0xdf {
+		return d.json(nil)
 	}
-	return d.json(nil)
+	// Not a map, but its end is known: kept as its text, tagged.
+	v, err := d.json(nil)
+	if err != nil {
+		return nil, err
+	}
+	ingest.Malformed("forward", "record_not_a_map")
+	var e pipeline.Event
+	if r := gjson.ParseBytes(v); r.Type == gjson.String {
+		e.SetString("message", r.Str)
+	} else {
+		e.SetString("message", string(v))
+	}
+	e.Set("tags", []byte(`["`+TagParseFailure+`"]`))
+	return e.Encode(nil), nil
 }
+
+// TagParseFailure tags a record that was not a map (kept as its text).
+const TagParseFailure = "_forwardparsefailure"
 
 // option reads the option map when there is one (n: 0 or 1 values left).
 func option(d *decoder, n int64) (gjson.Result, error) {

@@ -220,7 +220,6 @@ func TestMalformedAndOversizedInputClosesItsConnection(t *testing.T) {
 		"not an array":          mp(t, map[string]any{"a": 1}),
 		"declared 4 GiB string": cat([]byte{0x93}, mp(t, "t"), []byte{0xdb, 0xff, 0xff, 0xff, 0xff}),
 		"declared 4G entries":   cat([]byte{0x93}, mp(t, "t"), []byte{0xdd, 0xff, 0xff, 0xff, 0xff}),
-		"record not a map":      cat([]byte{0x93}, mp(t, "t"), eventTime(t0), mp(t, "text")),
 		"time not a time":       cat([]byte{0x93}, mp(t, "t"), mp(t, true), mp(t, map[string]any{})),
 		"larger than max":       cat([]byte{0x93}, mp(t, "t"), eventTime(t0), mp(t, map[string]any{"log": strings.Repeat("b", 100<<10)})),
 		"gzip bomb":             bomb,
@@ -245,6 +244,21 @@ func TestMalformedAndOversizedInputClosesItsConnection(t *testing.T) {
 	c.Write(cat([]byte{0x94}, mp(t, "t"), eventTime(t0), mp(t, map[string]any{"log": "fine"}), mp(t, map[string]any{"chunk": "ok"})))
 	if got, err := readAck(t, c, 5*time.Second); err != nil || got != "ok" {
 		t.Fatalf("after malformed input: ack %q, %v", got, err)
+	}
+}
+
+// A record that is not a map, in a message that is otherwise whole, is
+// kept as its text with a failure tag, and acknowledged.
+func TestRecordNotAMapIsKept(t *testing.T) {
+	s, r := collect(t, DefaultConfig())
+	c := dial(t, s.Addr())
+	c.Write(cat([]byte{0x94}, mp(t, "t"), eventTime(t0), mp(t, "just text"), mp(t, map[string]any{"chunk": "k"})))
+	if got, err := readAck(t, c, 5*time.Second); err != nil || got != "k" {
+		t.Fatalf("ack %q, %v", got, err)
+	}
+	m := r.all()
+	if len(m) != 1 || string(m[0].Entries[0].Record) != `{"message":"just text","tags":["_forwardparsefailure"]}` {
+		t.Fatalf("%d messages: %s", len(m), m[0].Entries[0].Record)
 	}
 }
 
