@@ -156,17 +156,7 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		tr.Begun = true
 		if err := s.frame(br, w, false); err != nil {
-			reason := "malformed"
-			var ne net.Error
-			switch {
-			case errors.Is(err, errTooLarge) || errors.Is(err, errInflated):
-				reason = "too_large"
-			case errors.As(err, &ne) && ne.Timeout():
-				reason = "timeout"
-			case errors.Is(err, io.ErrUnexpectedEOF):
-				reason = "truncated"
-			}
-			ingest.Refuse(s.log, "beats", reason, err, c.RemoteAddr())
+			ingest.Refuse(s.log, "beats", ingest.Reason(err, errTooLarge, errInflated), err, c.RemoteAddr())
 			return
 		}
 		if w.size == 0 || uint32(len(w.events)) < w.size {

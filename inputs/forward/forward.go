@@ -191,17 +191,7 @@ func (s *Server) serveConn(c net.Conn) {
 		tr.Begun = true
 		m, err := s.read(br)
 		if err != nil {
-			reason := "malformed"
-			var ne net.Error
-			switch {
-			case errors.Is(err, errTooLarge) || errors.Is(err, errInflated):
-				reason = "too_large"
-			case errors.As(err, &ne) && ne.Timeout():
-				reason = "timeout"
-			case errors.Is(err, io.ErrUnexpectedEOF):
-				reason = "truncated"
-			}
-			ingest.Refuse(s.log, "forward", reason, err, c.RemoteAddr())
+			ingest.Refuse(s.log, "forward", ingest.Reason(err, errTooLarge, errInflated), err, c.RemoteAddr())
 			return
 		}
 		var evicted []Line

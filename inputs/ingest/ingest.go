@@ -119,6 +119,26 @@ func Received(input string, n int) { received.WithLabelValues(input).Add(float64
 // Malformed counts input an input refused, by reason.
 func Malformed(input, reason string) { malformed.WithLabelValues(input, reason).Inc() }
 
+// Reason names why a stream's framing failed, for Malformed and Refuse:
+// too_large (err is one of tooLarge), timeout (a message begun did not
+// arrive in time), truncated (the connection ended inside one), else
+// malformed.
+func Reason(err error, tooLarge ...error) string {
+	for _, t := range tooLarge {
+		if errors.Is(err, t) {
+			return "too_large"
+		}
+	}
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated"
+	}
+	return "malformed"
+}
+
 var refusalLogged sync.Map // input → *atomic.Int64, Unix ns of its last log line
 
 // Refuse counts input an input refused (Malformed) and logs it, at most

@@ -154,17 +154,7 @@ var errTooLarge = errors.New("message larger than max_message_bytes")
 // counted and ends the connection.
 func (s *Server) serveConn(c net.Conn) {
 	if err := s.readConn(c); err != nil && !s.tcp.Closing() {
-		reason := "malformed"
-		var ne net.Error
-		switch {
-		case errors.Is(err, errTooLarge):
-			reason = "too_large"
-		case errors.As(err, &ne) && ne.Timeout():
-			reason = "timeout"
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			reason = "truncated"
-		}
-		ingest.Refuse(s.log, "syslog", reason, err, c.RemoteAddr())
+		ingest.Refuse(s.log, "syslog", ingest.Reason(err, errTooLarge), err, c.RemoteAddr())
 	}
 }
 
