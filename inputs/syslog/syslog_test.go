@@ -176,7 +176,7 @@ func TestBadFramingClosesTheConnection(t *testing.T) {
 // RFC 5424 and RFC 3164.
 func TestLoggerUtility(t *testing.T) {
 	if _, err := exec.LookPath("logger"); err != nil {
-		t.Skip("no logger(1) (util-linux)")
+		t.Fatal("no logger(1): install util-linux's logger (Debian's bsdutils; .ci/run does)")
 	}
 	s, g := serve(t, DefaultConfig())
 	host, port, _ := net.SplitHostPort(s.Addr())
