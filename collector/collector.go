@@ -23,7 +23,6 @@ import (
 	"github.com/logweave/logweave/inputs/forward"
 	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/inputs/otlp"
-	"github.com/logweave/logweave/internal/fsutil"
 	"github.com/logweave/logweave/internal/jitter"
 	"github.com/logweave/logweave/internal/netlimit"
 	"github.com/logweave/logweave/outputs/elasticsearch"
@@ -208,21 +207,10 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 		log.Warn("http.listen is reachable from other machines with no http.token and no TLS client certificates: "+
 			"anyone who can connect can write events (set http.token, and the shipper's collector.token)", "listen", cfg.HTTP.Listen)
 	}
-	if t := cfg.HTTP.TLS; t.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-		if err != nil {
-			c.ln.Close()
-			return nil, fmt.Errorf("http.tls: %w", err)
-		}
-		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		if t.ClientCA != "" {
-			pool, err := fsutil.CertPool(t.ClientCA)
-			if err != nil {
-				c.ln.Close()
-				return nil, fmt.Errorf("http.tls.client_ca: %w", err)
-			}
-			tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
-		}
+	if tc, err := cfg.HTTP.TLS.Config("http.tls"); err != nil {
+		c.ln.Close()
+		return nil, err
+	} else if tc != nil {
 		c.ln = tls.NewListener(c.ln, tc)
 	}
 	reg := prometheus.NewRegistry()

@@ -65,11 +65,7 @@ type HTTPConfig struct {
 
 // ServerTLS serves HTTPS; with client_ca, clients must present a
 // certificate signed by it (mTLS).
-type ServerTLS struct {
-	Cert     string `yaml:"cert"`
-	Key      string `yaml:"key"`
-	ClientCA string `yaml:"client_ca"`
-}
+type ServerTLS = pipeline.ServerTLS
 
 // BufferConfig is the embedded disk buffer.
 type BufferConfig struct {
@@ -235,6 +231,11 @@ func (c *Config) Preflight() error {
 			if err := fsutil.Readable(t.ClientCA); err != nil {
 				return fmt.Errorf("http.tls.client_ca: %w", err)
 			}
+		}
+	}
+	for prefix, t := range map[string]pipeline.ServerTLS{"forward.tls": c.Forward.TLS, "beats.tls": c.Beats.TLS} {
+		if _, err := t.Config(prefix); err != nil {
+			return err
 		}
 	}
 	if !c.Kafka.Enabled() {

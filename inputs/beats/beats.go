@@ -57,6 +57,10 @@ type Config struct {
 	MaxConnections int `yaml:"max_connections"`
 	// ReadTimeout: a frame begun must arrive whole within it (default 30s).
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// TLS: with cert and key, connections are TLS (Beats' ssl.*); with
+	// client_ca, Beats need a certificate it signed
+	// (ssl.certificate/ssl.key).
+	TLS pipeline.ServerTLS `yaml:"tls"`
 }
 
 // DefaultConfig returns the defaults (off).
@@ -70,6 +74,9 @@ func (c *Config) Validate(prefix string) error {
 		return nil
 	}
 	if err := pipeline.ValidateListen(prefix+".listen", c.Listen); err != nil {
+		return err
+	}
+	if err := c.TLS.Validate(prefix + ".tls"); err != nil {
 		return err
 	}
 	if c.MaxFrameBytes < 1024 || c.MaxDecompressedBytes < c.MaxFrameBytes {
@@ -102,6 +109,10 @@ const closeGrace = 5 * time.Second
 
 // Listen starts serving cfg.Listen.
 func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
+	tc, err := cfg.TLS.Config("beats.tls")
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, err
@@ -110,7 +121,7 @@ func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, handle: handle, log: log, ctx: ctx, cancel: cancel}
 	s.conns = connserve.New(ln, cfg.MaxConnections, func() {
 		ingest.Refuse(log, "beats", "connections", fmt.Errorf("%d connections already served (beats.max_connections)", cfg.MaxConnections), nil)
-	}, log)
+	}, tc, log)
 	s.conns.Serve(s.serveConn)
 	return s, nil
 }

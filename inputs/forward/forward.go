@@ -23,8 +23,9 @@
 // once a second, and its connection closed: after it nothing can be told
 // apart.
 //
-// Not yet: the shared-key handshake (security/HELO/PING/PONG), TLS, and
-// the UDP heartbeat of legacy senders.
+// With tls, connections are TLS (mutual with client_ca). Not yet: the
+// shared-key handshake (security/HELO/PING/PONG) and the UDP heartbeat of
+// legacy senders.
 package forward
 
 import (
@@ -61,6 +62,10 @@ type Config struct {
 	// ReadTimeout: a message begun must arrive whole within it (default
 	// 30s).
 	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// TLS: with cert and key, connections are TLS (Fluent Bit's tls on,
+	// Fluentd's transport tls); with client_ca, senders need a
+	// certificate it signed.
+	TLS pipeline.ServerTLS `yaml:"tls"`
 }
 
 // DefaultConfig returns the defaults (off).
@@ -74,6 +79,9 @@ func (c *Config) Validate(prefix string) error {
 		return nil
 	}
 	if err := pipeline.ValidateListen(prefix+".listen", c.Listen); err != nil {
+		return err
+	}
+	if err := c.TLS.Validate(prefix + ".tls"); err != nil {
 		return err
 	}
 	if c.MaxMessageBytes < 1024 || c.MaxDecompressedBytes < c.MaxMessageBytes {
@@ -123,6 +131,10 @@ const closeGrace = 5 * time.Second
 
 // Listen starts serving cfg.Listen.
 func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
+	tc, err := cfg.TLS.Config("forward.tls")
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, err
@@ -132,7 +144,7 @@ func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
 		stop: make(chan struct{}), done: make(chan struct{})}
 	s.conns = connserve.New(ln, cfg.MaxConnections, func() {
 		ingest.Refuse(log, "forward", "connections", fmt.Errorf("%d connections already served (forward.max_connections)", cfg.MaxConnections), nil)
-	}, log)
+	}, tc, log)
 	s.conns.Serve(s.serveConn)
 	go func() {
 		defer close(s.done)

@@ -5,12 +5,22 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -407,5 +417,48 @@ func TestOpenLinesExpireAndAreBounded(t *testing.T) {
 	}
 	if j.bytes > maxOpenBytes || len(evicted) == 0 || len(evicted)+len(j.order) != 70 {
 		t.Fatalf("%d bytes open, %d evicted, %d open", j.bytes, len(evicted), len(j.order))
+	}
+}
+
+// selfSigned writes a certificate and key for 127.0.0.1 and returns their
+// paths.
+func selfSigned(t *testing.T) (cert, key string) {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "collector"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(k)
+	dir := t.TempDir()
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return cert, key
+}
+
+// With tls set, a sender speaks TLS (Fluent Bit's tls on) and is
+// acknowledged; one that speaks plain Forward to it is closed, and one that
+// never finishes its handshake does not hold its connection for ever.
+func TestTLS(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.TLS.Cert, cfg.TLS.Key = selfSigned(t)
+	s, r := collect(t, cfg)
+	tc, err := tls.Dial("tcp", s.Addr(), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	c := &client{tc, msgpack.NewDecoder(bufio.NewReader(tc))}
+	c.Write(cat([]byte{0x94}, mp(t, "t"), eventTime(t0), mp(t, map[string]any{"log": "over tls"}), mp(t, map[string]any{"chunk": "k"})))
+	if got, err := readAck(t, c, 5*time.Second); err != nil || got != "k" || len(r.all()) != 1 {
+		t.Fatalf("over TLS: ack %q, %v, %d messages", got, err, len(r.all()))
+	}
+	plain := dial(t, s.Addr())
+	plain.Write(cat([]byte{0x94}, mp(t, "t"), eventTime(t0), mp(t, map[string]any{"log": "plain"}), mp(t, map[string]any{"chunk": "p"})))
+	if _, err := readAck(t, plain, 5*time.Second); err == nil || len(r.all()) != 1 {
+		t.Fatalf("plain Forward to a TLS listener was taken (%v)", err)
 	}
 }

@@ -103,7 +103,7 @@ func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, udp: udp, handle: handle, log: log}
 	s.tcp = connserve.New(ln, cfg.MaxConnections, func() {
 		ingest.Refuse(log, "syslog", "connections", fmt.Errorf("%d connections already served (syslog.max_connections)", cfg.MaxConnections), nil)
-	}, log)
+	}, nil, log)
 	s.tcp.Serve(s.serveConn)
 	s.wg.Add(1)
 	go s.serveUDP()

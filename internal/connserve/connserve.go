@@ -6,6 +6,7 @@
 package connserve
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"sync"
@@ -18,6 +19,7 @@ import (
 // Server serves the connections of one listener.
 type Server struct {
 	ln      net.Listener
+	tls     *tls.Config
 	handle  func(net.Conn)
 	log     *slog.Logger
 	closing atomic.Bool
@@ -27,10 +29,15 @@ type Server struct {
 }
 
 // New serves ln (once Serve is called), holding at most max connections
-// (onReject is called for each closed past it).
-func New(ln net.Listener, max int, onReject func(), log *slog.Logger) *Server {
-	return &Server{ln: netlimit.Listen(ln, max, onReject), log: log, conns: map[net.Conn]struct{}{}}
+// (onReject is called for each closed past it), over TLS when tc is not
+// nil (a handshake must end within handshakeTimeout).
+func New(ln net.Listener, max int, onReject func(), tc *tls.Config, log *slog.Logger) *Server {
+	return &Server{ln: netlimit.Listen(ln, max, onReject), tls: tc, log: log, conns: map[net.Conn]struct{}{}}
 }
+
+// handshakeTimeout bounds a TLS handshake: a client that connects and
+// says nothing does not hold its connection slot.
+const handshakeTimeout = 10 * time.Second
 
 // Serve starts accepting and runs handle for each connection in its own
 // goroutine; the connection is closed when handle returns.
@@ -79,6 +86,21 @@ func (s *Server) accept() {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			if s.tls != nil {
+				tc := tls.Server(c, s.tls)
+				tc.SetDeadline(time.Now().Add(handshakeTimeout))
+				if err := tc.Handshake(); err != nil {
+					s.log.Debug("TLS handshake failed", "from", c.RemoteAddr().String(), "error", err)
+				} else {
+					tc.SetDeadline(time.Time{})
+					s.handle(tc)
+				}
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				tc.Close()
+				return
+			}
 			s.handle(c)
 			s.mu.Lock()
 			delete(s.conns, c)

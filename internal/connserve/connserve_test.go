@@ -18,7 +18,7 @@ func TestIdleConnectionsCloseTimeoutsAndLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rejected, lines, timeouts atomic.Int64
-	s := New(ln, 3, func() { rejected.Add(1) }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := New(ln, 3, func() { rejected.Add(1) }, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s.Serve(func(c net.Conn) {
 		tr := &TimeoutReader{Conn: c, Timeout: 200 * time.Millisecond, Server: s}
 		br := bufio.NewReader(tr)
