@@ -16,8 +16,8 @@
 // within read_timeout (idle connections between windows are kept);
 // max_connections are served at once. What breaks the framing is counted in
 // logweave_input_malformed_total{input="beats",reason}, logged at most once
-// a second, and closes its connection. Not yet: TLS (Beats'
-// ssl.* settings).
+// a second, and closes its connection. With tls, connections are TLS
+// (Beats' ssl.* settings; mutual with client_ca).
 package beats
 
 import (
