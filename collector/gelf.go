@@ -38,11 +38,6 @@ type gelfInput struct {
 	stop  context.CancelFunc
 }
 
-type gelfMsg struct {
-	payload []byte
-	at      time.Time
-}
-
 // maxBatchBytes bounds a batch of GELF or syslog messages by their size.
 const maxBatchBytes = 4 << 20
 
@@ -94,56 +89,82 @@ func startGELF(cfg gelf.Config, proc *filters.Processor, sink ingest.Sink, log *
 }
 
 func (g *gelfInput) run(ctx context.Context) {
-	var batch []gelfMsg
-	batchBytes := 0
-	flush := func() {
-		if len(batch) == 0 {
-			return
-		}
+	runBatches(ctx, g.queue, g.join, func(batch []gelf.Received) {
 		recs := make([]pipeline.Record, 0, len(batch))
 		var ev pipeline.Event
 		for _, m := range batch {
-			line, _ := gelf.Map(m.payload) // not a JSON object: its text, tagged _gelfparsefailure
+			line, _ := gelf.Map(m.Payload) // not a JSON object: its text, tagged _gelfparsefailure
 			env := pipeline.Envelope{
-				ID:     pipeline.EventID("gelf", "", g.seq.Add(1), m.at.UnixNano(), m.payload),
-				ReadAt: m.at,
+				ID:     pipeline.EventID("gelf", "", g.seq.Add(1), m.At.UnixNano(), m.Payload),
+				ReadAt: m.At,
 				Line:   line,
 			}
 			recs = append(recs, g.proc.Process(&env, &ev, nil))
 		}
 		storeBatch(ctx, g.sink, "gelf", recs, g.log)
-		batch, batchBytes = batch[:0], 0
-	}
-	// Lines Docker split are joined before they are batched. A batch is
-	// bounded by count and by bytes (the queue counts a message only until
-	// it is taken).
+	})
+}
+
+// joiner joins what a queue holds into messages (GELF: the lines Docker
+// split).
+type joiner interface {
+	Add(msg []byte, now time.Time) [][]byte
+	Expire(now time.Time) [][]byte
+	Flush() [][]byte
+}
+
+// runBatches takes an input's queue (GELF, syslog) into batches of up to
+// 1000 messages or maxBatchBytes, each handed to store, and every 100 ms
+// what has come; j (nil: none) joins messages before they are batched (the
+// queue counts a message only until it is taken). When ctx ends it takes
+// what is left in the queue and the joiner, stores it and returns.
+func runBatches(ctx context.Context, q *gelf.Queue, j joiner, store func([]gelf.Received)) {
+	var batch []gelf.Received
+	size := 0
 	add := func(at time.Time, msgs [][]byte) {
 		for _, p := range msgs {
-			batch = append(batch, gelfMsg{payload: p, at: at})
-			batchBytes += len(p)
+			batch = append(batch, gelf.Received{Payload: p, At: at})
+			size += len(p)
+		}
+	}
+	take := func(m gelf.Received) {
+		q.Done(m)
+		if j == nil {
+			batch = append(batch, m)
+			size += len(m.Payload)
+			return
+		}
+		add(m.At, j.Add(m.Payload, m.At))
+	}
+	flush := func() {
+		if len(batch) > 0 {
+			store(batch)
+			batch, size = batch[:0], 0
 		}
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
-		case m := <-g.queue.C():
-			g.queue.Done(m)
-			add(m.At, g.join.Add(m.Payload, m.At))
-			if len(batch) >= 1000 || batchBytes >= maxBatchBytes {
+		case m := <-q.C():
+			take(m)
+			if len(batch) >= 1000 || size >= maxBatchBytes {
 				flush()
 			}
 		case now := <-tick.C:
-			add(now, g.join.Expire(now))
+			if j != nil {
+				add(now, j.Expire(now))
+			}
 			flush()
 		case <-ctx.Done():
 			for {
 				select {
-				case m := <-g.queue.C():
-					g.queue.Done(m)
-					add(m.At, g.join.Add(m.Payload, m.At))
+				case m := <-q.C():
+					take(m)
 				default:
-					add(time.Now(), g.join.Flush())
+					if j != nil {
+						add(time.Now(), j.Flush())
+					}
 					flush()
 					return
 				}

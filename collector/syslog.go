@@ -60,12 +60,7 @@ func startSyslog(cfg syslog.Config, proc *filters.Processor, sink ingest.Sink, l
 }
 
 func (s *syslogInput) run(ctx context.Context) {
-	var batch []gelf.Received
-	size := 0
-	flush := func() {
-		if len(batch) == 0 {
-			return
-		}
+	runBatches(ctx, s.queue, nil, func(batch []gelf.Received) {
 		recs := make([]pipeline.Record, 0, len(batch))
 		var ev pipeline.Event
 		for _, m := range batch {
@@ -81,33 +76,7 @@ func (s *syslogInput) run(ctx context.Context) {
 			recs = append(recs, s.proc.Process(&env, &ev, nil))
 		}
 		storeBatch(ctx, s.sink, "syslog", recs, s.log)
-		batch, size = batch[:0], 0
-	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case m := <-s.queue.C():
-			s.queue.Done(m)
-			batch = append(batch, m)
-			if size += len(m.Payload); len(batch) >= 1000 || size >= maxBatchBytes {
-				flush()
-			}
-		case <-tick.C:
-			flush()
-		case <-ctx.Done():
-			for {
-				select {
-				case m := <-s.queue.C():
-					s.queue.Done(m)
-					batch = append(batch, m)
-				default:
-					flush()
-					return
-				}
-			}
-		}
-	}
+	})
 }
 
 // Addr is where syslog is received.
