@@ -59,9 +59,20 @@ func TestReadyFollowsRunAndCheckpointSaves(t *testing.T) {
 
 	// The checkpoint file's place is taken by a non-empty directory: the
 	// next save fails (as on a full or read-only disk, even for root).
+	// First wait for the save that follows the first ack: were it to
+	// land between the Remove and the MkdirAll below, the file would be
+	// back and no save would ever fail.
 	cp := filepath.Join(cfg.State.Path, "checkpoints.json")
-	os.Remove(cp)
-	os.MkdirAll(filepath.Join(cp, "x"), 0o755)
+	waitFor(t, "the first line's checkpoint saved", func() bool {
+		b, _ := os.ReadFile(cp)
+		return strings.Contains(string(b), `"offset": 4`)
+	})
+	if err := os.Remove(cp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(cp, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	f, _ := os.OpenFile(filepath.Join(logs, "a.log"), os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("two\n")
 	f.Close()
