@@ -14,6 +14,7 @@ import (
 	"github.com/logweave/logweave/filters"
 	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/internal/recvqueue"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -28,7 +29,7 @@ var gelfDropped = promauto.NewCounter(prometheus.CounterOpts{
 // the kernel drops and counts: logweave_gelf_udp_rcvbuf_errors_total).
 type gelfInput struct {
 	srv   *gelf.Server
-	queue *gelf.Queue
+	queue *recvqueue.Queue
 	join  *gelf.Joiner
 	proc  *filters.Processor
 	sink  ingest.Sink
@@ -38,8 +39,9 @@ type gelfInput struct {
 	stop  context.CancelFunc
 }
 
-// maxBatchBytes bounds a batch of GELF or syslog messages by their size.
-const maxBatchBytes = 4 << 20
+// batching bounds a batch of GELF or syslog messages: 1000 messages, 4 MiB,
+// or what came in 100 ms.
+var batching = recvqueue.Batching{Messages: 1000, Bytes: 4 << 20, Every: 100 * time.Millisecond}
 
 // storeBatch writes a batch an input without acknowledgements (GELF,
 // syslog) received, trying again with backoff while the sink refuses, until
@@ -67,7 +69,7 @@ func storeBatch(ctx context.Context, sink ingest.Sink, input string, recs []pipe
 }
 
 func startGELF(cfg gelf.Config, proc *filters.Processor, sink ingest.Sink, log *slog.Logger) (*gelfInput, error) {
-	g := &gelfInput{queue: gelf.NewQueue(10000, int64(cfg.MaxPendingBytes)), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), proc: proc, sink: sink, log: log}
+	g := &gelfInput{queue: recvqueue.NewQueue(10000, int64(cfg.MaxPendingBytes)), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second), proc: proc, sink: sink, log: log}
 	srv, err := gelf.Listen(cfg, func(p []byte, _ string) {
 		if !g.queue.Put(p) {
 			gelfDropped.Inc()
@@ -89,7 +91,7 @@ func startGELF(cfg gelf.Config, proc *filters.Processor, sink ingest.Sink, log *
 }
 
 func (g *gelfInput) run(ctx context.Context) {
-	runBatches(ctx, g.queue, g.join, func(batch []gelf.Received) {
+	recvqueue.Batches(ctx, g.queue, g.join, batching, func(batch []recvqueue.Received) {
 		recs := make([]pipeline.Record, 0, len(batch))
 		var ev pipeline.Event
 		for _, m := range batch {
@@ -103,74 +105,6 @@ func (g *gelfInput) run(ctx context.Context) {
 		}
 		storeBatch(ctx, g.sink, "gelf", recs, g.log)
 	})
-}
-
-// joiner joins what a queue holds into messages (GELF: the lines Docker
-// split).
-type joiner interface {
-	Add(msg []byte, now time.Time) [][]byte
-	Expire(now time.Time) [][]byte
-	Flush() [][]byte
-}
-
-// runBatches takes an input's queue (GELF, syslog) into batches of up to
-// 1000 messages or maxBatchBytes, each handed to store, and every 100 ms
-// what has come; j (nil: none) joins messages before they are batched (the
-// queue counts a message only until it is taken). When ctx ends it takes
-// what is left in the queue and the joiner, stores it and returns.
-func runBatches(ctx context.Context, q *gelf.Queue, j joiner, store func([]gelf.Received)) {
-	var batch []gelf.Received
-	size := 0
-	add := func(at time.Time, msgs [][]byte) {
-		for _, p := range msgs {
-			batch = append(batch, gelf.Received{Payload: p, At: at})
-			size += len(p)
-		}
-	}
-	take := func(m gelf.Received) {
-		q.Done(m)
-		if j == nil {
-			batch = append(batch, m)
-			size += len(m.Payload)
-			return
-		}
-		add(m.At, j.Add(m.Payload, m.At))
-	}
-	flush := func() {
-		if len(batch) > 0 {
-			store(batch)
-			batch, size = batch[:0], 0
-		}
-	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case m := <-q.C():
-			take(m)
-			if len(batch) >= 1000 || size >= maxBatchBytes {
-				flush()
-			}
-		case now := <-tick.C:
-			if j != nil {
-				add(now, j.Expire(now))
-			}
-			flush()
-		case <-ctx.Done():
-			for {
-				select {
-				case m := <-q.C():
-					take(m)
-				default:
-					if j != nil {
-						add(time.Now(), j.Flush())
-					}
-					flush()
-					return
-				}
-			}
-		}
-	}
 }
 
 // Addr is where GELF is received.

@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/filters"
-	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/inputs/syslog"
+	"github.com/logweave/logweave/internal/malformed"
+	"github.com/logweave/logweave/internal/recvqueue"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -23,7 +24,7 @@ import (
 // socket's receive buffer.
 type syslogInput struct {
 	srv   *syslog.Server
-	queue *gelf.Queue
+	queue *recvqueue.Queue
 	proc  *filters.Processor
 	sink  ingest.Sink
 	log   *slog.Logger
@@ -38,7 +39,7 @@ func startSyslog(cfg syslog.Config, proc *filters.Processor, sink ingest.Sink, l
 	if err != nil {
 		return nil, err
 	}
-	s := &syslogInput{queue: gelf.NewQueue(10000, 64<<20), proc: proc, sink: sink, log: log, loc: loc}
+	s := &syslogInput{queue: recvqueue.NewQueue(10000, 64<<20), proc: proc, sink: sink, log: log, loc: loc}
 	srv, err := syslog.Listen(cfg, func(msg []byte, _ time.Time) {
 		if !s.queue.Put(bytes.Clone(msg)) {
 			s.log.Warn("syslog: message dropped at shutdown")
@@ -60,13 +61,13 @@ func startSyslog(cfg syslog.Config, proc *filters.Processor, sink ingest.Sink, l
 }
 
 func (s *syslogInput) run(ctx context.Context) {
-	runBatches(ctx, s.queue, nil, func(batch []gelf.Received) {
+	recvqueue.Batches(ctx, s.queue, nil, batching, func(batch []recvqueue.Received) {
 		recs := make([]pipeline.Record, 0, len(batch))
 		var ev pipeline.Event
 		for _, m := range batch {
 			msg, ok := syslog.Parse(m.Payload, m.At, s.loc)
 			if !ok {
-				ingest.Malformed("syslog", "no_header")
+				malformed.Count("syslog", "no_header")
 			}
 			env := pipeline.Envelope{
 				ID:     pipeline.EventID("syslog", "", s.seq.Add(1), m.At.UnixNano(), m.Payload),

@@ -18,7 +18,13 @@ import (
 // aggregator (once with times in seconds, once with EventTime): every
 // line once, its JSON parsed, Docker's fields mapped, the line Docker split
 // at 16 KiB joined whole.
-func TestDockerFluentdDriverToCollector(t *testing.T) {
+func TestDockerFluentdDriverToCollector(t *testing.T) { dockerFluentdDriver(t, false) }
+
+// The same through a shipper's forward input, which spools what it
+// acknowledges and sends it on to the collector: the same documents.
+func TestDockerFluentdDriverThroughShipper(t *testing.T) { dockerFluentdDriver(t, true) }
+
+func dockerFluentdDriver(t *testing.T, viaShipper bool) {
 	if !deploytest.DockerAvailable() {
 		t.Skip("no Docker daemon answers `docker info` (the project's machines and CI have one)")
 	}
@@ -27,6 +33,12 @@ func TestDockerFluentdDriverToCollector(t *testing.T) {
 	defer es.Close()
 	col := startCollector(t, dir, es.URL, func(c *collector.Config) { c.Forward.Listen = "127.0.0.1:0" })
 	defer stopCollector(t, col)
+	addr := col.ForwardAddr()
+	if viaShipper {
+		sh, a := startListeningShipper(t, dir, col.Addr(), "forward")
+		defer sh.stop(t)
+		addr = a
+	}
 
 	image := buildLoggerImage(t)
 	name := fmt.Sprintf("logweave-fluentd-%d", time.Now().UnixNano())
@@ -38,8 +50,8 @@ func TestDockerFluentdDriverToCollector(t *testing.T) {
 	// dockerd's log) — its bug, seen here under load; the acks themselves
 	// are tested in inputs/forward.
 	runs := [][]string{
-		{"--log-opt", "fluentd-address=tcp://" + col.ForwardAddr()},
-		{"--log-opt", "fluentd-address=tcp://" + col.ForwardAddr(), "--log-opt", "fluentd-sub-second-precision=true"},
+		{"--log-opt", "fluentd-address=tcp://" + addr},
+		{"--log-opt", "fluentd-address=tcp://" + addr, "--log-opt", "fluentd-sub-second-precision=true"},
 	}
 	for i, opts := range runs {
 		args := append([]string{"run", "--rm", "--name", fmt.Sprintf("%s-%d", name, i), "--log-driver", "fluentd", "--log-opt", "tag=orders"}, opts...)

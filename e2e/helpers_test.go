@@ -11,7 +11,9 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/logweave/logweave/inputs/forward"
 	"github.com/logweave/logweave/inputs/gelf"
+	"github.com/logweave/logweave/inputs/syslog"
 	"github.com/logweave/logweave/inputs/tail"
 	"github.com/logweave/logweave/internal/estest"
 	"github.com/logweave/logweave/shipper"
@@ -33,6 +35,25 @@ func startGELFShipper(t testing.TB, dir, collectorAddr string) (*runningShipper,
 	in.GELF.Listen = freeUDPAddr(t)
 	sc.Inputs = []shipper.InputConfig{in}
 	return runShipperConfig(t, sc), in.GELF.Listen
+}
+
+// startListeningShipper runs a shipper with one listening input of type
+// kind (syslog or forward) on a free port, sending to the collector at
+// collectorAddr; it returns where the input listens.
+func startListeningShipper(t testing.TB, dir, collectorAddr, kind string) (*runningShipper, string) {
+	t.Helper()
+	sc := shipper.DefaultConfig()
+	sc.Collector.URLs = []string{"http://" + collectorAddr}
+	sc.Collector.Linger = 20 * time.Millisecond
+	sc.State.Path = filepath.Join(dir, "state-"+kind)
+	in := shipper.InputConfig{Type: kind, Syslog: syslog.DefaultConfig(), Forward: forward.DefaultConfig(), Spool: shipper.DefaultSpoolConfig()}
+	in.Syslog.Listen, in.Forward.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	sc.Inputs = []shipper.InputConfig{in}
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sh := runShipperConfig(t, sc)
+	return sh, sh.ListenAddr(0)
 }
 
 // countingCollector stands in for the collector: it acknowledges every

@@ -26,7 +26,7 @@ func BenchmarkShipperGELF(b *testing.B) {
 	sc.Inputs = []shipper.InputConfig{in}
 	sh := runShipperConfig(b, sc)
 	defer sh.stop(b)
-	c, err := net.Dial("udp", sh.GELFAddr(0))
+	c, err := net.Dial("udp", sh.ListenAddr(0))
 	if err != nil {
 		b.Fatal(err)
 	}

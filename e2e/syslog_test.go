@@ -16,7 +16,13 @@ import (
 // stderr to the collector's syslog input over UDP (RFC 5424 with
 // microseconds) and TCP (RFC 3164): every line once, its JSON parsed, the
 // syslog header mapped (the tag as log.syslog.appname).
-func TestDockerSyslogDriverToCollector(t *testing.T) {
+func TestDockerSyslogDriverToCollector(t *testing.T) { dockerSyslogDriver(t, false) }
+
+// The same through a shipper's syslog input, which spools the messages
+// and sends them on to the collector: the same documents.
+func TestDockerSyslogDriverThroughShipper(t *testing.T) { dockerSyslogDriver(t, true) }
+
+func dockerSyslogDriver(t *testing.T, viaShipper bool) {
 	if !deploytest.DockerAvailable() {
 		t.Skip("no Docker daemon answers `docker info` (the project's machines and CI have one)")
 	}
@@ -25,12 +31,18 @@ func TestDockerSyslogDriverToCollector(t *testing.T) {
 	defer es.Close()
 	col := startCollector(t, dir, es.URL, func(c *collector.Config) { c.Syslog.Listen = "127.0.0.1:0" })
 	defer stopCollector(t, col)
+	addr := col.SyslogAddr()
+	if viaShipper {
+		sh, a := startListeningShipper(t, dir, col.Addr(), "syslog")
+		defer sh.stop(t)
+		addr = a
+	}
 
 	image := buildLoggerImage(t)
 	name := fmt.Sprintf("logweave-syslog-%d", time.Now().UnixNano())
 	runs := [][]string{
-		{"--log-opt", "syslog-address=udp://" + col.SyslogAddr(), "--log-opt", "syslog-format=rfc5424micro"},
-		{"--log-opt", "syslog-address=tcp://" + col.SyslogAddr(), "--log-opt", "syslog-format=rfc3164"},
+		{"--log-opt", "syslog-address=udp://" + addr, "--log-opt", "syslog-format=rfc5424micro"},
+		{"--log-opt", "syslog-address=tcp://" + addr, "--log-opt", "syslog-format=rfc3164"},
 	}
 	for i, opts := range runs {
 		args := append([]string{"run", "--rm", "--name", fmt.Sprintf("%s-%d", name, i), "--log-driver", "syslog", "--log-opt", "tag=orders"}, opts...)

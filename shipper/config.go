@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/logweave/logweave/inputs/forward"
 	"github.com/logweave/logweave/inputs/gelf"
+	"github.com/logweave/logweave/inputs/syslog"
 	"github.com/logweave/logweave/inputs/tail"
 	"github.com/logweave/logweave/internal/fsutil"
 	"github.com/logweave/logweave/outputs/collector"
@@ -46,33 +48,63 @@ type HostConfig struct {
 	Name string `yaml:"name"`
 }
 
-// InputConfig is one entry of inputs:, of type file (the tail options) or
-// gelf (the GELF listener's options and its spool).
+// InputConfig is one entry of inputs:, of type file (the tail options),
+// or a listening input with its spool: gelf, syslog or forward (that
+// listener's options, as the collector's section of the same name has
+// them).
 type InputConfig struct {
 	Type        string `yaml:"type"`
 	tail.Config `yaml:",inline"`
-	GELF        gelf.Config `yaml:",inline"`
-	Spool       SpoolConfig `yaml:"spool"`
+	GELF        gelf.Config    `yaml:",inline"`
+	Syslog      syslog.Config  `yaml:"-"`
+	Forward     forward.Config `yaml:"-"`
+	Spool       SpoolConfig    `yaml:"spool"`
 }
 
-// UnmarshalYAML fills an input with its type's defaults before decoding.
+// UnmarshalYAML fills an input with its type's defaults and decodes the
+// keys of its type.
 func (in *InputConfig) UnmarshalYAML(unmarshal func(any) error) error {
-	type plain InputConfig
-	p := plain{Config: tail.DefaultConfig(), GELF: gelf.DefaultConfig(), Spool: DefaultSpoolConfig()}
-	if err := unmarshal(&p); err != nil {
+	var head struct {
+		Type string `yaml:"type"`
+	}
+	if err := unmarshal(&head); err != nil {
 		return err
 	}
-	*in = InputConfig(p)
+	*in = InputConfig{Type: head.Type, Config: tail.DefaultConfig(), GELF: gelf.DefaultConfig(),
+		Syslog: syslog.DefaultConfig(), Forward: forward.DefaultConfig(), Spool: DefaultSpoolConfig()}
+	switch head.Type {
+	case "syslog":
+		k := syslogInputKeys{Type: head.Type, Config: in.Syslog, Spool: in.Spool}
+		if err := unmarshal(&k); err != nil {
+			return err
+		}
+		in.Syslog, in.Spool = k.Config, k.Spool
+	case "forward":
+		k := forwardInputKeys{Type: head.Type, Config: in.Forward, Spool: in.Spool}
+		if err := unmarshal(&k); err != nil {
+			return err
+		}
+		in.Forward, in.Spool = k.Config, k.Spool
+	default:
+		type plain InputConfig
+		p := plain(*in)
+		if err := unmarshal(&p); err != nil {
+			return err
+		}
+		*in = InputConfig(p)
+	}
 	return nil
 }
 
 // ConfigVariants gives each input type its own keys, so a file input's
 // `listen` or a gelf input's `paths` is an error naming its line.
 func (in *InputConfig) ConfigVariants() (string, map[string]any) {
-	return "type", map[string]any{"file": fileInputKeys{}, "gelf": gelfInputKeys{}}
+	return "type", map[string]any{"file": fileInputKeys{}, "gelf": gelfInputKeys{},
+		"syslog": syslogInputKeys{}, "forward": forwardInputKeys{}}
 }
 
-// fileInputKeys and gelfInputKeys are the keys of each input type.
+// fileInputKeys, gelfInputKeys, syslogInputKeys and forwardInputKeys are
+// the keys of each input type.
 type fileInputKeys struct {
 	Type        string `yaml:"type"`
 	tail.Config `yaml:",inline"`
@@ -84,8 +116,17 @@ type gelfInputKeys struct {
 	Spool       SpoolConfig `yaml:"spool"`
 }
 
-// DefaultSpoolConfig is a GELF input's spool unless configured.
-func DefaultSpoolConfig() SpoolConfig { return SpoolConfig{MaxBytes: 256 << 20} }
+type syslogInputKeys struct {
+	Type          string `yaml:"type"`
+	syslog.Config `yaml:",inline"`
+	Spool         SpoolConfig `yaml:"spool"`
+}
+
+type forwardInputKeys struct {
+	Type           string `yaml:"type"`
+	forward.Config `yaml:",inline"`
+	Spool          SpoolConfig `yaml:"spool"`
+}
 
 // DefaultConfig returns the defaults; a configuration must add inputs.
 func DefaultConfig() *Config {
@@ -137,13 +178,27 @@ func (c *Config) Validate() error {
 			if err := in.GELF.Validate(prefix); err != nil {
 				return err
 			}
-			if in.Spool.MaxBytes < 1<<20 {
-				return fmt.Errorf("%s.spool.max_bytes: must be at least 1MiB", prefix)
+		case "syslog":
+			if in.Syslog.Listen == "" {
+				return fmt.Errorf("%s.listen: a syslog input needs an address, e.g. \"0.0.0.0:5514\"", prefix)
+			}
+			if err := in.Syslog.Validate(prefix); err != nil {
+				return err
+			}
+		case "forward":
+			if in.Forward.Listen == "" {
+				return fmt.Errorf("%s.listen: a forward input needs an address, e.g. \"0.0.0.0:24224\"", prefix)
+			}
+			if err := in.Forward.Validate(prefix); err != nil {
+				return err
 			}
 		case "":
-			return fmt.Errorf("%s.type: missing (file or gelf)", prefix)
+			return fmt.Errorf("%s.type: missing (file, gelf, syslog or forward)", prefix)
 		default:
-			return fmt.Errorf("%s.type: %q is not supported (supported: file, gelf)", prefix, in.Type)
+			return fmt.Errorf("%s.type: %q is not supported (supported: file, gelf, syslog, forward)", prefix, in.Type)
+		}
+		if in.Type != "file" && in.Spool.MaxBytes < 1<<20 {
+			return fmt.Errorf("%s.spool.max_bytes: must be at least 1MiB", prefix)
 		}
 	}
 	return nil
@@ -155,6 +210,13 @@ func (c *Config) Validate() error {
 func (c *Config) Preflight() error {
 	if err := fsutil.WritableDir(c.State.Path); err != nil {
 		return fmt.Errorf("state.path: %q cannot be written: %w", c.State.Path, err)
+	}
+	for i, in := range c.Inputs {
+		if in.Type == "forward" {
+			if _, err := in.Forward.TLS.Config(fmt.Sprintf("inputs[%d].tls", i)); err != nil {
+				return err
+			}
+		}
 	}
 	t := c.Collector.TLS
 	if t.Cert != "" {

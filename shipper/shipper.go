@@ -26,7 +26,7 @@ type Shipper struct {
 	log  *slog.Logger
 	host string
 
-	gelfs []*gelfInput // by input index; nil for file inputs
+	listeners []listener // by input index; nil for file inputs
 
 	mu          sync.Mutex
 	checkpoints map[string]tail.Checkpoint
@@ -61,37 +61,46 @@ func New(cfg *Config, log *slog.Logger) (*Shipper, error) {
 			return nil, fmt.Errorf("state: %s is damaged: %w", s.statePath(), err)
 		}
 	}
-	// GELF listens from here on: what arrives before Run is spooled then.
-	s.gelfs = make([]*gelfInput, len(cfg.Inputs))
+	// Listening inputs listen from here on: what arrives before Run is
+	// spooled then.
+	s.listeners = make([]listener, len(cfg.Inputs))
 	for i, in := range cfg.Inputs {
-		if in.Type != "gelf" {
+		var l listener
+		dir := spoolDir(cfg.State.Path, in.Type, i)
+		switch in.Type {
+		case "gelf":
+			l, err = openGELF(in.GELF, in.Spool, dir, host, log)
+		case "syslog":
+			l, err = openSyslog(in.Syslog, in.Spool, dir, host, log)
+		case "forward":
+			l, err = openForward(in.Forward, in.Spool, dir, host, log)
+		default:
 			continue
 		}
-		g, err := openGELF(in.GELF, in.Spool, gelfSpoolDir(cfg.State.Path, i), host, log)
 		if err != nil {
-			s.closeGELF()
+			s.closeListeners()
 			return nil, fmt.Errorf("inputs[%d]: %w", i, err)
 		}
-		s.gelfs[i] = g
+		s.listeners[i] = l
 	}
 	return s, nil
 }
 
-func (s *Shipper) closeGELF() {
-	for _, g := range s.gelfs {
-		if g != nil {
-			g.srv.Close()
-			g.spool.Close()
+func (s *Shipper) closeListeners() {
+	for _, l := range s.listeners {
+		if l != nil {
+			l.close()
 		}
 	}
 }
 
-// GELFAddr is the address GELF input i (its index in inputs:) listens on.
-func (s *Shipper) GELFAddr(i int) string {
-	if i < 0 || i >= len(s.gelfs) || s.gelfs[i] == nil {
+// ListenAddr is the address listening input i (its index in inputs: a
+// gelf, syslog or forward input) listens on; "" for a file input.
+func (s *Shipper) ListenAddr(i int) string {
+	if i < 0 || i >= len(s.listeners) || s.listeners[i] == nil {
 		return ""
 	}
-	return s.gelfs[i].Addr()
+	return s.listeners[i].Addr()
 }
 
 func (s *Shipper) statePath() string { return filepath.Join(s.cfg.State.Path, "checkpoints.json") }
@@ -114,12 +123,12 @@ func (s *Shipper) Ready() (bool, string) {
 	case s.saveErr != nil:
 		return false, "cannot save checkpoints in state.path: " + s.saveErr.Error()
 	}
-	for _, g := range s.gelfs {
-		if g == nil {
+	for i, l := range s.listeners {
+		if l == nil {
 			continue
 		}
-		if why := g.refusing(); why != "" {
-			return false, "the GELF spool refuses messages (the receiver waits; UDP overflow is dropped by the kernel): " + why
+		if why := l.refusing(); why != "" {
+			return false, fmt.Sprintf("the %s spool of inputs[%d] refuses messages (the receiver waits; UDP overflow is dropped by the kernel): %s", s.cfg.Inputs[i].Type, i, why)
 		}
 	}
 	return true, ""
@@ -147,11 +156,11 @@ func (s *Shipper) Run(ctx context.Context) error {
 	defer stopInputs()
 	var inputs sync.WaitGroup
 	for i := range s.cfg.Inputs {
-		if g := s.gelfs[i]; g != nil {
+		if l := s.listeners[i]; l != nil {
 			inputs.Add(1)
 			go func() {
 				defer inputs.Done()
-				g.run(inCtx, items)
+				l.run(inCtx, items)
 			}()
 			continue
 		}
@@ -207,7 +216,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 	if err != nil {
 		stopInputs()
 		inputs.Wait()
-		s.closeGELF()
+		s.closeListeners()
 		return err
 	}
 	s.setRunning(true)
@@ -245,7 +254,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 	s.setRunning(false)
 	stopInputs()
 	inputs.Wait()
-	s.closeGELF()
+	s.closeListeners()
 	return s.save()
 }
 

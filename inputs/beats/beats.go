@@ -36,8 +36,8 @@ import (
 
 	"github.com/tidwall/gjson"
 
-	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/internal/connserve"
+	"github.com/logweave/logweave/internal/malformed"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -120,7 +120,7 @@ func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, handle: handle, log: log, ctx: ctx, cancel: cancel}
 	s.conns = connserve.New(ln, cfg.MaxConnections, func() {
-		ingest.Refuse(log, "beats", "connections", fmt.Errorf("%d connections already served (beats.max_connections)", cfg.MaxConnections), nil)
+		malformed.Refuse(log, "beats", "connections", fmt.Errorf("%d connections already served (beats.max_connections)", cfg.MaxConnections), nil)
 	}, tc, log)
 	s.conns.Serve(s.serveConn)
 	return s, nil
@@ -167,7 +167,7 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		tr.Begun = true
 		if err := s.frame(br, w, false); err != nil {
-			ingest.Refuse(s.log, "beats", ingest.Reason(err, errTooLarge, errInflated), err, c.RemoteAddr())
+			malformed.Refuse(s.log, "beats", malformed.Reason(err, errTooLarge, errInflated), err, c.RemoteAddr())
 			return
 		}
 		if w.size == 0 || uint32(len(w.events)) < w.size {
@@ -273,7 +273,7 @@ func (s *Server) frame(r *bufio.Reader, w *window, inner bool) error {
 		}
 		if !gjson.ValidBytes(doc) || !gjson.ParseBytes(doc).IsObject() {
 			// Its end is known: kept as its text, tagged.
-			ingest.Malformed("beats", "event_not_json")
+			malformed.Count("beats", "event_not_json")
 			var e pipeline.Event
 			e.SetString("message", strings.ToValidUTF8(string(doc), "\uFFFD"))
 			e.Set("tags", []byte(`["`+TagParseFailure+`"]`))

@@ -38,12 +38,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/tidwall/gjson"
 
-	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/internal/connserve"
+	"github.com/logweave/logweave/internal/malformed"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -124,6 +125,9 @@ type Server struct {
 	join   *joiner
 	stop   chan struct{}
 	done   chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // closeGrace is how long Close lets messages in progress reach the sink.
@@ -143,7 +147,7 @@ func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, handle: handle, log: log, ctx: ctx, cancel: cancel, join: newJoiner(int(cfg.MaxMessageBytes)),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	s.conns = connserve.New(ln, cfg.MaxConnections, func() {
-		ingest.Refuse(log, "forward", "connections", fmt.Errorf("%d connections already served (forward.max_connections)", cfg.MaxConnections), nil)
+		malformed.Refuse(log, "forward", "connections", fmt.Errorf("%d connections already served (forward.max_connections)", cfg.MaxConnections), nil)
 	}, tc, log)
 	s.conns.Serve(s.serveConn)
 	go func() {
@@ -178,15 +182,18 @@ func (s *Server) Addr() string { return s.conns.Addr().String() }
 // Close stops accepting, lets the messages being handled (and the open
 // parts of lines) reach the sink within a grace period, and closes the
 // connections.
+// Calling it again returns what the first call did.
 func (s *Server) Close() error {
-	grace := time.AfterFunc(closeGrace, s.cancel) // then the handlers' context ends
-	defer grace.Stop()
-	defer s.cancel()
-	err := s.conns.Close()
-	close(s.stop)
-	<-s.done
-	s.storeLines(s.join.expire(time.Now(), true))
-	return err
+	s.closeOnce.Do(func() {
+		grace := time.AfterFunc(closeGrace, s.cancel) // then the handlers' context ends
+		defer grace.Stop()
+		defer s.cancel()
+		s.closeErr = s.conns.Close()
+		close(s.stop)
+		<-s.done
+		s.storeLines(s.join.expire(time.Now(), true))
+	})
+	return s.closeErr
 }
 
 func (s *Server) serveConn(c net.Conn) {
@@ -203,7 +210,7 @@ func (s *Server) serveConn(c net.Conn) {
 		tr.Begun = true
 		m, err := s.read(br)
 		if err != nil {
-			ingest.Refuse(s.log, "forward", ingest.Reason(err, errTooLarge, errInflated), err, c.RemoteAddr())
+			malformed.Refuse(s.log, "forward", malformed.Reason(err, errTooLarge, errInflated), err, c.RemoteAddr())
 			return
 		}
 		var evicted []Line
@@ -362,7 +369,7 @@ func record(d *decoder) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ingest.Malformed("forward", "record_not_a_map")
+	malformed.Count("forward", "record_not_a_map")
 	var e pipeline.Event
 	if r := gjson.ParseBytes(v); r.Type == gjson.String {
 		e.SetString("message", r.Str)

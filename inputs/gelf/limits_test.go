@@ -167,33 +167,3 @@ func metricValue(t *testing.T, name string) float64 {
 	t.Fatalf("no metric %s", name)
 	return 0
 }
-
-// The queue between receiver and consumer is bounded by bytes as well as
-// count: large messages (a gzip bomb inflates to max_message_bytes from a
-// kilobyte) make the receiver wait, not the heap grow; GiveUp ends the wait.
-func TestQueueBoundedByBytes(t *testing.T) {
-	q := gelf.NewQueue(1000, 4<<20)
-	big := make([]byte, 1<<20-64)
-	for i := 0; i < 4; i++ {
-		if !q.Put(big) {
-			t.Fatal("put refused")
-		}
-	}
-	put := make(chan bool, 1)
-	go func() { put <- q.Put(big) }()
-	select {
-	case <-put:
-		t.Fatal("a fifth MiB was queued past the 4 MiB bound")
-	case <-time.After(100 * time.Millisecond):
-	}
-	q.Done(<-q.C())
-	if !<-put {
-		t.Fatal("put refused once there was room")
-	}
-	go func() { put <- q.Put(big) }()
-	time.Sleep(20 * time.Millisecond)
-	q.GiveUp()
-	if <-put {
-		t.Fatal("put succeeded past the bound after GiveUp")
-	}
-}

@@ -15,12 +15,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -59,8 +57,6 @@ var (
 		Name: "logweave_events_received_total", Help: "Events received and made durable, by input (http, gelf)."}, []string{"input"})
 	parseFailures = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "logweave_events_parse_failures_total", Help: "Events whose line was not a JSON object (tagged _jsonparsefailure)."})
-	malformed = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "logweave_input_malformed_total", Help: "Input refused by an input's protocol, by input (forward, ...) and reason (malformed, too_large, truncated, timeout, connections)."}, []string{"input", "reason"})
 	busy = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "logweave_ingest_busy_total", Help: "Requests answered 429 because http.max_concurrent_requests were in progress."})
 )
@@ -115,46 +111,6 @@ type scratch struct {
 // Received counts n events of input made durable
 // (logweave_events_received_total{input}).
 func Received(input string, n int) { received.WithLabelValues(input).Add(float64(n)) }
-
-// Malformed counts input an input refused, by reason.
-func Malformed(input, reason string) { malformed.WithLabelValues(input, reason).Inc() }
-
-// Reason names why a stream's framing failed, for Malformed and Refuse:
-// too_large (err is one of tooLarge), timeout (a message begun did not
-// arrive in time), truncated (the connection ended inside one), else
-// malformed.
-func Reason(err error, tooLarge ...error) string {
-	for _, t := range tooLarge {
-		if errors.Is(err, t) {
-			return "too_large"
-		}
-	}
-	var ne net.Error
-	switch {
-	case errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "truncated"
-	}
-	return "malformed"
-}
-
-var refusalLogged sync.Map // input → *atomic.Int64, Unix ns of its last log line
-
-// Refuse counts input an input refused (Malformed) and logs it, at most
-// once a second per input: a flood of bad input cannot flood the log.
-func Refuse(log *slog.Logger, input, reason string, err error, from net.Addr) {
-	Malformed(input, reason)
-	v, _ := refusalLogged.LoadOrStore(input, new(atomic.Int64))
-	last, now := v.(*atomic.Int64), time.Now().UnixNano()
-	if l := last.Load(); now-l >= int64(time.Second) && last.CompareAndSwap(l, now) {
-		addr := ""
-		if from != nil {
-			addr = from.String()
-		}
-		log.Warn(input+": input refused", "reason", reason, "error", err, "from", addr)
-	}
-}
 
 // Authorized reports whether r carries "Authorization: Bearer <token>"
 // (always, when token is empty), compared in constant time.

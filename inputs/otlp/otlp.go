@@ -37,6 +37,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/internal/malformed"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -259,7 +260,7 @@ func (s *Server) refuse(w http.ResponseWriter, code int, reason string, err erro
 	if a, e := net.ResolveTCPAddr("tcp", r.RemoteAddr); e == nil {
 		from = a
 	}
-	ingest.Refuse(s.log, "otlp", reason, err, from)
+	malformed.Refuse(s.log, "otlp", reason, err, from)
 	http.Error(w, err.Error(), code)
 }
 

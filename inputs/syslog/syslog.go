@@ -26,8 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/internal/connserve"
+	"github.com/logweave/logweave/internal/malformed"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -102,7 +102,7 @@ func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, udp: udp, handle: handle, log: log}
 	s.tcp = connserve.New(ln, cfg.MaxConnections, func() {
-		ingest.Refuse(log, "syslog", "connections", fmt.Errorf("%d connections already served (syslog.max_connections)", cfg.MaxConnections), nil)
+		malformed.Refuse(log, "syslog", "connections", fmt.Errorf("%d connections already served (syslog.max_connections)", cfg.MaxConnections), nil)
 	}, nil, log)
 	s.tcp.Serve(s.serveConn)
 	s.wg.Add(1)
@@ -141,7 +141,7 @@ func (s *Server) serveUDP() {
 		}
 		msg := buf[:n]
 		if n > int(s.cfg.MaxMessageBytes) {
-			ingest.Refuse(s.log, "syslog", "too_large", fmt.Errorf("%d-byte datagram cut to max_message_bytes", n), from)
+			malformed.Refuse(s.log, "syslog", "too_large", fmt.Errorf("%d-byte datagram cut to max_message_bytes", n), from)
 			msg = msg[:s.cfg.MaxMessageBytes]
 		}
 		s.handle(msg, time.Now())
@@ -154,7 +154,7 @@ var errTooLarge = errors.New("message larger than max_message_bytes")
 // counted and ends the connection.
 func (s *Server) serveConn(c net.Conn) {
 	if err := s.readConn(c); err != nil && !s.tcp.Closing() {
-		ingest.Refuse(s.log, "syslog", ingest.Reason(err, errTooLarge), err, c.RemoteAddr())
+		malformed.Refuse(s.log, "syslog", malformed.Reason(err, errTooLarge), err, c.RemoteAddr())
 	}
 }
 
