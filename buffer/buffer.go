@@ -599,8 +599,9 @@ func (b *Buffer) skipCorrupt(recs [][]byte, pos Position, off int) ([][]byte, Po
 // Commit records that everything before pos has been delivered. Segments
 // wholly before pos are deleted first, and the cursor is overwritten in
 // place, so a commit needs no free space and frees what it can: a full disk
-// drains. When the disk is full and everything written is delivered, the
-// segment being written is closed and deleted too.
+// drains. When everything written is delivered and the disk is full, or
+// the buffer half full, the segment being written is closed and deleted
+// too.
 func (b *Buffer) Commit(pos Position) error {
 	b.commitMu.Lock()
 	defer b.commitMu.Unlock()
@@ -629,7 +630,11 @@ func (b *Buffer) freeConsumed(pos Position) error {
 	if b.cursor.less(pos) {
 		b.cursor = pos
 	}
-	if b.diskFull != nil && b.cursor == b.written && b.sizes[b.wID] > 0 {
+	// Everything written is delivered and the disk is full, or the buffer
+	// is half full with the segment being written (a segment as large as
+	// max_bytes would otherwise hold it full for good): that segment is
+	// closed, to be deleted below.
+	if b.cursor == b.written && b.sizes[b.wID] > 0 && (b.diskFull != nil || 2*b.total >= b.opts.MaxBytes) {
 		if err := b.rotateLocked(); err == nil {
 			b.cursor = Position{Seg: b.wID}
 			if !b.read.less(b.cursor) || b.read.Seg < b.wID {

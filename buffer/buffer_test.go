@@ -135,6 +135,28 @@ func TestFullThenDrained(t *testing.T) {
 	}
 }
 
+// A buffer whose one segment is as large as max_bytes: once everything in
+// it is delivered, the segment is let go and appends go on (the segment
+// being written is never deleted, so it used to hold the buffer full for
+// good).
+func TestFullOneSegmentThenDrained(t *testing.T) {
+	b := open(t, t.TempDir(), 1024, 1024)
+	defer b.Close()
+	for round := range 3 {
+		var err error
+		n := 0
+		for ; n < 1000; n++ {
+			if err = b.Append(recs(n, 1)); err != nil {
+				break
+			}
+		}
+		if !errors.Is(err, buffer.ErrFull) || n < 5 {
+			t.Fatalf("round %d: want ErrFull after some appends, got %v after %d", round, err, n)
+		}
+		checkSeq(t, readAll(t, b, n, true), 0)
+	}
+}
+
 func TestConcurrentAppendersOneReader(t *testing.T) {
 	b := open(t, t.TempDir(), 4096, 64<<20)
 	defer b.Close()

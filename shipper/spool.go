@@ -22,7 +22,7 @@ import (
 var (
 	spoolDropped = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "logweave_shipper_spool_dropped_total",
-		Help: "Messages a listening input (gelf, syslog) dropped, by input and reason: shutdown (received while stopping and the spool could not take them). Otherwise the receiver waits while the spool cannot take more."},
+		Help: "Messages a listening input (gelf, syslog) dropped, by input and reason: shutdown (received while stopping and the spool could not take them), too_large (one message larger than spool.max_bytes). Otherwise the receiver waits while the spool cannot take more."},
 		[]string{"input", "reason"})
 	spooled = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "logweave_shipper_spooled_total", Help: "Messages a listening input (gelf, syslog, forward) wrote to its on-disk spool."},
@@ -88,11 +88,28 @@ func openSpool(input, dir string, cfg SpoolConfig, host string, log *slog.Logger
 
 // append appends records, trying again while the spool refuses them (full,
 // or its disk full) until it takes them, ctx ends or the input stops: then
-// it returns why it did not.
+// it returns why it did not. Records too large together for the spool
+// (spool.max_bytes) are appended in halves; one too large alone is refused
+// at once, the others appended (ErrTooLarge says some were left out).
 func (s *spool) append(ctx context.Context, recs [][]byte) error {
 	backoff := 50 * time.Millisecond
 	for len(recs) > 0 {
 		err := s.buf.Append(recs)
+		if errors.Is(err, buffer.ErrTooLarge) && len(recs) > 1 {
+			// Both halves are tried; ErrTooLarge then says that one or
+			// more records too large alone were left out.
+			errA := s.append(ctx, recs[:len(recs)/2])
+			if errA != nil && !errors.Is(errA, buffer.ErrTooLarge) {
+				return errA
+			}
+			if errB := s.append(ctx, recs[len(recs)/2:]); errB != nil {
+				return errB
+			}
+			return errA
+		}
+		if errors.Is(err, buffer.ErrTooLarge) {
+			return err
+		}
 		if err == nil {
 			spooled.WithLabelValues(s.input).Add(float64(len(recs)))
 			if s.refuse.Swap(nil) != nil {
@@ -200,7 +217,11 @@ func (q *queued) run(ctx context.Context, items chan<- collector.Item) {
 		defer close(stored)
 		recvqueue.Batches(recvCtx, q.queue, q.join, spoolBatching, func(batch []recvqueue.Received) {
 			recs := q.envelopes(batch)
-			if err := q.append(context.Background(), recs); err != nil { // only once stopping
+			switch err := q.append(context.Background(), recs); {
+			case errors.Is(err, buffer.ErrTooLarge): // a message larger than the spool
+				spoolDropped.WithLabelValues(q.input, "too_large").Inc()
+				q.log.Error("shipper: a message larger than the "+q.input+" spool (spool.max_bytes) was dropped", "error", err)
+			case err != nil: // only once stopping
 				spoolDropped.WithLabelValues(q.input, "shutdown").Add(float64(len(recs)))
 				q.log.Error("shipper: stopping while the "+q.input+" spool refuses; messages lost", "messages", len(recs), "error", err)
 			}
