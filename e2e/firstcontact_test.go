@@ -130,11 +130,13 @@ func TestStartFailuresNameKeyValueAndCause(t *testing.T) {
 		cfg   string
 		wants []string
 	}{
-		"empty":           {"# nothing yet\n", []string{"inputs", "none configured"}},
-		"port":            {"http: {listen: \":99999\"}\ninputs: [{type: file, paths: [/x/*.log]}]\n", []string{"shipper.yaml:1:", "http.listen", "99999"}},
-		"file with gelf":  {"inputs:\n  - type: file\n    paths: [/x/*.log]\n    listen: \":12201\"\n    chunk_timeout: 5s\n", []string{"shipper.yaml:4: inputs[0].listen: not a key of a file input", "shipper.yaml:5: inputs[0].chunk_timeout"}},
-		"gelf with paths": {"inputs:\n  - type: gelf\n    listen: \":12201\"\n    paths: [/x]\n    multiline: {pattern: x}\n", []string{"shipper.yaml:4: inputs[0].paths: not a key of a gelf input", "shipper.yaml:5: inputs[0].multiline"}},
-		"state":           {"state: {path: /dev/null/state}\ninputs: [{type: file, paths: [/x/*.log]}]\n", []string{"shipper.yaml:1:", "state.path", "/dev/null/state", "not a directory"}},
+		"empty":               {"# nothing yet\n", []string{"inputs", "none configured"}},
+		"port":                {"http: {listen: \":99999\"}\ninputs: [{type: file, paths: [/x/*.log]}]\n", []string{"shipper.yaml:1:", "http.listen", "99999"}},
+		"file with gelf":      {"inputs:\n  - type: file\n    paths: [/x/*.log]\n    listen: \":12201\"\n    chunk_timeout: 5s\n", []string{"shipper.yaml:4: inputs[0].listen: not a key of a file input", "shipper.yaml:5: inputs[0].chunk_timeout"}},
+		"gelf with paths":     {"inputs:\n  - type: gelf\n    listen: \":12201\"\n    paths: [/x]\n    multiline: {pattern: x}\n", []string{"shipper.yaml:4: inputs[0].paths: not a key of a gelf input", "shipper.yaml:5: inputs[0].multiline"}},
+		"forward with paths":  {"inputs:\n  - type: forward\n    listen: \":24224\"\n    paths: [/x]\n    timezone: UTC\n", []string{"shipper.yaml:4: inputs[0].paths: not a key of a forward input", "shipper.yaml:5: inputs[0].timezone"}},
+		"syslog bad timezone": {"inputs:\n  - type: syslog\n    listen: \":5514\"\n    timezone: Mars/Olympus\n", []string{"inputs[0].timezone", "Mars/Olympus"}},
+		"state":               {"state: {path: /dev/null/state}\ninputs: [{type: file, paths: [/x/*.log]}]\n", []string{"shipper.yaml:1:", "state.path", "/dev/null/state", "not a directory"}},
 	} {
 		cfg := writeFile(t, dir, "shipper.yaml", sc.cfg)
 		for _, sub := range []string{"validate", "run"} {

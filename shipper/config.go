@@ -64,23 +64,22 @@ type InputConfig struct {
 // UnmarshalYAML fills an input with its type's defaults and decodes the
 // keys of its type.
 func (in *InputConfig) UnmarshalYAML(unmarshal func(any) error) error {
-	var head struct {
-		Type string `yaml:"type"`
-	}
-	if err := unmarshal(&head); err != nil {
+	var raw map[string]any // the type first (strict decoding refuses a struct of it alone)
+	if err := unmarshal(&raw); err != nil {
 		return err
 	}
-	*in = InputConfig{Type: head.Type, Config: tail.DefaultConfig(), GELF: gelf.DefaultConfig(),
+	typ, _ := raw["type"].(string)
+	*in = InputConfig{Type: typ, Config: tail.DefaultConfig(), GELF: gelf.DefaultConfig(),
 		Syslog: syslog.DefaultConfig(), Forward: forward.DefaultConfig(), Spool: DefaultSpoolConfig()}
-	switch head.Type {
+	switch typ {
 	case "syslog":
-		k := syslogInputKeys{Type: head.Type, Config: in.Syslog, Spool: in.Spool}
+		k := syslogInputKeys{Type: typ, Config: in.Syslog, Spool: in.Spool}
 		if err := unmarshal(&k); err != nil {
 			return err
 		}
 		in.Syslog, in.Spool = k.Config, k.Spool
 	case "forward":
-		k := forwardInputKeys{Type: head.Type, Config: in.Forward, Spool: in.Spool}
+		k := forwardInputKeys{Type: typ, Config: in.Forward, Spool: in.Spool}
 		if err := unmarshal(&k); err != nil {
 			return err
 		}
