@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/logweave/logweave/collector"
+	"github.com/logweave/logweave/inputs/forward"
 	"github.com/logweave/logweave/inputs/gelf"
+	"github.com/logweave/logweave/inputs/syslog"
 	"github.com/logweave/logweave/inputs/tail"
 	"github.com/logweave/logweave/pipeline"
 	"github.com/logweave/logweave/shipper"
@@ -109,8 +111,24 @@ func TestReadmeConfigReferenceIsComplete(t *testing.T) {
 	}
 	sh := shipper.DefaultConfig()
 	pipeline.ParseConfig([]byte(block("### shipper.yaml")), sh)
-	if len(sh.Inputs) != 2 || sh.Inputs[0].Type != "file" || sh.Inputs[1].Type != "gelf" {
-		t.Fatalf("shipper.yaml example should have a file and a gelf input")
+	if len(sh.Inputs) != 4 || sh.Inputs[0].Type != "file" || sh.Inputs[1].Type != "gelf" || sh.Inputs[2].Type != "syslog" || sh.Inputs[3].Type != "forward" {
+		t.Fatalf("shipper.yaml example should have a file, a gelf, a syslog and a forward input")
+	}
+	// The keys of the syslog and forward inputs (decoded by type) are
+	// shown too, with their defaults.
+	shipperBlock := block("### shipper.yaml")
+	for _, typ := range []reflect.Type{reflect.TypeOf(syslog.Config{}), reflect.TypeOf(forward.Config{})} {
+		for _, key := range yamlKeys(typ, "") {
+			if last := key[strings.LastIndex(key, ".")+1:]; !strings.Contains(shipperBlock, last+":") {
+				t.Errorf("shipper.yaml: key %s of a %s input is not documented", key, typ)
+			}
+		}
+	}
+	sl, fw := sh.Inputs[2].Syslog, sh.Inputs[3].Forward
+	sl.Listen, fw.Listen = "", ""
+	if !reflect.DeepEqual(sl, syslog.DefaultConfig()) || !reflect.DeepEqual(fw, forward.DefaultConfig()) ||
+		sh.Inputs[2].Spool != shipper.DefaultSpoolConfig() || sh.Inputs[3].Spool != shipper.DefaultSpoolConfig() {
+		t.Errorf("documented syslog or forward input differs from the defaults:\n%+v\n%+v", sl, fw)
 	}
 	in := sh.Inputs[0].Config
 	in.Paths = nil

@@ -29,7 +29,7 @@ import (
 var pprofAddr string
 
 var program = &cli.Program{Name: "shipper",
-	Summary: "tails log files and receives GELF on a node, and ships every line to the collector, at least once",
+	Summary: "tails log files and receives GELF, syslog and Fluent Forward on a node, and ships every line to the collector, at least once",
 	Subs: []cli.Sub{
 		{Name: "run", Summary: "run the shipper", NeedsConfig: true, Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&pprofAddr, "pprof", "", "serve Go's net/http/pprof profiles on this address, e.g. 127.0.0.1:6061 (off by default)")
@@ -107,16 +107,16 @@ func run(args []string) int {
 	cli.ServePprof(pprofAddr, log)
 	log.Info("shipper started", "collector", pipeline.RedactURLs(cfg.Collector.URLs), "inputs", len(cfg.Inputs))
 	read := func() float64 {
-		return cli.MetricSum(prometheus.DefaultGatherer, "logweave_tail_lines_read_total", "logweave_shipper_gelf_spooled_total")
+		return cli.MetricSum(prometheus.DefaultGatherer, "logweave_tail_lines_read_total", "logweave_shipper_spooled_total")
 	}
 	go cli.Summarize(ctx, log, cfg.SummaryInterval, prometheus.DefaultGatherer, []cli.Stat{
 		{Key: "lines_read", Metric: "logweave_tail_lines_read_total", Delta: true},
-		{Key: "gelf_received", Metric: "logweave_shipper_gelf_spooled_total", Delta: true},
+		{Key: "received", Metric: "logweave_shipper_spooled_total", Delta: true},
 		{Key: "sent", Metric: "logweave_shipper_events_sent_total", Delta: true},
 		{Key: "acked", Func: func() float64 { return float64(s.Acked()) }, Delta: true},
 		{Key: "unacked", Func: func() float64 { return max(0, read()-float64(s.Acked())) }},
 		{Key: "files_open", Metric: "logweave_tail_files_open"},
-		{Key: "spool_bytes", Metric: "logweave_shipper_gelf_spool_bytes"},
+		{Key: "spool_bytes", Metric: "logweave_shipper_spool_bytes"},
 	})
 	if err := s.Run(ctx); err != nil {
 		log.Error("shipper: stopped with error", "error", err)
