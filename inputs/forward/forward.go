@@ -23,9 +23,11 @@
 // once a second, and its connection closed: after it nothing can be told
 // apart.
 //
-// With tls, connections are TLS (mutual with client_ca). Not yet: the
-// shared-key handshake (security/HELO/PING/PONG) and the UDP heartbeat of
-// legacy senders.
+// With tls, connections are TLS (mutual with client_ca). With
+// security.shared_key, a connection first passes the shared-key handshake
+// (HELO, PING, PONG); one that fails it is counted (reason auth) and
+// closed. UDP datagrams to the same port number are answered as Fluentd
+// answers heartbeats (one zero byte).
 package forward
 
 import (
@@ -38,6 +40,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -67,6 +70,8 @@ type Config struct {
 	// Fluentd's transport tls); with client_ca, senders need a
 	// certificate it signed.
 	TLS pipeline.ServerTLS `yaml:"tls"`
+	// Security: with shared_key, the handshake of Forward protocol v1.
+	Security Security `yaml:"security"`
 }
 
 // DefaultConfig returns the defaults (off).
@@ -84,6 +89,9 @@ func (c *Config) Validate(prefix string) error {
 	}
 	if err := c.TLS.Validate(prefix + ".tls"); err != nil {
 		return err
+	}
+	if c.Security.SelfHostname != "" && c.Security.SharedKey == "" {
+		return fmt.Errorf("%s.security.self_hostname: set without shared_key, which turns the handshake on", prefix)
 	}
 	if c.MaxMessageBytes < 1024 || c.MaxDecompressedBytes < c.MaxMessageBytes {
 		return fmt.Errorf("%s: need max_message_bytes >= 1KiB and max_decompressed_bytes >= max_message_bytes", prefix)
@@ -126,6 +134,8 @@ type Server struct {
 	stop   chan struct{}
 	done   chan struct{}
 
+	udp       net.PacketConn // heartbeats
+	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -139,13 +149,23 @@ func Listen(cfg Config, handle Handler, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Security.SharedKey != "" && cfg.Security.SelfHostname == "" {
+		cfg.Security.SelfHostname, _ = os.Hostname()
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, err
 	}
+	udp, err := net.ListenPacket("udp", ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("forward heartbeat (udp): %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, handle: handle, log: log, ctx: ctx, cancel: cancel, join: newJoiner(int(cfg.MaxMessageBytes)),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), udp: udp}
+	s.wg.Add(1)
+	go s.heartbeat(udp)
 	s.conns = connserve.New(ln, cfg.MaxConnections, func() {
 		malformed.Refuse(log, "forward", "connections", fmt.Errorf("%d connections already served (forward.max_connections)", cfg.MaxConnections), nil)
 	}, tc, log)
@@ -189,6 +209,8 @@ func (s *Server) Close() error {
 		defer grace.Stop()
 		defer s.cancel()
 		s.closeErr = s.conns.Close()
+		s.udp.Close()
+		s.wg.Wait()
 		close(s.stop)
 		<-s.done
 		s.storeLines(s.join.expire(time.Now(), true))
@@ -199,6 +221,17 @@ func (s *Server) Close() error {
 func (s *Server) serveConn(c net.Conn) {
 	tr := &connserve.TimeoutReader{Conn: c, Timeout: s.cfg.ReadTimeout, Server: s.conns}
 	br := bufio.NewReaderSize(tr, 64<<10)
+	if s.cfg.Security.SharedKey != "" {
+		tr.Begun = true // the handshake must end within read_timeout
+		if err := s.handshake(c, br); err != nil {
+			reason := malformed.Reason(err)
+			if errors.Is(err, errAuth) {
+				reason = "auth"
+			}
+			malformed.Refuse(s.log, "forward", reason, err, c.RemoteAddr())
+			return
+		}
+	}
 	for {
 		tr.Begun = false
 		if _, err := br.Peek(1); err != nil {
@@ -241,16 +274,7 @@ func (s *Server) serveConn(c net.Conn) {
 
 // ack is the answer {"ack": chunk}.
 func ack(chunk string) []byte {
-	b := []byte{0x81, 0xa3, 'a', 'c', 'k'}
-	switch n := len(chunk); {
-	case n < 32:
-		b = append(b, 0xa0|byte(n))
-	case n < 256:
-		b = append(b, 0xd9, byte(n))
-	default:
-		b = append(b, 0xda, byte(n>>8), byte(n))
-	}
-	return append(b, chunk...)
+	return appendStr([]byte{0x81, 0xa3, 'a', 'c', 'k'}, chunk)
 }
 
 var errInflated = errors.New("decompressed message larger than max_decompressed_bytes")
