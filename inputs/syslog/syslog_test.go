@@ -127,6 +127,7 @@ func TestFramings(t *testing.T) {
 	u, _ := net.Dial("udp", s.Addr())
 	defer u.Close()
 	u.Write([]byte("<13>1 - - - - - - over udp\n"))
+	waitFor(t, g, 1) // UDP and TCP are read apart: their order is only kept within each
 	c, _ := net.Dial("tcp", s.Addr())
 	defer c.Close()
 	c.Write([]byte("<13>Dec  6 09:00:00 h app: by newline\n"))
