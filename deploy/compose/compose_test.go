@@ -276,6 +276,18 @@ func TestComposeConfigsAgreeWithServices(t *testing.T) {
 					if published(svc, port, "tcp") == nil {
 						t.Errorf("collector listens on %d, which is not published", port)
 					}
+					// The inputs agents on the host send to (Forward with
+					// its UDP heartbeat, OTLP), which take no token: on the
+					// host's loopback only.
+					for _, in := range []struct{ name, listen, proto string }{
+						{"forward.listen", c.Forward.Listen, "tcp"}, {"forward.listen (heartbeat)", c.Forward.Listen, "udp"},
+						{"otlp.grpc_listen", c.OTLP.GRPCListen, "tcp"}, {"otlp.http_listen", c.OTLP.HTTPListen, "tcp"},
+					} {
+						port, err := deploytest.Port(in.listen)
+						if pp := published(svc, port, in.proto); err != nil || pp == nil || pp.HostIP != "127.0.0.1" {
+							t.Errorf("collector: %s %q is not published (%s) on 127.0.0.1: %+v", in.name, in.listen, in.proto, pp)
+						}
+					}
 					if m := mountOf(svc, c.Buffer.Path); m == nil || m.Type != types.VolumeTypeVolume {
 						t.Errorf("collector: buffer.path %s is not on a volume", c.Buffer.Path)
 					}
