@@ -78,7 +78,7 @@ func costCorpus(t testing.TB, path string, n int, seed uint64) int {
 type usage struct {
 	name      string
 	cpu       time.Duration // user + sys
-	peakKiB   int64         // VmHWM (ru_maxrss)
+	peakKiB   int64         // VmHWM
 	wallLines time.Duration // from start until every line was out
 }
 
@@ -197,7 +197,7 @@ func TestEndToEndCost(t *testing.T) {
 				t.Errorf("%s: %d lines in the output, want %d", v.name, got, n)
 			}
 		}
-		results = append(results, result{v.name, usageOf("shipper", sh.cmd.ProcessState), usageOf("collector", col.cmd.ProcessState), wall})
+		results = append(results, result{v.name, sh.usage("shipper"), col.usage("collector"), wall})
 	}
 
 	per := func(d time.Duration) float64 { return d.Seconds() / float64(n) * 1e6 }

@@ -82,7 +82,7 @@ func TestInputCost(t *testing.T) {
 		if got := countLines(t, filepath.Join(vdir, "out", "logs-*.ndjson")); got != n {
 			t.Errorf("%s: %d events in the output, want %d", in.name, got, n)
 		}
-		results = append(results, result{in.name, usageOf("collector", col.cmd.ProcessState), wall})
+		results = append(results, result{in.name, col.usage("collector"), wall})
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ncollector cost per input: %d events of the end-to-end corpus, batches of 1000, defaults (disk buffer, file output, traces)\n", n)

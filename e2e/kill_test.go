@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,6 +59,18 @@ type process struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	done chan struct{}
+	// peakKiB is the process's VmHWM as /proc last showed it (polled while
+	// it runs). Not the rusage of wait4: a child's ru_maxrss starts from
+	// its parent's RSS at fork and survives exec, so it would count this
+	// test's memory.
+	peakKiB atomic.Int64
+}
+
+// usage is what the process spent over its whole life (after it ended).
+func (p *process) usage(name string) usage {
+	u := usageOf(name, p.cmd.ProcessState)
+	u.peakKiB = p.peakKiB.Load()
+	return u
 }
 
 func spawn(t *testing.T, logPath, bin string, args ...string) *process {
@@ -73,6 +86,20 @@ func spawn(t *testing.T, logPath, bin string, args ...string) *process {
 	}
 	p := &process{t: t, cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); lf.Close(); close(p.done) }()
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if k := procStatusKiB(cmd.Process.Pid, "VmHWM"); k > p.peakKiB.Load() {
+				p.peakKiB.Store(k)
+			}
+			select {
+			case <-p.done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 	t.Cleanup(p.kill)
 	return p
 }

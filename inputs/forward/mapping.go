@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"bytes"
 	"strings"
 	"time"
 
@@ -28,7 +27,7 @@ func Map(tag string, e Entry) []byte {
 	msgKey := ""
 	var text string
 	for _, k := range []string{"log", "message"} {
-		if v := root.Get(escape(k)); v.Type == gjson.String {
+		if v := root.Get(k); v.Type == gjson.String { // neither key needs escaping as a path
 			msgKey, text = k, v.Str
 			break
 		}
@@ -89,10 +88,5 @@ func Map(tag string, e Entry) []byte {
 	if !e.Time.IsZero() && !has("@timestamp", "timestamp", "time", "ts") {
 		ev.SetString("@timestamp", e.Time.UTC().Format(time.RFC3339Nano))
 	}
-	return bytes.Clone(ev.Encode(nil))
-}
-
-// escape makes a key a gjson path of one key.
-func escape(k string) string {
-	return strings.NewReplacer(".", `\.`, "*", `\*`, "?", `\?`).Replace(k)
+	return ev.Encode(make([]byte, 0, len(e.Record)+64))
 }
