@@ -50,28 +50,15 @@ const (
 	RoleIndex  = "index"  // buffer (Kafka) into Elasticsearch
 )
 
-// Output receives batches from the indexer; Write returns nil only when
-// every record was delivered (or dead-lettered).
-type Output interface {
-	Write(ctx context.Context, recs []pipeline.Record) error
-}
-
-// Source hands the indexer batches; commit marks a batch delivered.
-type Source interface {
-	// Next returns a batch, valid until Next is called again, and the
-	// function that commits it.
-	Next(ctx context.Context, max, maxBytes int) ([]pipeline.Record, func(context.Context) error, error)
-}
-
 // Collector is one running collector.
 type Collector struct {
 	cfg      *Config
 	role     string
 	log      *slog.Logger
-	buf      *buffer.Buffer // embedded buffer, nil with Kafka
-	sink     ingest.Sink    // nil without the ingest role
-	src      Source         // nil without the index role
-	out      Output
+	buf      *buffer.Buffer  // embedded buffer, nil with Kafka
+	sink     pipeline.Sink   // nil without the ingest role
+	src      pipeline.Source // nil without the index role
+	out      pipeline.Output
 	gatherer prometheus.Gatherer // what /metrics serves
 	outName  string              // elasticsearch or file, the output label of logweave_output_events_total
 	es       *elasticsearch.Output
@@ -82,9 +69,9 @@ type Collector struct {
 	// indexed; what is not delivered by then stays buffered.
 	DrainTimeout time.Duration
 
-	gelf    *gelfInput
+	gelf    *queuedInput
 	forward *forward.Server
-	syslog  *syslogInput
+	syslog  *queuedInput
 	beats   *beats.Server
 	otlp    *otlp.Server
 
@@ -232,35 +219,35 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 		return p
 	}
 	if ingesting && cfg.GELF.Listen != "" {
-		c.gelf, err = startGELF(cfg.GELF, newProcessor(), c.sink, log)
+		c.gelf, err = startGELF(cfg.GELF, receiver{newProcessor(), c.sink}, log)
 		if err != nil {
 			return nil, fmt.Errorf("gelf.listen: %w", err)
 		}
 		c.closers = append(c.closers, c.gelf.close)
 	}
 	if ingesting && cfg.Forward.Listen != "" {
-		c.forward, err = startForward(cfg.Forward, newProcessor(), c.sink, log)
+		c.forward, err = startForward(cfg.Forward, receiver{newProcessor(), c.sink}, log)
 		if err != nil {
 			return nil, fmt.Errorf("forward.listen: %w", err)
 		}
 		c.closers = append(c.closers, c.forward.Close)
 	}
 	if ingesting && cfg.Syslog.Listen != "" {
-		c.syslog, err = startSyslog(cfg.Syslog, newProcessor(), c.sink, log)
+		c.syslog, err = startSyslog(cfg.Syslog, receiver{newProcessor(), c.sink}, log)
 		if err != nil {
 			return nil, fmt.Errorf("syslog.listen: %w", err)
 		}
 		c.closers = append(c.closers, c.syslog.close)
 	}
 	if ingesting && cfg.Beats.Listen != "" {
-		c.beats, err = startBeats(cfg.Beats, newProcessor(), c.sink, log)
+		c.beats, err = startBeats(cfg.Beats, receiver{newProcessor(), c.sink}, log)
 		if err != nil {
 			return nil, fmt.Errorf("beats.listen: %w", err)
 		}
 		c.closers = append(c.closers, c.beats.Close)
 	}
 	if ingesting && (cfg.OTLP.HTTPListen != "" || cfg.OTLP.GRPCListen != "") {
-		c.otlp, err = startOTLP(cfg.OTLP, newProcessor(), c.sink, log)
+		c.otlp, err = startOTLP(cfg.OTLP, receiver{newProcessor(), c.sink}, log)
 		if err != nil {
 			return nil, fmt.Errorf("otlp.%w", err)
 		}
@@ -578,7 +565,7 @@ func (c *Collector) closeAll() error {
 
 // countingSink counts what its sink took.
 type countingSink struct {
-	ingest.Sink
+	pipeline.Sink
 	n prometheus.Counter
 }
 
@@ -611,10 +598,10 @@ func (s bufferSink) Write(_ context.Context, recs []pipeline.Record) error {
 	}
 	err := s.b.AppendFrames(f)
 	if errors.Is(err, buffer.ErrFull) {
-		return fmt.Errorf("%w: %w", ingest.ErrFull, err)
+		return fmt.Errorf("%w: %w", pipeline.ErrFull, err)
 	}
 	if errors.Is(err, buffer.ErrTooLarge) {
-		return fmt.Errorf("%w: %w", ingest.ErrTooLarge, err)
+		return fmt.Errorf("%w: %w", pipeline.ErrTooLarge, err)
 	}
 	return err
 }

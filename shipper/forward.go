@@ -13,12 +13,16 @@ import (
 // forwardInput receives Fluent Forward (Docker's fluentd log driver,
 // Fluent Bit's and Fluentd's forward outputs) into its spool. A message's
 // chunk is acknowledged once its entries are in the spool (fsynced); while
-// the spool refuses, the connection waits for its acknowledgement and the
-// sender holds back. Records are mapped here and spooled as JSON log lines.
+// the spool refuses, the connection waits for its acknowledgement (for up
+// to 30 s, then it is closed and the sender sends the chunk again later).
+// Records are mapped here and spooled as JSON log lines.
 type forwardInput struct {
 	*spool
 	srv *forward.Server
 }
+
+// forwardWait bounds how long a chunk waits for a spool that refuses.
+const forwardWait = 30 * time.Second
 
 func openForward(cfg forward.Config, sc SpoolConfig, dir, host string, log *slog.Logger) (*forwardInput, error) {
 	sp, err := openSpool("forward", dir, sc, host, log)
@@ -26,7 +30,9 @@ func openForward(cfg forward.Config, sc SpoolConfig, dir, host string, log *slog
 		return nil, err
 	}
 	f := &forwardInput{spool: sp}
-	f.srv, err = forward.Listen(cfg, f.store, log)
+	f.srv, err = forward.Listen(cfg, func(ctx context.Context, m *forward.Message) error {
+		return pipeline.ReceiveRetrying(ctx, f.spool, "forward", forward.Envelopes(host, m, &f.seq, time.Now()), forwardWait)
+	}, log)
 	if err != nil {
 		sp.buf.Close()
 		return nil, err
@@ -36,33 +42,10 @@ func openForward(cfg forward.Config, sc SpoolConfig, dir, host string, log *slog
 	return f, nil
 }
 
-// store spools one message's entries; nil once they are durable.
-func (f *forwardInput) store(ctx context.Context, m *forward.Message) error {
-	now := time.Now()
-	recs := make([][]byte, 0, len(m.Entries))
-	for i, e := range m.Entries {
-		// A chunk sent again (its ack was lost) gets the same ids, so it
-		// overwrites itself; without a chunk id nothing is resent.
-		origin, n := "forward\x00"+m.Tag+"\x00"+m.Chunk, int64(i)
-		if m.Chunk == "" {
-			origin, n = "forward\x00"+m.Tag, f.seq.Add(1)
-		}
-		env := pipeline.Envelope{
-			ID:     pipeline.EventID(f.host, origin, n, e.Time.UnixNano(), e.Record),
-			ReadAt: now,
-			Host:   f.host,
-			Line:   forward.Map(m.Tag, e),
-		}
-		recs = append(recs, env.AppendJSON(nil))
-	}
-	return f.append(ctx, recs)
-}
-
 func (f *forwardInput) run(ctx context.Context, items chan<- collector.Item) {
 	stopFeed := f.startFeed(items)
 	<-ctx.Done()
-	close(f.stopping) // a message the spool refuses now is not acknowledged: its sender sends it again
-	f.srv.Close()
+	f.srv.Close() // a message the spool refuses now is not acknowledged: its sender sends it again
 	stopFeed()
 }
 

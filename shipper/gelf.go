@@ -23,7 +23,7 @@ func openGELF(cfg gelf.Config, sc SpoolConfig, dir, host string, log *slog.Logge
 		return nil, err
 	}
 	g := &gelfInput{queued: queued{spool: sp, queue: recvqueue.NewQueue(32768, int64(cfg.MaxPendingBytes)), join: gelf.NewJoiner(int(cfg.MaxMessageBytes), time.Second)}}
-	g.envelopes = g.wrap
+	g.envelopes = func(b []recvqueue.Received) []pipeline.Envelope { return gelf.Envelopes(host, b, &g.seq) }
 	g.srv, err = gelf.Listen(cfg, func(p []byte, _ string) { g.put(p) }, log)
 	if err != nil {
 		sp.buf.Close()
@@ -32,23 +32,6 @@ func openGELF(cfg gelf.Config, sc SpoolConfig, dir, host string, log *slog.Logge
 	g.queued.srv, g.listen = g.srv, g.srv.Addr()
 	log.Info("shipper: receiving GELF (udp and tcp)", "addr", g.srv.Addr(), "spool", dir)
 	return g, nil
-}
-
-// wrap fixes each message's event id here, so a message sent twice (after
-// a restart) is indexed once.
-func (g *gelfInput) wrap(batch []recvqueue.Received) [][]byte {
-	recs := make([][]byte, 0, len(batch))
-	for _, m := range batch {
-		env := pipeline.Envelope{
-			ID:     pipeline.EventID(g.host, "gelf", g.seq.Add(1), m.At.UnixNano(), m.Payload),
-			ReadAt: m.At,
-			Host:   g.host,
-			Format: "gelf",
-			Line:   m.Payload,
-		}
-		recs = append(recs, env.AppendJSON(nil))
-	}
-	return recs
 }
 
 // Addr is where GELF is received.

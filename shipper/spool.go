@@ -70,8 +70,7 @@ type spool struct {
 	seq    atomic.Int64
 	wg     sync.WaitGroup
 
-	refuse   atomic.Pointer[error] // why the spool refuses now; nil when it takes messages
-	stopping chan struct{}         // closed when the input is told to stop
+	refuse atomic.Pointer[error] // why the spool refuses now; nil when it takes messages
 }
 
 func spoolDir(state, input string, i int) string {
@@ -83,54 +82,56 @@ func openSpool(input, dir string, cfg SpoolConfig, host string, log *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("%s spool %s: %w", input, dir, err)
 	}
-	return &spool{input: input, buf: b, host: host, log: log, stopping: make(chan struct{})}, nil
+	return &spool{input: input, buf: b, host: host, log: log}, nil
 }
 
-// append appends records, trying again while the spool refuses them (full,
-// or its disk full) until it takes them, ctx ends or the input stops: then
-// it returns why it did not. Records too large together for the spool
-// (spool.max_bytes) are appended in halves; one too large alone is refused
-// at once, the others appended (ErrTooLarge says some were left out).
-func (s *spool) append(ctx context.Context, recs [][]byte) error {
-	backoff := 50 * time.Millisecond
-	for len(recs) > 0 {
-		err := s.buf.Append(recs)
-		if errors.Is(err, buffer.ErrTooLarge) && len(recs) > 1 {
-			// Both halves are tried; ErrTooLarge then says that one or
-			// more records too large alone were left out.
-			errA := s.append(ctx, recs[:len(recs)/2])
-			if errA != nil && !errors.Is(errA, buffer.ErrTooLarge) {
-				return errA
-			}
-			if errB := s.append(ctx, recs[len(recs)/2:]); errB != nil {
-				return errB
-			}
+// Receive makes spool a pipeline.Receiver: envelopes appended (fsynced)
+// in one try. When the spool refuses (full, or its disk full) it says
+// pipeline.ErrFull, and /readyz says why until it takes messages again.
+// Envelopes too large together for the spool (spool.max_bytes) are
+// appended in halves; one too large alone is left out, the others
+// appended, and pipeline.ErrTooLarge says so.
+func (s *spool) Receive(_ context.Context, _ string, envs []pipeline.Envelope) error {
+	recs := make([][]byte, len(envs))
+	for i := range envs {
+		recs[i] = envs[i].AppendJSON(nil)
+	}
+	err := s.appendRecs(recs)
+	switch {
+	case err == nil:
+		if s.refuse.Swap(nil) != nil {
+			s.log.Info("shipper: the " + s.input + " spool takes messages again")
+		}
+		spoolBytes.WithLabelValues(s.input, s.listen).Set(float64(s.buf.Stats().Pending))
+		return nil
+	case errors.Is(err, buffer.ErrTooLarge):
+		return fmt.Errorf("%w: %w", pipeline.ErrTooLarge, err)
+	}
+	if s.refuse.Swap(&err) == nil {
+		s.log.Error("shipper: the "+s.input+" spool refuses messages; holding them and receiving no more until it takes them", "messages", len(recs), "error", err)
+	}
+	if errors.Is(err, buffer.ErrFull) {
+		return fmt.Errorf("%w: %w", pipeline.ErrFull, err)
+	}
+	return err
+}
+
+func (s *spool) appendRecs(recs [][]byte) error {
+	err := s.buf.Append(recs)
+	if errors.Is(err, buffer.ErrTooLarge) && len(recs) > 1 {
+		errA := s.appendRecs(recs[:len(recs)/2])
+		if errA != nil && !errors.Is(errA, buffer.ErrTooLarge) {
 			return errA
 		}
-		if errors.Is(err, buffer.ErrTooLarge) {
-			return err
+		if errB := s.appendRecs(recs[len(recs)/2:]); errB != nil {
+			return errB
 		}
-		if err == nil {
-			spooled.WithLabelValues(s.input).Add(float64(len(recs)))
-			if s.refuse.Swap(nil) != nil {
-				s.log.Info("shipper: the " + s.input + " spool takes messages again")
-			}
-			break
-		}
-		if s.refuse.Swap(&err) == nil {
-			s.log.Error("shipper: the "+s.input+" spool refuses messages; holding them and receiving no more until it takes them", "messages", len(recs), "error", err)
-		}
-		select {
-		case <-s.stopping:
-			return err
-		case <-ctx.Done():
-			return err
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, time.Second)
+		return errA
 	}
-	spoolBytes.WithLabelValues(s.input, s.listen).Set(float64(s.buf.Stats().Pending))
-	return nil
+	if err == nil {
+		spooled.WithLabelValues(s.input).Add(float64(len(recs)))
+	}
+	return err
 }
 
 // refusing says why the spool takes no messages now ("" while it does).
@@ -201,8 +202,8 @@ type queued struct {
 	srv   interface{ Close() error }
 	queue *recvqueue.Queue
 	join  recvqueue.Joiner // nil: none
-	// envelopes wraps a batch received in envelopes for the spool.
-	envelopes func([]recvqueue.Received) [][]byte
+	// envelopes wraps a batch received for the spool.
+	envelopes func([]recvqueue.Received) []pipeline.Envelope
 }
 
 // spoolBatching bounds a batch written to a spool: 2000 messages, 4 MiB, or
@@ -211,26 +212,25 @@ var spoolBatching = recvqueue.Batching{Messages: 2000, Bytes: 4 << 20, Every: 20
 
 func (q *queued) run(ctx context.Context, items chan<- collector.Item) {
 	stopFeed := q.startFeed(items)
+	// Until ctx ends a batch the spool refuses is tried again; after it,
+	// once more, and what that does not take is lost.
 	recvCtx, stopRecv := context.WithCancel(context.Background())
 	stored := make(chan struct{})
 	go func() {
 		defer close(stored)
 		recvqueue.Batches(recvCtx, q.queue, q.join, spoolBatching, func(batch []recvqueue.Received) {
-			recs := q.envelopes(batch)
-			switch err := q.append(context.Background(), recs); {
-			case errors.Is(err, buffer.ErrTooLarge): // a message larger than the spool
+			switch err := pipeline.ReceiveUnacked(ctx, q.spool, q.input, q.envelopes(batch), nil); {
+			case errors.Is(err, pipeline.ErrTooLarge): // a message larger than the spool
 				spoolDropped.WithLabelValues(q.input, "too_large").Inc()
 				q.log.Error("shipper: a message larger than the "+q.input+" spool (spool.max_bytes) was dropped", "error", err)
-			case err != nil: // only once stopping
-				spoolDropped.WithLabelValues(q.input, "shutdown").Add(float64(len(recs)))
-				q.log.Error("shipper: stopping while the "+q.input+" spool refuses; messages lost", "messages", len(recs), "error", err)
+			case err != nil:
+				spoolDropped.WithLabelValues(q.input, "shutdown").Add(float64(len(batch)))
+				q.log.Error("shipper: stopping while the "+q.input+" spool refuses; messages lost", "messages", len(batch), "error", err)
 			}
 		})
 	}()
 	<-ctx.Done()
-	// From here what the spool refuses is lost, not waited for; the
-	// receiver reads what its sockets hold, for up to 5 s.
-	close(q.stopping)
+	// The receiver reads what its sockets hold, for up to 5 s.
 	t := time.AfterFunc(5*time.Second, q.queue.GiveUp)
 	q.srv.Close()
 	t.Stop()
@@ -239,8 +239,7 @@ func (q *queued) run(ctx context.Context, items chan<- collector.Item) {
 	stopFeed() // the spool is closed by the shipper, after the last ack
 }
 
-// put is the receiver's handler: it queues a message (cloned when the
-// receiver reuses its buffer), waiting for room.
+// put is the receiver's handler: it queues a message, waiting for room.
 func (q *queued) put(p []byte) {
 	if !q.queue.Put(p) {
 		spoolDropped.WithLabelValues(q.input, "shutdown").Inc()

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/logweave/logweave/inputs/syslog"
-	"github.com/logweave/logweave/internal/malformed"
 	"github.com/logweave/logweave/internal/recvqueue"
 	"github.com/logweave/logweave/pipeline"
 )
@@ -17,7 +16,6 @@ import (
 type syslogInput struct {
 	queued
 	srv *syslog.Server
-	loc *time.Location
 }
 
 func openSyslog(cfg syslog.Config, sc SpoolConfig, dir, host string, log *slog.Logger) (*syslogInput, error) {
@@ -29,8 +27,8 @@ func openSyslog(cfg syslog.Config, sc SpoolConfig, dir, host string, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	s := &syslogInput{queued: queued{spool: sp, queue: recvqueue.NewQueue(10000, 64<<20)}, loc: loc}
-	s.envelopes = s.wrap
+	s := &syslogInput{queued: queued{spool: sp, queue: recvqueue.NewQueue(10000, 64<<20)}}
+	s.envelopes = func(b []recvqueue.Received) []pipeline.Envelope { return syslog.Envelopes(host, b, loc, &s.seq) }
 	s.srv, err = syslog.Listen(cfg, func(msg []byte, _ time.Time) { s.put(bytes.Clone(msg)) }, log)
 	if err != nil {
 		sp.buf.Close()
@@ -39,26 +37,6 @@ func openSyslog(cfg syslog.Config, sc SpoolConfig, dir, host string, log *slog.L
 	s.queued.srv, s.listen = s.srv, s.srv.Addr()
 	log.Info("shipper: receiving syslog (udp and tcp)", "addr", s.srv.Addr(), "spool", dir)
 	return s, nil
-}
-
-// wrap maps each message (one without a syslog header is kept as its
-// text) and fixes its event id.
-func (s *syslogInput) wrap(batch []recvqueue.Received) [][]byte {
-	recs := make([][]byte, 0, len(batch))
-	for _, m := range batch {
-		msg, ok := syslog.Parse(m.Payload, m.At, s.loc)
-		if !ok {
-			malformed.Count("syslog", "no_header")
-		}
-		env := pipeline.Envelope{
-			ID:     pipeline.EventID(s.host, "syslog", s.seq.Add(1), m.At.UnixNano(), m.Payload),
-			ReadAt: m.At,
-			Host:   s.host,
-			Line:   syslog.Map(&msg, ok),
-		}
-		recs = append(recs, env.AppendJSON(nil))
-	}
-	return recs
 }
 
 // Addr is where syslog is received.

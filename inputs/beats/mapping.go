@@ -3,6 +3,7 @@ package beats
 import (
 	"bytes"
 	"strings"
+	"time"
 
 	"github.com/tidwall/gjson"
 
@@ -40,4 +41,16 @@ func Map(event []byte) []byte {
 		return true
 	})
 	return bytes.Clone(e.Encode(nil))
+}
+
+// Envelopes wraps a window's events, each mapped (Map), for a
+// pipeline.Receiver. host names the node that received them ("" in the
+// collector). The id is the event's content: a window sent again (its ack
+// was lost) overwrites itself.
+func Envelopes(host string, events [][]byte, now time.Time) []pipeline.Envelope {
+	envs := make([]pipeline.Envelope, len(events))
+	for i, e := range events {
+		envs[i] = pipeline.Envelope{ID: pipeline.EventID(host, "beats", 0, 0, e), ReadAt: now, Host: host, Line: Map(e)}
+	}
+	return envs
 }

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -89,4 +90,21 @@ func Map(tag string, e Entry) []byte {
 		ev.SetString("@timestamp", e.Time.UTC().Format(time.RFC3339Nano))
 	}
 	return ev.Encode(make([]byte, 0, len(e.Record)+64))
+}
+
+// Envelopes wraps a message's entries, each mapped (Map), for a
+// pipeline.Receiver. host names the node that received them (the
+// shipper's; "" in the collector). A chunk sent again (its ack was lost)
+// gets the same ids, so it overwrites itself; without a chunk id, seq
+// numbers the entries and nothing is resent.
+func Envelopes(host string, m *Message, seq *atomic.Int64, now time.Time) []pipeline.Envelope {
+	envs := make([]pipeline.Envelope, len(m.Entries))
+	for i, e := range m.Entries {
+		origin, n := "forward\x00"+m.Tag+"\x00"+m.Chunk, int64(i)
+		if m.Chunk == "" {
+			origin, n = "forward\x00"+m.Tag, seq.Add(1)
+		}
+		envs[i] = pipeline.Envelope{ID: pipeline.EventID(host, origin, n, e.Time.UnixNano(), e.Record), ReadAt: now, Host: host, Line: Map(m.Tag, e)}
+	}
+	return envs
 }

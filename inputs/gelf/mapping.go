@@ -3,11 +3,13 @@ package gelf
 import (
 	"bytes"
 	"strings"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/tidwall/gjson"
 
+	"github.com/logweave/logweave/internal/recvqueue"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -122,4 +124,16 @@ func Map(msg []byte) ([]byte, bool) {
 		return true
 	})
 	return bytes.Clone(e.Encode(nil)), true
+}
+
+// Envelopes wraps received messages as they are (format gelf: the
+// receiver maps them, with Map, where it runs the filters) for a
+// pipeline.Receiver. host names the node that received them ("" in the
+// collector); seq numbers them.
+func Envelopes(host string, batch []recvqueue.Received, seq *atomic.Int64) []pipeline.Envelope {
+	envs := make([]pipeline.Envelope, len(batch))
+	for i, m := range batch {
+		envs[i] = pipeline.Envelope{ID: pipeline.EventID(host, "gelf", seq.Add(1), m.At.UnixNano(), m.Payload), ReadAt: m.At, Host: host, Format: "gelf", Line: m.Payload}
+	}
+	return envs
 }

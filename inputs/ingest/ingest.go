@@ -9,7 +9,6 @@ package ingest
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -31,24 +30,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// ErrFull is returned by a Sink that cannot take more now; the client is
-// told to retry later.
-var ErrFull = errors.New("sink full")
-
-// ErrTooLarge is returned by a Sink that could never take the records
-// written together (e.g. more than the buffer's max_bytes): 413.
-var ErrTooLarge = errors.New("batch larger than the sink can ever hold")
-
 // zstdReaders are reused: a decoder's tables are costly to build per request.
 // The body read is bounded after decompression (max_body_bytes), and the
 // window to 8 MiB, so a zstd bomb is refused like a gzip one.
 var zstdReaders sync.Pool
-
-// Sink makes records durable: Write returns nil only once they will survive
-// a crash of the collector.
-type Sink interface {
-	Write(ctx context.Context, recs []pipeline.Record) error
-}
 
 var (
 	requests = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -72,7 +57,7 @@ var (
 // holds besides its body does not grow with its number of lines.
 type Handler struct {
 	Processor     *filters.Processor
-	Sink          Sink
+	Sink          pipeline.Sink
 	MaxBodyBytes  int64         // as sent and after decompression; default 8 MiB
 	MaxLines      int           // per request; default 100,000
 	MaxConcurrent int           // requests processed at once; default 8
@@ -272,11 +257,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.recs[i].Doc, s.recs[i].Trace = s.docs[sp[0]:sp[1]:sp[1]], s.docs[sp[1]:sp[2]:sp[2]]
 		}
 		if err := h.Sink.Write(r.Context(), s.recs); err != nil {
-			if errors.Is(err, ErrFull) {
+			if errors.Is(err, pipeline.ErrFull) {
 				h.tooMany(w, "buffer full, retry later: "+err.Error())
 				return false
 			}
-			if errors.Is(err, ErrTooLarge) {
+			if errors.Is(err, pipeline.ErrTooLarge) {
 				h.fail(w, http.StatusRequestEntityTooLarge, "send smaller batches: "+err.Error())
 				return false
 			}

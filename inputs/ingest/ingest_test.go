@@ -40,7 +40,7 @@ func (s *recordingSink) Write(_ context.Context, recs []pipeline.Record) error {
 	return nil
 }
 
-func newHandler(sink ingest.Sink) *ingest.Handler {
+func newHandler(sink pipeline.Sink) *ingest.Handler {
 	idx, _ := pipeline.ParseIndexPattern("logs-%{+yyyy.MM.dd}")
 	p := filters.NewProcessor(idx, nil)
 	p.TraceFields = true
@@ -101,7 +101,7 @@ func TestIngestEnvelopesAndPlainLines(t *testing.T) {
 }
 
 func TestIngestAnswers429WhenSinkFull(t *testing.T) {
-	res := post(newHandler(&recordingSink{err: ingest.ErrFull}), []byte("x\n"), "")
+	res := post(newHandler(&recordingSink{err: pipeline.ErrFull}), []byte("x\n"), "")
 	if res.Code != http.StatusTooManyRequests || res.Header().Get("Retry-After") == "" {
 		t.Fatalf("got %d, Retry-After %q", res.Code, res.Header().Get("Retry-After"))
 	}

@@ -176,3 +176,14 @@ func appendValue(dst []byte, v pcommon.Value) []byte {
 	}
 	return append(dst, "null"...)
 }
+
+// Envelopes wraps mapped records for a pipeline.Receiver. host names the
+// node that received them ("" in the collector). The id is the record's
+// content: a request retried (its answer was lost) overwrites itself.
+func Envelopes(host string, recs []Record, now time.Time) []pipeline.Envelope {
+	envs := make([]pipeline.Envelope, len(recs))
+	for i, r := range recs {
+		envs[i] = pipeline.Envelope{ID: pipeline.EventID(host, "otlp", 0, 0, r.Line), ReadAt: now, Host: host, Line: r.Line}
+	}
+	return envs
+}

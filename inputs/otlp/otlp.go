@@ -36,7 +36,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/logweave/logweave/inputs/ingest"
 	"github.com/logweave/logweave/internal/malformed"
 	"github.com/logweave/logweave/pipeline"
 )
@@ -89,7 +88,7 @@ func (c *Config) Validate(prefix string) error {
 }
 
 // Handler takes the records of one request and returns once they are
-// durable (nil), or an error: ingest.ErrFull (the buffer is full: 429), or
+// durable (nil), or an error: pipeline.ErrFull (the buffer is full: 429), or
 // another (503).
 type Handler func(ctx context.Context, recs []Record) error
 
@@ -237,7 +236,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.export(r.Context(), req); err != nil {
 		code := http.StatusServiceUnavailable
-		if errors.Is(err, ingest.ErrFull) || errors.Is(err, errBusy) {
+		if errors.Is(err, pipeline.ErrFull) || errors.Is(err, errBusy) {
 			code = http.StatusTooManyRequests
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter.Seconds())))
@@ -273,7 +272,7 @@ type grpcLogs struct {
 func (g *grpcLogs) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
 	if err := g.s.export(ctx, req); err != nil {
 		code := codes.Unavailable
-		if errors.Is(err, ingest.ErrFull) || errors.Is(err, errBusy) {
+		if errors.Is(err, pipeline.ErrFull) || errors.Is(err, errBusy) {
 			code = codes.ResourceExhausted
 		}
 		st := status.New(code, err.Error())

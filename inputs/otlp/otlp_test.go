@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/logweave/logweave/inputs/ingest"
+	"github.com/logweave/logweave/pipeline"
 )
 
 var t0 = time.Date(2026, 12, 6, 10, 0, 0, 123456789, time.UTC)
@@ -154,7 +154,7 @@ func TestHTTPAndGRPC(t *testing.T) {
 			t.Fatalf("record %d differs:\n%s\n%s", i, g.recs[i].Line, g.recs[i%2].Line)
 		}
 	}
-	g.err = ingest.ErrFull
+	g.err = pipeline.ErrFull
 	g.mu.Unlock()
 	if n != 10 {
 		t.Fatalf("%d records, want 10", n)

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/logweave/logweave/internal/malformed"
+	"github.com/logweave/logweave/internal/recvqueue"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -113,4 +116,20 @@ func Map(m *Message, ok bool) []byte {
 		e.SetString("@timestamp", m.Timestamp.UTC().Format(time.RFC3339Nano))
 	}
 	return bytes.Clone(e.Encode(nil))
+}
+
+// Envelopes parses and maps received messages (one without a syslog header
+// is kept as its text, and counted) for a pipeline.Receiver; loc is the
+// zone of RFC 3164 timestamps. host names the node that received them (""
+// in the collector); seq numbers them.
+func Envelopes(host string, batch []recvqueue.Received, loc *time.Location, seq *atomic.Int64) []pipeline.Envelope {
+	envs := make([]pipeline.Envelope, len(batch))
+	for i, m := range batch {
+		msg, ok := Parse(m.Payload, m.At, loc)
+		if !ok {
+			malformed.Count("syslog", "no_header")
+		}
+		envs[i] = pipeline.Envelope{ID: pipeline.EventID(host, "syslog", seq.Add(1), m.At.UnixNano(), m.Payload), ReadAt: m.At, Host: host, Line: Map(&msg, ok)}
+	}
+	return envs
 }
