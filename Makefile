@@ -63,8 +63,9 @@ soak:
 # million lines, peak RSS and lines/s per process (see the README's
 # Performance section). `make test` runs it on 20,000 lines.
 BENCH_LINES ?= 1000000
+BENCH_EVENTS ?= 200000
 bench-e2e:
-	LOGWEAVE_BENCH_LINES=$(BENCH_LINES) $(GO) test -count=1 -run '^TestEndToEndCost$$' -v -timeout 60m ./e2e
+	LOGWEAVE_BENCH_LINES=$(BENCH_LINES) LOGWEAVE_BENCH_EVENTS=$(BENCH_EVENTS) $(GO) test -count=1 -run '^(TestEndToEndCost|TestInputCost)$$' -v -timeout 60m ./e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./pipeline ./filters ./inputs/... ./outputs/elasticsearch ./e2e
