@@ -213,7 +213,7 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 	}
 	mux := http.NewServeMux()
 	newProcessor := func() *filters.Processor {
-		p := filters.NewProcessor(idx, cfg.Correlation.RequestIDFields)
+		p := filters.NewProcessor(idx, cfg.Correlation.RequestIDFields, cfg.Filters.Text)
 		p.TraceFields = cfg.Correlation.TracesIndex != ""
 		p.TimeRange = cfg.Filters.Timestamp
 		return p

@@ -76,7 +76,8 @@ type BufferConfig struct {
 
 // FiltersConfig tunes the filters every event passes.
 type FiltersConfig struct {
-	Timestamp filters.TimeRange `yaml:"timestamp"`
+	Timestamp filters.TimeRange  `yaml:"timestamp"`
+	Text      filters.TextConfig `yaml:"text"`
 }
 
 // CorrelationConfig says where request ids are found and how requests
@@ -109,7 +110,7 @@ func DefaultConfig() *Config {
 		Buffer:        BufferConfig{Path: "./data/buffer", MaxBytes: 1 << 30, SegmentBytes: 64 << 20},
 		Elasticsearch: elasticsearch.DefaultConfig(),
 		FileOutput:    file.DefaultConfig(),
-		Filters:       FiltersConfig{Timestamp: filters.DefaultTimeRange()},
+		Filters:       FiltersConfig{Timestamp: filters.DefaultTimeRange(), Text: filters.DefaultTextConfig()},
 		Correlation: CorrelationConfig{RequestIDFields: append([]string(nil), filters.DefaultRequestIDFields...),
 			TracesIndex: "traces-%{+yyyy.MM.dd}", Window: 30 * time.Second, MaxOpenTraces: 100000, MaxMemory: 16 << 20},
 		Indexer: IndexerConfig{BatchSize: 2000, BatchBytes: 4 << 20},
@@ -179,6 +180,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Elasticsearch.URLs) == 0 && c.FileOutput.Path == "" {
 		return fmt.Errorf("file_output.path: must be set when elasticsearch.urls is empty")
+	}
+	if err := c.Filters.Text.Validate("filters.text"); err != nil {
+		return err
 	}
 	if err := c.Filters.Timestamp.Validate("filters.timestamp"); err != nil {
 		return err

@@ -93,3 +93,20 @@ func BenchmarkProcessTraceFields(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProcessTextLine: a text line of the end-to-end mix, its head
+// (timestamp, level, logger) and key=value pairs read, joined to its
+// request.
+func BenchmarkProcessTextLine(b *testing.B) {
+	idx, _ := pipeline.ParseIndexPattern("logs-%{+yyyy.MM.dd}")
+	p := filters.NewProcessor(idx, nil)
+	p.TraceFields = true
+	env := &pipeline.Envelope{ID: "abc", ReadAt: time.Now(), Host: "node-1", Line: []byte("2024-05-01 12:00:00.278 WARN  [gateway] connection pool exhausted (active=50 idle=0 waiting=191), retrying in 250ms request_id=cb4e0b8e312746de37d461f24b053142 thread=http-nio-8080-exec-150")}
+	ev := &pipeline.Event{}
+	var dst []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := p.Process(env, ev, dst[:0])
+		dst = rec.Doc
+	}
+}

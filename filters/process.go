@@ -78,10 +78,19 @@ func (r TimeRange) indexTime(ev *pipeline.Event) time.Time {
 }
 
 // NewProcessor returns the collector's standard chain: json, nginx access
-// logs, normalise, request id.
-func NewProcessor(index *pipeline.IndexPattern, requestIDFields []string) *Processor {
+// logs, the head of text lines and their key=value pairs (text's defaults,
+// DefaultTextConfig, unless given), normalise, request id.
+func NewProcessor(index *pipeline.IndexPattern, requestIDFields []string, text ...TextConfig) *Processor {
+	tc := DefaultTextConfig()
+	if len(text) > 0 {
+		tc = text[0]
+	}
+	loc, err := time.LoadLocation(tc.Timezone)
+	if err != nil {
+		loc = time.UTC // Validate said so before
+	}
 	return &Processor{
-		Chain: Chain{JSON{}, Nginx{}, Normalise{}, RequestID{Fields: requestIDFields}},
+		Chain: Chain{JSON{}, Nginx{}, Text{Location: loc}, Logfmt{MaxPairs: tc.MaxPairs}, Normalise{}, RequestID{Fields: requestIDFields}},
 		Index: index,
 	}
 }

@@ -1,0 +1,102 @@
+package e2e
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/logweave/logweave/collector"
+	"github.com/logweave/logweave/internal/estest"
+)
+
+// The end-to-end mix (5% of its lines are text like `2024-05-01
+// 12:00:00.278 WARN [gateway] connection pool exhausted ...
+// request_id=... thread=...`) through the shipper and the collector with
+// their defaults: every request's trace counts its text lines too, exactly,
+// and each text line is in the daily index of its own timestamp, with its
+// level and logger.
+func TestTextLinesJoinTheirTraces(t *testing.T) {
+	dir := t.TempDir()
+	es := estest.New()
+	defer es.Close()
+	col := startCollector(t, dir, es.URL, func(c *collector.Config) { c.Correlation.Window = 500 * time.Millisecond })
+	defer stopCollector(t, col)
+	file := filepath.Join(dir, "logs", "app.log")
+	const n = 20_000
+	costCorpus(t, file, n, 7)
+
+	// What each request has in the file, and each text line's time.
+	want := map[string]int{}
+	textAt := map[string]string{} // request_id + message head → its time, as written
+	jsonID := regexp.MustCompile(`"request_id":"([0-9a-f]+)"`)
+	textRe := regexp.MustCompile(`^(\S+ \S+) WARN  \[(\w+)\] (.*) request_id=([0-9a-f]+) `)
+	f, _ := os.Open(file)
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	texts := 0
+	for sc.Scan() {
+		l := sc.Text()
+		if m := jsonID.FindStringSubmatch(l); m != nil {
+			want[m[1]]++
+		} else if m := textRe.FindStringSubmatch(l); m != nil {
+			want[m[4]]++
+			texts++
+			at, _ := time.Parse("2006-01-02 15:04:05.000", m[1])
+			textAt[m[4]+"|"+m[3]] = at.UTC().Format("2006-01-02T15:04:05.000Z")
+		} else {
+			t.Fatalf("corpus line of neither kind: %q", l)
+		}
+	}
+	f.Close()
+	if texts < n/40 {
+		t.Fatalf("only %d text lines", texts)
+	}
+
+	sh := startShipper(t, dir, col.Addr(), file)
+	defer sh.stop(t)
+	eventually(t, 120*time.Second, "every line indexed", func() bool { return es.Count("logs-*") >= n })
+	eventually(t, 60*time.Second, "every request's trace", func() bool { return es.Count("traces-*") >= len(want) })
+	time.Sleep(time.Second)
+
+	seenText := 0
+	for _, idx := range es.IndicesMatching("logs-*") {
+		for _, d := range es.Docs(idx) {
+			if gjson.GetBytes(d, "log.level").String() != "warn" || !gjson.GetBytes(d, "thread").Exists() {
+				continue
+			}
+			seenText++
+			id, msg := gjson.GetBytes(d, "request_id").String(), gjson.GetBytes(d, "message").String()
+			head, _, _ := strings.Cut(msg, " request_id=")
+			at := textAt[id+"|"+head]
+			ts := gjson.GetBytes(d, "@timestamp").String()
+			if at == "" || ts != at || idx != "logs-"+strings.ReplaceAll(at[:10], "-", ".") ||
+				gjson.GetBytes(d, "trace.id").String() != id || gjson.GetBytes(d, "log.logger").String() == "" ||
+				gjson.GetBytes(d, "tags").Exists() {
+				t.Fatalf("text line in %s not read (want time %q): %s", idx, at, d)
+			}
+		}
+	}
+	if seenText != texts {
+		t.Fatalf("%d text lines read, want %d", seenText, texts)
+	}
+	exact := 0
+	for _, idx := range es.IndicesMatching("traces-*") {
+		for _, d := range es.Docs(idx) {
+			id := gjson.GetBytes(d, "trace.id").String()
+			if got := gjson.GetBytes(d, "event_count").Int(); got != int64(want[id]) {
+				t.Errorf("trace %s: %d events, the file has %d", id, got, want[id])
+				continue
+			}
+			exact++
+		}
+	}
+	if exact != len(want) {
+		t.Fatalf("%d of %d traces exact", exact, len(want))
+	}
+}
