@@ -12,7 +12,9 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/logweave/logweave/collector"
+	"github.com/logweave/logweave/inputs/tail"
 	"github.com/logweave/logweave/internal/estest"
+	"github.com/logweave/logweave/shipper"
 )
 
 // The end-to-end mix (5% of its lines are text like `2024-05-01
@@ -98,5 +100,65 @@ func TestTextLinesJoinTheirTraces(t *testing.T) {
 	}
 	if exact != len(want) {
 		t.Fatalf("%d of %d traces exact", exact, len(want))
+	}
+}
+
+// Java, Python and Go stack traces in a file, through the shipper (preset
+// auto) and the collector: each arrives as one event, flagged multiline,
+// its head read (time, level, logger) like any text line.
+func TestStackTracesArriveAsOneEvent(t *testing.T) {
+	dir := t.TempDir()
+	es := estest.New()
+	defer es.Close()
+	col := startCollector(t, dir, es.URL)
+	defer stopCollector(t, col)
+	data, err := os.ReadFile("../inputs/tail/testdata/multiline_mix.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
+	file := filepath.Join(dir, "logs", "app.log")
+	os.WriteFile(file, data, 0o644)
+	cfg := shipper.DefaultConfig()
+	cfg.Collector.URLs = []string{"http://" + col.Addr()}
+	cfg.Collector.Linger = 20 * time.Millisecond
+	cfg.State.Path = filepath.Join(dir, "state")
+	in := shipper.InputConfig{Type: "file", Config: defaultTail()}
+	in.Paths = []string{file}
+	in.ScanInterval, in.PollInterval = 50*time.Millisecond, 20*time.Millisecond
+	in.Multiline = tail.MultilineConfig{Preset: tail.PresetAuto, Timeout: 300 * time.Millisecond}
+	cfg.Inputs = []shipper.InputConfig{in}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sh := runShipperConfig(t, cfg)
+	defer sh.stop(t)
+	const records = 8
+	eventually(t, 30*time.Second, "the records indexed", func() bool { return es.Count("logs-*") >= records })
+	time.Sleep(time.Second)
+	if n := es.Count("logs-*"); n != records {
+		t.Fatalf("%d events, want %d records", n, records)
+	}
+	multi := 0
+	for _, idx := range es.IndicesMatching("logs-*") {
+		for _, d := range es.Docs(idx) {
+			msg := gjson.GetBytes(d, "message").String()
+			if !strings.Contains(msg, "\n") {
+				continue
+			}
+			multi++
+			if gjson.GetBytes(d, "log.flags").Raw != `["multiline"]` {
+				t.Fatalf("not flagged: %s", d)
+			}
+			if strings.HasPrefix(msg, "charge failed\njava.lang.IllegalStateException") {
+				if gjson.GetBytes(d, "log.level").String() != "error" || gjson.GetBytes(d, "log.logger").String() != "pay" ||
+					gjson.GetBytes(d, "@timestamp").String() != "2026-11-26T10:00:01.002Z" || !strings.HasSuffix(msg, "\t... 42 more") {
+					t.Fatalf("java record: %s", d)
+				}
+			}
+		}
+	}
+	if multi != 3 {
+		t.Fatalf("%d multiline events, want 3 (java, python, go)", multi)
 	}
 }

@@ -318,7 +318,7 @@ func newFieldCache() *fieldCache { return &fieldCache{byPath: map[string][]byte{
 
 // of returns the envelope fields for a line: its path's Kubernetes and
 // container metadata, for container logs the stream, and log.flags for a
-// truncated line.
+// truncated line or a multiline record.
 func (c *fieldCache) of(l tail.Line) []byte {
 	base, ok := c.byPath[l.Path]
 	if !ok {
@@ -339,7 +339,7 @@ func (c *fieldCache) of(l tail.Line) []byte {
 		}
 		c.byPath[l.Path] = base
 	}
-	if len(base) == 0 && l.Stream == "" && !l.Truncated {
+	if len(base) == 0 && l.Stream == "" && !l.Truncated && !l.Multiline {
 		return nil
 	}
 	out := []byte{'{'}
@@ -347,8 +347,13 @@ func (c *fieldCache) of(l tail.Line) []byte {
 		out = append(out, `,"stream":`...)
 		out = pipeline.AppendJSONString(out, l.Stream)
 	}
-	if l.Truncated {
-		out = append(out, `,"log.flags":["truncated"]`...) // as Filebeat flags them
+	switch { // as Filebeat flags them
+	case l.Truncated && l.Multiline:
+		out = append(out, `,"log.flags":["multiline","truncated"]`...)
+	case l.Truncated:
+		out = append(out, `,"log.flags":["truncated"]`...)
+	case l.Multiline:
+		out = append(out, `,"log.flags":["multiline"]`...)
 	}
 	out = append(out, base...)
 	out = append(out, '}')

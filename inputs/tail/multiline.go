@@ -1,39 +1,157 @@
 package tail
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"regexp"
 	"time"
 )
 
-// MultilineConfig joins records that span lines (stack traces): a line
-// matching Pattern starts a record; the lines after it that do not match
-// are appended (joined with \n) until the next start, or until Timeout
-// passes without a new line.
+// MultilineConfig joins records that span lines (stack traces), per file
+// and stream, never across files. Either a Pattern (a line matching it
+// starts a record; the lines after it that do not match are appended) or a
+// Preset:
+//
+//   - java: indented lines, `at ...` frames, `... N more`, `Caused by:`,
+//     `Suppressed:`, and an exception line (`x.y.FooException: ...`) right
+//     after the line that logged it;
+//   - python: `Traceback (most recent call last):` and its indented frames
+//     up to and with the exception line, chained tracebacks (`During
+//     handling of the above exception ...`) included;
+//   - go: everything after `panic:`, `fatal error:` or `http: panic
+//     serving` (goroutine dumps, blank lines included) until a line that
+//     starts like a log line (a date or `{`);
+//   - indented: any line starting with a space or a tab;
+//   - auto: all of these.
+//
+// Lines are joined with \n. A record ends at the next line that does not
+// continue it, after Timeout without a new line, or at MaxLines lines; a
+// record of more than one line is flagged (Line.Multiline). Until it ends,
+// the file's checkpoint stays before its first line, so a record open
+// across a rotation or a restart is read again whole.
 type MultilineConfig struct {
-	Pattern string        `yaml:"pattern"` // e.g. '^\d{4}-\d{2}-\d{2}' or '^\S'; empty: off
-	Timeout time.Duration `yaml:"timeout"`
+	Pattern  string        `yaml:"pattern"` // e.g. '^\d{4}-\d{2}-\d{2}' or '^\S'; empty: off unless a preset
+	Preset   string        `yaml:"preset"`  // java | python | go | indented | auto; empty: off unless a pattern
+	MaxLines int           `yaml:"max_lines"`
+	Timeout  time.Duration `yaml:"timeout"`
 }
 
-func (m *MultilineConfig) compile(prefix string) (*regexp.Regexp, error) {
-	if m.Pattern == "" {
+// Multiline presets.
+const (
+	PresetJava     = "java"
+	PresetPython   = "python"
+	PresetGo       = "go"
+	PresetIndented = "indented"
+	PresetAuto     = "auto"
+)
+
+// rule says whether a line continues the open record.
+type rule interface {
+	continues(rec *mlRecord, line []byte) bool
+}
+
+func (m *MultilineConfig) compile(prefix string) (rule, error) {
+	if m.Pattern == "" && m.Preset == "" {
 		return nil, nil
 	}
-	re, err := regexp.Compile(m.Pattern)
-	if err != nil {
-		return nil, fmt.Errorf("%s.multiline.pattern: %w", prefix, err)
+	if m.Pattern != "" && m.Preset != "" {
+		return nil, fmt.Errorf("%s.multiline: pattern or preset, not both", prefix)
 	}
 	if m.Timeout <= 0 {
 		return nil, fmt.Errorf("%s.multiline.timeout: must be positive", prefix)
 	}
-	return re, nil
+	if m.MaxLines < 0 {
+		return nil, fmt.Errorf("%s.multiline.max_lines: must not be negative (0: 500)", prefix)
+	}
+	if m.Pattern != "" {
+		re, err := regexp.Compile(m.Pattern)
+		if err != nil {
+			return nil, fmt.Errorf("%s.multiline.pattern: %w", prefix, err)
+		}
+		return patternRule{re}, nil
+	}
+	switch m.Preset {
+	case PresetJava, PresetPython, PresetGo, PresetIndented, PresetAuto:
+		return presetRule(m.Preset), nil
+	}
+	return nil, fmt.Errorf("%s.multiline.preset: %q is not one of java, python, go, indented, auto", prefix, m.Preset)
+}
+
+type patternRule struct{ re *regexp.Regexp }
+
+func (r patternRule) continues(_ *mlRecord, line []byte) bool { return !r.re.Match(line) }
+
+type presetRule string
+
+var (
+	javaFrame     = regexp.MustCompile(`^\s+at |^\s*\.\.\. \d+ (more|common frames omitted)|^\s*(Caused by|Suppressed): `)
+	javaException = regexp.MustCompile(`^([a-zA-Z_$][\w$]*\.)+[\w$]*(Exception|Error|Throwable)(: |$)`)
+	goPanic       = regexp.MustCompile(`^(panic: |fatal error: |http: panic serving )`)
+	logLineStart  = regexp.MustCompile(`^(\{|\[?\d{4}-\d{2}-\d{2}|\[?[A-Z][a-z]{2} [ \d]\d \d{2}:)`)
+)
+
+// Python traceback states of a record.
+const (
+	stateNone = iota
+	statePyTraceback
+	statePyDone
+	stateGoPanic
+)
+
+func (r presetRule) continues(rec *mlRecord, line []byte) bool {
+	all := r == PresetAuto
+	if (all || r == PresetGo) && rec.state == stateGoPanic {
+		return !logLineStart.Match(line)
+	}
+	if all || r == PresetPython {
+		switch {
+		case bytes.Equal(line, []byte("Traceback (most recent call last):")):
+			rec.state = statePyTraceback
+			return true
+		case rec.state == statePyTraceback:
+			if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+				return true
+			}
+			rec.state = statePyDone // the exception line ends the traceback
+			return true
+		case rec.state == statePyDone && (len(line) == 0 || bytes.HasPrefix(line, []byte("During handling of the above exception")) ||
+			bytes.HasPrefix(line, []byte("The above exception was the direct cause"))):
+			return true // a chained traceback follows
+		}
+	}
+	if all || r == PresetJava {
+		if javaFrame.Match(line) || rec.lines == 1 && javaException.Match(line) {
+			return true
+		}
+	}
+	if all || r == PresetIndented || r == PresetJava {
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			return true
+		}
+	}
+	return false
+}
+
+// starts sets a new record's state from its first line.
+func (r presetRule) starts(rec *mlRecord) {
+	if (r == PresetAuto || r == PresetGo) && goPanic.Match(rec.line.Data) {
+		rec.state = stateGoPanic
+	}
 }
 
 // record is a multiline record being assembled.
 type mlRecord struct {
-	line Line
-	at   time.Time
+	line  Line
+	at    time.Time
+	lines int // joined so far
+	state int // of a preset
+}
+
+// finish is the record's line, without the blank lines it ended with.
+func (rec *mlRecord) finish() Line {
+	rec.line.Data = bytes.TrimRight(rec.line.Data, "\n")
+	return rec.line
 }
 
 // send hands a line on, through multiline joining when configured. The
@@ -44,10 +162,21 @@ func (t *Tailer) send(ctx context.Context, out chan<- Line, f *follower, l Line)
 		return f.emit(ctx, out, l)
 	}
 	rec := f.ml[l.Stream]
-	if rec == nil || t.ml.Match(l.Data) {
+	if len(bytes.TrimSpace(l.Data)) == 0 {
+		// A blank line never starts a record; one the open record does
+		// not take is skipped (the checkpoint passes it with the next).
+		if rec == nil || rec.lines >= t.maxLines || !t.ml.continues(rec, l.Data) {
+			return nil
+		}
+		rec.line.Data = append(rec.line.Data, '\n')
+		rec.line.End = l.End
+		rec.lines++
+		return nil
+	}
+	if rec == nil || rec.lines >= t.maxLines || !t.ml.continues(rec, l.Data) {
 		if rec != nil {
 			delete(f.ml, l.Stream)
-			if err := f.emit(ctx, out, rec.line); err != nil {
+			if err := f.emit(ctx, out, rec.finish()); err != nil {
 				return err
 			}
 		}
@@ -55,7 +184,11 @@ func (t *Tailer) send(ctx context.Context, out chan<- Line, f *follower, l Line)
 			f.ml = map[string]*mlRecord{}
 		}
 		l.Data = append([]byte(nil), l.Data...)
-		f.ml[l.Stream] = &mlRecord{line: l, at: time.Now()}
+		rec = &mlRecord{line: l, at: time.Now(), lines: 1}
+		if p, ok := t.ml.(presetRule); ok {
+			p.starts(rec)
+		}
+		f.ml[l.Stream] = rec
 		return nil
 	}
 	room := int(t.cfg.MaxLineBytes) - len(rec.line.Data) - 1
@@ -69,7 +202,9 @@ func (t *Tailer) send(ctx context.Context, out chan<- Line, f *follower, l Line)
 		rec.line.Truncated = true
 	}
 	rec.line.Truncated = rec.line.Truncated || l.Truncated
+	rec.line.Multiline = true
 	rec.line.End = l.End
+	rec.lines++
 	rec.at = time.Now()
 	return nil
 }
@@ -85,7 +220,7 @@ func (t *Tailer) flushMultiline(ctx context.Context, out chan<- Line) error {
 				continue
 			}
 			delete(f.ml, stream)
-			if err := f.emit(ctx, out, rec.line); err != nil {
+			if err := f.emit(ctx, out, rec.finish()); err != nil {
 				return err
 			}
 		}

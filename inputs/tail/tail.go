@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"syscall"
 	"time"
@@ -100,6 +99,8 @@ type Line struct {
 	FingerprintLen int
 	// Truncated says the line was longer than max_line_bytes and cut.
 	Truncated bool
+	// Multiline says the line is a record joined from several lines.
+	Multiline bool
 	// For docker and cri files: the runtime's timestamp and stream.
 	Time   time.Time
 	Stream string
@@ -139,11 +140,12 @@ var (
 
 // Tailer follows the files of one input.
 type Tailer struct {
-	cfg   Config
-	ml    *regexp.Regexp // multiline start pattern, nil when off
-	log   *slog.Logger
-	start map[string]Checkpoint
-	files map[string]*follower
+	cfg      Config
+	ml       rule // multiline joining, nil when off
+	maxLines int  // lines of a multiline record at most
+	log      *slog.Logger
+	start    map[string]Checkpoint
+	files    map[string]*follower
 	// dormant are files closed after close_inactive at their path, with
 	// their place kept; a scan that finds them grown reopens them.
 	dormant map[string]*follower
@@ -230,7 +232,11 @@ func New(cfg Config, checkpoints map[string]Checkpoint, log *slog.Logger) *Taile
 		log = slog.Default()
 	}
 	ml, _ := cfg.Multiline.compile("") // Validate reported a bad pattern
-	return &Tailer{cfg: cfg, ml: ml, log: log, start: checkpoints, files: map[string]*follower{}, dormant: map[string]*follower{}}
+	maxLines := cfg.Multiline.MaxLines
+	if maxLines == 0 {
+		maxLines = 500
+	}
+	return &Tailer{cfg: cfg, ml: ml, maxLines: maxLines, log: log, start: checkpoints, files: map[string]*follower{}, dormant: map[string]*follower{}}
 }
 
 // FileID names a file by device and inode.
@@ -662,9 +668,10 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan
 		start := f.lineStart
 		f.lineStart = f.offset
 		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if len(bytes.TrimSpace(line)) == 0 {
+		if len(bytes.TrimSpace(line)) == 0 && len(f.ml) == 0 {
 			// Blank lines carry nothing; the checkpoint passes them with
-			// the next line.
+			// the next line. (Inside a multiline record they may be part
+			// of it: a Go goroutine dump, a chained Python traceback.)
 			continue
 		}
 		linesRead.Inc()
@@ -714,7 +721,7 @@ func (t *Tailer) emitLine(ctx context.Context, out chan<- Line, f *follower, sta
 		text, first, trunc = p.text, p.start, trunc || p.trunc
 		delete(f.parts, r.stream)
 	}
-	if len(bytes.TrimSpace(text)) == 0 {
+	if len(bytes.TrimSpace(text)) == 0 && f.ml[r.stream] == nil {
 		return nil
 	}
 	if trunc {

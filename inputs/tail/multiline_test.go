@@ -1,0 +1,144 @@
+package tail_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logweave/logweave/inputs/tail"
+)
+
+// The records of testdata/multiline_mix.log, as preset auto joins them: a
+// Java stack trace with its cause, a chained Python traceback, a Go panic
+// with its goroutine dump, each one record with the line that logged it.
+var mixRecords = []string{
+	"2026-11-26 10:00:00.001 INFO [main] started",
+	"2026-11-26 10:00:01.002 ERROR [pay] charge failed\njava.lang.IllegalStateException: card processor timeout\n\tat com.example.Pay.charge(Pay.java:88)\n\tat com.example.Api.post(Api.java:12)\nCaused by: java.net.SocketTimeoutException: Read timed out\n\tat java.base/java.net.Socket.read(Socket.java:1)\n\t... 42 more",
+	"2026-11-26 10:00:02.003 INFO [main] retrying",
+	"ERROR:root:import failed\nTraceback (most recent call last):\n  File \"/app/main.py\", line 3, in <module>\n    import missing\nModuleNotFoundError: No module named 'missing'\n\nDuring handling of the above exception, another exception occurred:\n\nTraceback (most recent call last):\n  File \"/app/main.py\", line 5, in <module>\n    raise RuntimeError(\"boom\")\nRuntimeError: boom",
+	"2026-11-26 10:00:03.004 WARN [main] degraded",
+	"panic: runtime error: index out of range [3] with length 3\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:5 +0x1d\nexit status 2",
+	`{"level":"info","msg":"a JSON line after the panic"}`,
+	"2026-11-26 10:00:04.005 INFO [main] done",
+}
+
+func multiline(preset string, maxLines int) func(*tail.Config) {
+	return func(c *tail.Config) {
+		c.MaxLineBytes = 1 << 20
+		c.Multiline = tail.MultilineConfig{Preset: preset, MaxLines: maxLines, Timeout: 200 * time.Millisecond}
+	}
+}
+
+func TestMultilinePresetAuto(t *testing.T) {
+	dir := t.TempDir()
+	data, _ := os.ReadFile("testdata/multiline_mix.log")
+	os.WriteFile(filepath.Join(dir, "app.log"), data, 0o644)
+	h := start(t, filepath.Join(dir, "*.log"), nil, multiline(tail.PresetAuto, 0))
+	got := h.next(len(mixRecords))
+	for i, want := range mixRecords {
+		if string(got[i].Data) != want {
+			t.Fatalf("record %d:\n got %q\nwant %q", i, got[i].Data, want)
+		}
+		if got[i].Multiline != strings.Contains(want, "\n") {
+			t.Fatalf("record %d flagged multiline=%v", i, got[i].Multiline)
+		}
+	}
+	h.none()
+}
+
+// Each preset joins its own kind and leaves the others' lines apart.
+func TestMultilinePresetsApart(t *testing.T) {
+	for preset, joined := range map[string]int{tail.PresetJava: 1, tail.PresetPython: 3, tail.PresetGo: 5} {
+		dir := t.TempDir()
+		data, _ := os.ReadFile("testdata/multiline_mix.log")
+		os.WriteFile(filepath.Join(dir, "app.log"), data, 0o644)
+		h := start(t, filepath.Join(dir, "*.log"), nil, multiline(preset, 0))
+		found := false
+		var got []tail.Line
+		deadline := time.After(5 * time.Second)
+	collect:
+		for {
+			select {
+			case l := <-h.lines:
+				got = append(got, l)
+				if string(l.Data) == mixRecords[len(mixRecords)-1] {
+					break collect
+				}
+			case <-deadline:
+				t.Fatalf("%s: %d records", preset, len(got))
+			}
+		}
+		for _, l := range got {
+			if string(l.Data) == mixRecords[joined] {
+				found = true
+			}
+			if l.Multiline && string(l.Data) != mixRecords[joined] && !(preset == tail.PresetJava && strings.HasPrefix(string(l.Data), "ERROR:root")) {
+				// java's indented rule also takes the python frames'
+				// indented lines: they continue whatever came before.
+				if preset != tail.PresetJava {
+					t.Errorf("%s joined what is not its own: %q", preset, l.Data)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: its record not joined whole", preset)
+		}
+	}
+}
+
+// max_lines ends a record: a runaway continuation does not grow one event
+// without bound.
+func TestMultilineMaxLines(t *testing.T) {
+	dir := t.TempDir()
+	appendTo(t, filepath.Join(dir, "app.log"), "start\n"+strings.Repeat("\tat x\n", 10)+"next\n")
+	h := start(t, filepath.Join(dir, "*.log"), nil, multiline(tail.PresetJava, 4))
+	got := h.next(4)
+	if string(got[0].Data) != "start\n\tat x\n\tat x\n\tat x" || string(got[1].Data) != "\tat x\n\tat x\n\tat x\n\tat x" || string(got[3].Data) != "next" {
+		t.Fatalf("records: %q %q %q %q", got[0].Data, got[1].Data, got[2].Data, got[3].Data)
+	}
+}
+
+// A record still open when the tailer stops is not emitted; the checkpoint
+// of what was emitted stays before its first line, so after a restart it
+// is read again, whole, with what came meanwhile.
+func TestMultilineOpenRecordSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	appendTo(t, p, "2026-11-26 10:00:00 INFO a\n2026-11-26 10:00:01 ERROR b\njava.io.IOException: x\n\tat one\n")
+	cfg := func(c *tail.Config) {
+		multiline(tail.PresetJava, 0)(c)
+		c.Multiline.Timeout = time.Hour // only a next line ends the record
+	}
+	h := start(t, p, nil, cfg)
+	first := h.next(1)[0]
+	if string(first.Data) != "2026-11-26 10:00:00 INFO a" {
+		t.Fatalf("first: %q", first.Data)
+	}
+	h.none()
+	h.cancel()
+	<-h.done
+	cps := map[string]tail.Checkpoint{first.FileID: {Path: p, Offset: first.End, Fingerprint: first.Fingerprint, FingerprintLen: first.FingerprintLen}}
+	appendTo(t, p, "\tat two\n2026-11-26 10:00:02 INFO c\n")
+	h = start(t, p, cps, cfg)
+	got := h.next(1)
+	if string(got[0].Data) != "2026-11-26 10:00:01 ERROR b\njava.io.IOException: x\n\tat one\n\tat two" || got[0].Offset != first.End {
+		t.Fatalf("after the restart: %q at %d", got[0].Data, got[0].Offset)
+	}
+}
+
+func TestMultilineConfigErrors(t *testing.T) {
+	for _, m := range []tail.MultilineConfig{
+		{Preset: "cobol", Timeout: time.Second},
+		{Preset: "java", Pattern: "^x", Timeout: time.Second},
+		{Preset: "java", MaxLines: -1, Timeout: time.Second},
+	} {
+		c := tail.DefaultConfig()
+		c.Paths = []string{"/x/*.log"}
+		c.Multiline = m
+		if err := c.Validate("inputs[0]"); err == nil || !strings.Contains(err.Error(), "inputs[0].multiline") {
+			t.Errorf("%+v: %v", m, err)
+		}
+	}
+}
