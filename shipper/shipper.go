@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -117,21 +118,24 @@ func (s *Shipper) Acked() int64 {
 func (s *Shipper) Ready() (bool, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case !s.running:
+	if !s.running {
 		return false, "not running"
-	case s.saveErr != nil:
-		return false, "cannot save checkpoints in state.path: " + s.saveErr.Error()
+	}
+	// Every reason, not the first: a full state disk stops both the
+	// checkpoints and the spools, and the operator is told of both.
+	var why []string
+	if s.saveErr != nil {
+		why = append(why, "cannot save checkpoints in state.path: "+s.saveErr.Error())
 	}
 	for i, l := range s.listeners {
 		if l == nil {
 			continue
 		}
-		if why := l.refusing(); why != "" {
-			return false, fmt.Sprintf("the %s spool of inputs[%d] refuses messages (the receiver waits; UDP overflow is dropped by the kernel): %s", s.cfg.Inputs[i].Type, i, why)
+		if r := l.refusing(); r != "" {
+			why = append(why, fmt.Sprintf("the %s spool of inputs[%d] refuses messages (the receiver waits; UDP overflow is dropped by the kernel): %s", s.cfg.Inputs[i].Type, i, r))
 		}
 	}
-	return true, ""
+	return len(why) == 0, strings.Join(why, "; ")
 }
 
 func (s *Shipper) setRunning(v bool) {
