@@ -41,13 +41,24 @@ type receiver struct {
 func (r receiver) Receive(ctx context.Context, input string, envs []pipeline.Envelope) error {
 	recs := make([]pipeline.Record, 0, len(envs))
 	var ev pipeline.Event
+	// The documents are encoded one after the other into one buffer, sized
+	// for them (the sink copies what it keeps), not each into its own.
+	size := 0
+	for i := range envs {
+		size += len(envs[i].Line) + 384
+	}
+	arena := make([]byte, 0, size)
 	for i := range envs {
 		env := &envs[i]
 		if env.Format == "gelf" {
 			env.Line, _ = gelf.Map(env.Line)
 			env.Format = ""
 		}
-		recs = append(recs, r.proc.Process(env, &ev, nil))
+		rec := r.proc.Process(env, &ev, arena[len(arena):])
+		if n := len(rec.Doc) + len(rec.Trace); n <= cap(arena)-len(arena) {
+			arena = arena[:len(arena)+n] // it is in the arena: the next goes after it
+		}
+		recs = append(recs, rec)
 	}
 	if err := r.sink.Write(ctx, recs); err != nil {
 		return err

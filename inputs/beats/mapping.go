@@ -1,7 +1,6 @@
 package beats
 
 import (
-	"bytes"
 	"strings"
 	"time"
 
@@ -25,7 +24,7 @@ func Map(event []byte) []byte {
 	if msg.Type != gjson.String || !strings.HasPrefix(trimmed, "{") || !e.SetObject([]byte(trimmed)) {
 		e.SetObject(event)
 		e.Delete("@metadata")
-		return bytes.Clone(e.Encode(nil))
+		return e.Encode(make([]byte, 0, len(event)+64))
 	}
 	ownTime := e.Get("@timestamp").Exists() || e.Get("timestamp").Exists() || e.Get("time").Exists() || e.Get("ts").Exists()
 	root.ForEach(func(k, v gjson.Result) bool {
@@ -40,7 +39,7 @@ func Map(event []byte) []byte {
 		}
 		return true
 	})
-	return bytes.Clone(e.Encode(nil))
+	return e.Encode(make([]byte, 0, len(event)+64))
 }
 
 // Envelopes wraps a window's events, each mapped (Map), for a

@@ -1,7 +1,6 @@
 package gelf
 
 import (
-	"bytes"
 	"strings"
 	"sync/atomic"
 
@@ -123,7 +122,7 @@ func Map(msg []byte) ([]byte, bool) {
 		e.Set(name, []byte(v.Raw))
 		return true
 	})
-	return bytes.Clone(e.Encode(nil)), true
+	return e.Encode(make([]byte, 0, len(msg)+128)), true
 }
 
 // Envelopes wraps received messages as they are (format gelf: the

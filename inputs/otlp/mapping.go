@@ -110,7 +110,7 @@ func mapRecord(res pcommon.Map, scope string, lr plog.LogRecord) Record {
 			e.SetString("@timestamp", t.Format(time.RFC3339Nano))
 		}
 	}
-	return Record{Line: e.Encode(nil), Time: t}
+	return Record{Line: e.Encode(make([]byte, 0, 512)), Time: t}
 }
 
 // levelOf names a severity number's range (OTLP's data model).

@@ -1,7 +1,6 @@
 package syslog
 
 import (
-	"bytes"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -29,7 +28,7 @@ func Map(m *Message, ok bool) []byte {
 	if !ok {
 		e.SetString("message", m.Msg)
 		e.Set("tags", []byte(`["`+TagParseFailure+`"]`))
-		return bytes.Clone(e.Encode(nil))
+		return e.Encode(make([]byte, 0, len(m.Msg)+64))
 	}
 	trimmed := strings.TrimSpace(m.Msg)
 	appJSON := strings.HasPrefix(trimmed, "{") && e.SetObject([]byte(trimmed))
@@ -115,7 +114,7 @@ func Map(m *Message, ok bool) []byte {
 	if !m.Timestamp.IsZero() && !has("@timestamp", "timestamp", "time", "ts") {
 		e.SetString("@timestamp", m.Timestamp.UTC().Format(time.RFC3339Nano))
 	}
-	return bytes.Clone(e.Encode(nil))
+	return e.Encode(make([]byte, 0, len(m.Msg)+384)) // one allocation, sized for the header fields
 }
 
 // Envelopes parses and maps received messages (one without a syslog header
