@@ -142,3 +142,29 @@ func TestMultilineConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// A record open when its file is rotated away is completed from the
+// rotated file (read to its end, then flushed by the timeout), never
+// joined with the new file's lines.
+func TestMultilineOpenRecordAcrossRotation(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.log")
+	appendTo(t, p, "2026-11-26 10:00:01 ERROR b\njava.io.IOException: x\n\tat one\n")
+	h := start(t, filepath.Join(dir, "app.log*"), nil, multiline(tail.PresetJava, 0))
+	h.none() // open, waiting for more
+	appendTo(t, p, "\tat two\n")
+	if err := os.Rename(p, p+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, p, "\tat new-file line\n2026-11-26 10:00:02 INFO c\n")
+	got := h.next(3)
+	byData := map[string]bool{}
+	for _, l := range got {
+		byData[string(l.Data)] = true
+	}
+	for _, want := range []string{"2026-11-26 10:00:01 ERROR b\njava.io.IOException: x\n\tat one\n\tat two", "\tat new-file line", "2026-11-26 10:00:02 INFO c"} {
+		if !byData[want] {
+			t.Fatalf("missing %q in %v", want, byData)
+		}
+	}
+}
