@@ -56,6 +56,8 @@ beats: {listen: %q}
 		var conn net.Conn
 		var dec *msgpack.Decoder
 		t0 := time.Now().Unix()
+		var msg []byte
+		var chunk string
 		for b := 0; b < batches; {
 			if conn == nil {
 				c, err := net.DialTimeout("tcp", fwdAddr, time.Second)
@@ -65,12 +67,14 @@ beats: {listen: %q}
 				}
 				conn, dec = c, msgpack.NewDecoder(bufio.NewReader(c))
 			}
-			entries := make([]any, per)
-			for i := range entries {
-				entries[i] = []any{t0, map[string]any{"log": fmt.Sprintf(`{"msg":"work","src":"forward","seq":%d}`, b*per+i), "source": "stdout"}}
+			if msg == nil { // made once per batch: a sender sends the same bytes again (map keys keep their order)
+				entries := make([]any, per)
+				for i := range entries {
+					entries[i] = []any{t0, map[string]any{"log": fmt.Sprintf(`{"msg":"work","src":"forward","seq":%d}`, b*per+i), "source": "stdout"}}
+				}
+				chunk = fmt.Sprintf("chunk-%d", b)
+				msg, _ = msgpack.Marshal([]any{"app", entries, map[string]any{"chunk": chunk}})
 			}
-			chunk := fmt.Sprintf("chunk-%d", b)
-			msg, _ := msgpack.Marshal([]any{"app", entries, map[string]any{"chunk": chunk}})
 			conn.SetDeadline(time.Now().Add(5 * time.Second))
 			var ack map[string]string
 			if _, err := conn.Write(msg); err != nil || dec.Decode(&ack) != nil || ack["ack"] != chunk {
@@ -81,6 +85,7 @@ beats: {listen: %q}
 			}
 			acked[0].Add(per)
 			b++
+			msg = nil
 			time.Sleep(10 * time.Millisecond)
 		}
 		if conn != nil {
@@ -140,19 +145,19 @@ beats: {listen: %q}
 	time.Sleep(500 * time.Millisecond)
 	col.term()
 
-	seen := map[string]bool{}
+	seen := map[string]string{}
 	for _, idx := range srv.IndicesMatching("logs-*,logweave-deadletter-*") {
 		for id, doc := range srv.Docs(idx) {
 			k := gjson.GetBytes(doc, "src").String() + "/" + gjson.GetBytes(doc, "seq").String()
-			if seen[k] {
-				t.Fatalf("%s indexed twice (id %s)", k, id)
+			if prev, dup := seen[k]; dup {
+				t.Fatalf("%s indexed twice: %s and %s/%s: %s", k, prev, idx, id, doc)
 			}
-			seen[k] = true
+			seen[k] = idx + "/" + id
 		}
 	}
 	for _, src := range []string{"forward", "beats"} {
 		for i := range batches * per {
-			if !seen[fmt.Sprintf("%s/%d", src, i)] {
+			if seen[fmt.Sprintf("%s/%d", src, i)] == "" {
 				t.Fatalf("%s event %d acknowledged but not indexed", src, i)
 			}
 		}
