@@ -56,9 +56,15 @@ func (n Normalise) Apply(e *pipeline.Event) {
 			e.Delete("service")
 		}
 	}
+	// An earlier filter that read the event's own time (text: the line's
+	// head) set e.Time; it wins over any time field, as an @timestamp
+	// would, and is not formatted only to be parsed again here.
+	preset := e.Time
 	e.Time = time.Time{}
 	failed := false
-	if f.timeName != "" {
+	if !preset.IsZero() {
+		e.Time = preset
+	} else if f.timeName != "" {
 		if t, ok := ParseTime(f.time); ok {
 			e.Time = t
 			if f.timeName != "@timestamp" {

@@ -65,12 +65,7 @@ func (t Text) Apply(e *pipeline.Event) {
 	if !ok {
 		return
 	}
-	if !h.Time.IsZero() {
-		var buf [40]byte
-		b := append(buf[:0], '"')
-		b = pipeline.AppendTimestamp(b, h.Time)
-		e.Set("@timestamp", e.Bytes(append(b, '"')))
-	}
+	e.Time = h.Time // normalise writes @timestamp from it
 	if h.Level != "" {
 		e.SetString("log.level", h.Level)
 	}

@@ -53,6 +53,3 @@ func (f *forwardInput) close() {
 	f.srv.Close()
 	f.buf.Close()
 }
-
-// Addr is where Forward is received.
-func (f *forwardInput) Addr() string { return f.srv.Addr() }

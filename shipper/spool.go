@@ -134,6 +134,9 @@ func (s *spool) appendRecs(recs [][]byte) error {
 	return err
 }
 
+// Addr is where the input listens.
+func (s *spool) Addr() string { return s.listen }
+
 // refusing says why the spool takes no messages now ("" while it does).
 func (s *spool) refusing() string {
 	if e := s.refuse.Load(); e != nil {

@@ -81,7 +81,11 @@ func (s *Server) handshake(c net.Conn, br *bufio.Reader) error {
 	self := s.cfg.Security.SelfHostname
 	pong := []byte{0x95}
 	pong = appendStr(pong, "PONG")
-	pong = append(pong, map[bool]byte{true: 0xc3, false: 0xc2}[ok])
+	auth := byte(0xc2) // false
+	if ok {
+		auth = 0xc3
+	}
+	pong = append(pong, auth)
 	pong = appendStr(pong, reason)
 	pong = appendStr(pong, self)
 	pong = appendStr(pong, digest(f[2], self, nonce, key))
