@@ -143,9 +143,11 @@ type Tailer struct {
 	cfg      Config
 	ml       rule // multiline joining, nil when off
 	maxLines int  // lines of a multiline record at most
-	log      *slog.Logger
-	start    map[string]Checkpoint
-	files    map[string]*follower
+	// presetFor names a file's own multiline preset (MultilineFor)
+	presetFor func(path string) string
+	log       *slog.Logger
+	start     map[string]Checkpoint
+	files     map[string]*follower
 	// dormant are files closed after close_inactive at their path, with
 	// their place kept; a scan that finds them grown reopens them.
 	dormant map[string]*follower
@@ -218,6 +220,9 @@ type follower struct {
 	parts map[string]*partial
 	// multiline records being assembled, per stream
 	ml map[string]*mlRecord
+	// rule joins the file's multiline records (nil: off), the input's
+	// unless MultilineFor named another
+	rule rule
 }
 
 type partial struct {
@@ -238,6 +243,13 @@ func New(cfg Config, checkpoints map[string]Checkpoint, log *slog.Logger) *Taile
 	}
 	return &Tailer{cfg: cfg, ml: ml, maxLines: maxLines, log: log, start: checkpoints, files: map[string]*follower{}, dormant: map[string]*follower{}}
 }
+
+// MultilineFor lets f name the multiline preset of each file the tailer
+// starts to follow ("java", "python", "go", "indented", "auto", "off"), in
+// place of the input's multiline setting (f returns "": the input's). The
+// input's max_lines and timeout still apply. f runs on the tailer's
+// goroutine, once per file; call before Run.
+func (t *Tailer) MultilineFor(f func(path string) string) { t.presetFor = f }
 
 // FileID names a file by device and inode.
 func FileID(fi os.FileInfo) string {
@@ -439,6 +451,22 @@ func (t *Tailer) scan() {
 }
 
 func (t *Tailer) follow(fo *follower, why string) {
+	fo.rule = t.ml
+	if t.presetFor != nil {
+		switch p := t.presetFor(fo.path); p {
+		case "":
+		case "off", "none":
+			fo.rule = nil
+		default:
+			m := MultilineConfig{Preset: p, Timeout: time.Second}
+			if r, err := m.compile(""); err == nil {
+				fo.rule = r
+				t.log.Debug("tail: multiline preset for the file", "path", fo.path, "preset", p)
+			} else {
+				t.log.Warn("tail: the file's multiline preset is not one of java, python, go, indented, auto, off; using the input's", "path", fo.path, "preset", p)
+			}
+		}
+	}
 	t.files[fo.id] = fo
 	filesOpen.Inc()
 	t.log.Debug("tail: following", "path", fo.path, "id", fo.id, "offset", fo.offset, "from", why)
@@ -460,7 +488,7 @@ func (fo *follower) prefixMatches(fp string, n int) bool {
 // wait says fo starts so but is not yet as long as what was read of it.
 func (t *Tailer) takeGhost(fo *follower) (g *ghost, wait bool) {
 	for i, g := range t.ghosts {
-		if !fo.prefixMatches(g.fp, g.fpLen) {
+		if filepath.Dir(g.path) != filepath.Dir(fo.path) || !fo.prefixMatches(g.fp, g.fpLen) {
 			continue
 		}
 		if fo.size < g.offset {
@@ -473,14 +501,17 @@ func (t *Tailer) takeGhost(fo *follower) (g *ghost, wait bool) {
 }
 
 // copyOf returns the followed file whose content fo is a copy of, as far as
-// fo goes: its first bytes as that file had them when it was read.
+// fo goes: its first bytes as that file had them when it was read. Copies
+// are looked for in the file's own directory only (where copytruncate
+// puts them; so do ghosts): two pods' replicas that log the same first
+// KiB are two files.
 func (t *Tailer) copyOf(fo *follower) *follower {
 	if fo.fpLen == 0 {
 		return nil
 	}
 	for _, f := range t.followed() {
 		switch {
-		case f.fpLen == 0:
+		case f.fpLen == 0, filepath.Dir(f.path) != filepath.Dir(fo.path):
 		case f.fpLen <= fo.fpLen:
 			if fo.prefixMatches(f.fp, f.fpLen) {
 				return f

@@ -393,3 +393,24 @@ func TestUnmatchedPatternIsSaidOnce(t *testing.T) {
 		t.Errorf("the followed file is not logged at debug:\n%s", logs.String())
 	}
 }
+
+// Two replicas that log the same first KiB (a banner, no timestamps) write
+// two files in two directories: both are read. Copies of a truncated file
+// are looked for in its own directory only.
+func TestSameContentInTwoDirectoriesIsTwoFiles(t *testing.T) {
+	dir := t.TempDir()
+	banner := strings.Repeat("starting the service, no timestamp here\n", 40) // > FingerprintBytes
+	for _, d := range []string{"a", "b"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+		os.WriteFile(filepath.Join(dir, d, "app.log"), []byte(banner+"replica "+d+"\n"), 0o644)
+	}
+	h := start(t, filepath.Join(dir, "*", "app.log"), nil)
+	got := map[string]int{}
+	for _, l := range h.next(2 * 41) {
+		got[filepath.Base(filepath.Dir(l.Path))]++
+	}
+	if got["a"] != 41 || got["b"] != 41 {
+		t.Fatalf("lines per file: %v, want 41 each", got)
+	}
+	h.none()
+}
