@@ -158,14 +158,14 @@ func (rec *mlRecord) finish() Line {
 // record's checkpoint is its last line's; until it is complete, no line of
 // the file carries a checkpoint past its start (safeEnd).
 func (t *Tailer) send(ctx context.Context, out chan<- Line, f *follower, l Line) error {
-	if t.ml == nil {
+	if f.rule == nil {
 		return f.emit(ctx, out, l)
 	}
 	rec := f.ml[l.Stream]
 	if len(bytes.TrimSpace(l.Data)) == 0 {
 		// A blank line never starts a record; one the open record does
 		// not take is skipped (the checkpoint passes it with the next).
-		if rec == nil || rec.lines >= t.maxLines || !t.ml.continues(rec, l.Data) {
+		if rec == nil || rec.lines >= t.maxLines || !f.rule.continues(rec, l.Data) {
 			return nil
 		}
 		rec.line.Data = append(rec.line.Data, '\n')
@@ -173,7 +173,7 @@ func (t *Tailer) send(ctx context.Context, out chan<- Line, f *follower, l Line)
 		rec.lines++
 		return nil
 	}
-	if rec == nil || rec.lines >= t.maxLines || !t.ml.continues(rec, l.Data) {
+	if rec == nil || rec.lines >= t.maxLines || !f.rule.continues(rec, l.Data) {
 		if rec != nil {
 			delete(f.ml, l.Stream)
 			if err := f.emit(ctx, out, rec.finish()); err != nil {
@@ -185,7 +185,7 @@ func (t *Tailer) send(ctx context.Context, out chan<- Line, f *follower, l Line)
 		}
 		l.Data = append([]byte(nil), l.Data...)
 		rec = &mlRecord{line: l, at: time.Now(), lines: 1}
-		if p, ok := t.ml.(presetRule); ok {
+		if p, ok := f.rule.(presetRule); ok {
 			p.starts(rec)
 		}
 		f.ml[l.Stream] = rec
@@ -211,12 +211,13 @@ func (t *Tailer) send(ctx context.Context, out chan<- Line, f *follower, l Line)
 
 // flushMultiline emits records that waited longer than the timeout.
 func (t *Tailer) flushMultiline(ctx context.Context, out chan<- Line) error {
-	if t.ml == nil {
-		return nil
+	timeout := t.cfg.Multiline.Timeout
+	if timeout <= 0 { // off in the input's config, but a file's preset is on
+		timeout = time.Second
 	}
 	for _, f := range t.files {
 		for stream, rec := range f.ml {
-			if time.Since(rec.at) < t.cfg.Multiline.Timeout {
+			if time.Since(rec.at) < timeout {
 				continue
 			}
 			delete(f.ml, stream)

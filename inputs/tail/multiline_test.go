@@ -1,8 +1,10 @@
 package tail_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +168,70 @@ func TestMultilineOpenRecordAcrossRotation(t *testing.T) {
 		if !byData[want] {
 			t.Fatalf("missing %q in %v", want, byData)
 		}
+	}
+}
+
+// A file's own preset (a pod's annotation, through MultilineFor) replaces
+// the input's for that file only: "off" reads every line apart, "" keeps
+// the input's preset, and files of different pods never join each other's
+// lines.
+func TestMultilinePresetPerFile(t *testing.T) {
+	dir := t.TempDir()
+	data, _ := os.ReadFile("testdata/multiline_mix.log")
+	presets := map[string]string{"java": "java", "off": "off", "input": "", "bogus": "cobol"}
+	for pod := range presets {
+		d := filepath.Join(dir, "var/log/pods", "ns_"+pod+"_uid-"+pod, "app")
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "0.log"), data, 0o644)
+	}
+	cfg := tail.DefaultConfig()
+	cfg.Paths = []string{filepath.Join(dir, "var/log/pods/*/*/*.log")}
+	cfg.ScanInterval, cfg.PollInterval = 20*time.Millisecond, 10*time.Millisecond
+	cfg.MaxLineBytes = 1 << 20
+	cfg.Multiline = tail.MultilineConfig{Preset: tail.PresetAuto, Timeout: 200 * time.Millisecond}
+	tl := tail.New(cfg, nil, quiet)
+	var asked []string
+	tl.MultilineFor(func(path string) string {
+		asked = append(asked, path)
+		return presets[tail.PathFields(path)["kubernetes.pod.name"]]
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	lines := make(chan tail.Line, 1000)
+	done := make(chan struct{})
+	go func() { tl.Run(ctx, lines); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	got := map[string][]string{}
+	quietFor := time.NewTimer(time.Second)
+	for n := 0; ; n++ {
+		select {
+		case l := <-lines:
+			pod := tail.PathFields(l.Path)["kubernetes.pod.name"]
+			got[pod] = append(got[pod], string(l.Data))
+			quietFor.Reset(time.Second)
+			continue
+		case <-quietFor.C:
+		}
+		break
+	}
+	if len(asked) != len(presets) {
+		t.Fatalf("asked for %d files' presets (%v), want each once", len(asked), asked)
+	}
+	for _, pod := range []string{"input", "bogus"} { // "" and an unknown preset: the input's (auto)
+		if !slices.Equal(got[pod], mixRecords) {
+			t.Fatalf("%s: %d records, want the input's auto joining:\n%q", pod, len(got[pod]), got[pod])
+		}
+	}
+	nonBlank := 0
+	for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		if strings.TrimSpace(l) != "" {
+			nonBlank++
+		}
+	}
+	if len(got["off"]) != nonBlank {
+		t.Fatalf("off: %d lines, want every non-blank line apart (%d)", len(got["off"]), nonBlank)
+	}
+	if !slices.Contains(got["java"], mixRecords[1]) || slices.Contains(got["java"], mixRecords[5]) {
+		t.Fatalf("java: want the Java trace joined and the Go panic not:\n%q", got["java"])
 	}
 }
