@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"github.com/logweave/logweave/collector"
 	"github.com/logweave/logweave/inputs/tail"
 	"github.com/logweave/logweave/internal/estest"
+	"github.com/logweave/logweave/internal/kubetest"
 	"github.com/logweave/logweave/shipper"
 )
 
@@ -160,5 +162,87 @@ func TestStackTracesArriveAsOneEvent(t *testing.T) {
 	}
 	if multi != 3 {
 		t.Fatalf("%d multiline events, want 3 (java, python, go)", multi)
+	}
+}
+
+// On a Kubernetes node, a pod annotated `logweave.io/multiline: java` has
+// its stack traces joined, read from the API server (a stand-in, over TLS
+// with the service account's token and CA); a pod without the annotation
+// keeps the input's setting (off here), its frames apart. CRI lines, as
+// containerd writes them in /var/log/pods.
+func TestMultilinePresetByPodAnnotation(t *testing.T) {
+	dir := t.TempDir()
+	es := estest.New()
+	defer es.Close()
+	col := startCollector(t, dir, es.URL)
+	defer stopCollector(t, col)
+	api := kubetest.New(t, map[string]string{
+		"shop/pay-7d9": `{"metadata":{"name":"pay-7d9","namespace":"shop","uid":"u-pay","annotations":{"logweave.io/multiline":"java"}}}`,
+		"shop/web-5f1": `{"metadata":{"name":"web-5f1","namespace":"shop","uid":"u-web"}}`,
+	})
+	trace := []string{
+		"2026-11-26 10:00:01.002 ERROR [pay] charge failed",
+		"java.lang.IllegalStateException: card processor timeout",
+		"\tat com.example.Pay.charge(Pay.java:88)",
+		"\tat com.example.Api.post(Api.java:12)",
+		"Caused by: java.net.SocketTimeoutException: Read timed out",
+		"\tat java.base/java.net.Socket.read(Socket.java:1)",
+		"\t... 42 more",
+		"2026-11-26 10:00:02.003 INFO [main] retrying",
+	}
+	var cri strings.Builder
+	for i, l := range trace {
+		fmt.Fprintf(&cri, "2026-11-26T10:00:0%d.%09dZ stdout F %s\n", 1+i/7, i, l)
+	}
+	for _, pod := range []string{"shop_pay-7d9_u-pay", "shop_web-5f1_u-web"} {
+		d := filepath.Join(dir, "var/log/pods", pod, "app")
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "0.log"), []byte(cri.String()), 0o644)
+	}
+	cfg := shipper.DefaultConfig()
+	cfg.Collector.URLs = []string{"http://" + col.Addr()}
+	cfg.Collector.Linger = 20 * time.Millisecond
+	cfg.State.Path = filepath.Join(dir, "state")
+	cfg.Kubernetes.Annotations, cfg.Kubernetes.URL = true, api.URL
+	cfg.Kubernetes.CAFile, cfg.Kubernetes.TokenFile = api.CAFile, api.TokenFile
+	in := shipper.InputConfig{Type: "file", Config: defaultTail()}
+	in.Paths = []string{filepath.Join(dir, "var/log/pods/*/*/*.log")}
+	in.Format = tail.FormatAuto
+	in.ScanInterval, in.PollInterval = 50*time.Millisecond, 20*time.Millisecond
+	in.Multiline.Timeout = 300 * time.Millisecond
+	cfg.Inputs = []shipper.InputConfig{in}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sh := runShipperConfig(t, cfg)
+	defer sh.stop(t)
+	want := 2 + len(trace) // pay: the trace and the next line; web: every line
+	eventually(t, 30*time.Second, "the events indexed", func() bool { return es.Count("logs-*") >= want })
+	time.Sleep(time.Second)
+	if n := es.Count("logs-*"); n != want {
+		t.Fatalf("%d events, want %d", n, want)
+	}
+	perPod := map[string]int{}
+	for _, idx := range es.IndicesMatching("logs-*") {
+		for _, d := range es.Docs(idx) {
+			pod := gjson.GetBytes(d, "kubernetes.pod.name").String()
+			perPod[pod]++
+			msg := gjson.GetBytes(d, "message").String()
+			if pod == "pay-7d9" && strings.HasPrefix(msg, "charge failed\n") {
+				if !strings.HasSuffix(msg, "\t... 42 more") || gjson.GetBytes(d, "log.flags").Raw != `["multiline"]` ||
+					gjson.GetBytes(d, "log.level").String() != "error" {
+					t.Fatalf("pay's record: %s", d)
+				}
+			}
+			if pod == "web-5f1" && strings.Contains(msg, "\n") {
+				t.Fatalf("web (no annotation) joined lines: %s", d)
+			}
+		}
+	}
+	if perPod["pay-7d9"] != 2 || perPod["web-5f1"] != len(trace) {
+		t.Fatalf("events per pod: %v", perPod)
+	}
+	if api.Gets.Load() != 2 {
+		t.Fatalf("%d API requests, want one per pod", api.Gets.Load())
 	}
 }

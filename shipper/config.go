@@ -10,6 +10,7 @@ import (
 	"github.com/logweave/logweave/inputs/syslog"
 	"github.com/logweave/logweave/inputs/tail"
 	"github.com/logweave/logweave/internal/fsutil"
+	"github.com/logweave/logweave/kubemeta"
 	"github.com/logweave/logweave/outputs/collector"
 	"github.com/logweave/logweave/pipeline"
 )
@@ -21,6 +22,8 @@ type Config struct {
 	Host      HostConfig       `yaml:"host"`
 	Inputs    []InputConfig    `yaml:"inputs"`
 	HTTP      HTTPConfig       `yaml:"http"`
+	// Kubernetes: per-pod settings from annotations (kubemeta).
+	Kubernetes kubemeta.Config `yaml:"kubernetes"`
 	// QueueSize bounds the lines read ahead of the sender.
 	QueueSize int `yaml:"queue_size"`
 	// SummaryInterval: every so often one log line says what was read,
@@ -131,6 +134,7 @@ type forwardInputKeys struct {
 func DefaultConfig() *Config {
 	return &Config{
 		Collector:       collector.DefaultConfig(),
+		Kubernetes:      kubemeta.DefaultConfig(),
 		State:           StateConfig{Path: "./data/shipper", FlushInterval: time.Second},
 		QueueSize:       4096,
 		SummaryInterval: 30 * time.Second,
@@ -152,6 +156,9 @@ func (c *Config) Validate() error {
 		if err := pipeline.ValidateListen("http.listen", c.HTTP.Listen); err != nil {
 			return err
 		}
+	}
+	if err := c.Kubernetes.Validate("kubernetes"); err != nil {
+		return err
 	}
 	if c.SummaryInterval < 0 {
 		return fmt.Errorf("summary_interval: must not be negative (0 turns the summary off)")
@@ -215,6 +222,11 @@ func (c *Config) Preflight() error {
 			if _, err := in.Forward.TLS.Config(fmt.Sprintf("inputs[%d].tls", i)); err != nil {
 				return err
 			}
+		}
+	}
+	if k := c.Kubernetes; k.Annotations && k.CAFile != "" {
+		if err := fsutil.Readable(k.CAFile); err != nil {
+			return fmt.Errorf("kubernetes.ca_file: %w (set automountServiceAccountToken, or ca_file)", err)
 		}
 	}
 	t := c.Collector.TLS

@@ -17,6 +17,7 @@ import (
 
 	"github.com/logweave/logweave/inputs/tail"
 	"github.com/logweave/logweave/internal/fsutil"
+	"github.com/logweave/logweave/kubemeta"
 	"github.com/logweave/logweave/outputs/collector"
 	"github.com/logweave/logweave/pipeline"
 )
@@ -27,7 +28,8 @@ type Shipper struct {
 	log  *slog.Logger
 	host string
 
-	listeners []listener // by input index; nil for file inputs
+	listeners []listener       // by input index; nil for file inputs
+	kube      *kubemeta.Client // pods' annotations; nil unless kubernetes.annotations
 
 	mu          sync.Mutex
 	checkpoints map[string]tail.Checkpoint
@@ -60,6 +62,11 @@ func New(cfg *Config, log *slog.Logger) (*Shipper, error) {
 	default:
 		if err := json.Unmarshal(data, &s.checkpoints); err != nil {
 			return nil, fmt.Errorf("state: %s is damaged: %w", s.statePath(), err)
+		}
+	}
+	if cfg.Kubernetes.Annotations {
+		if s.kube, err = kubemeta.New(cfg.Kubernetes, log); err != nil {
+			return nil, err
 		}
 	}
 	// Listening inputs listen from here on: what arrives before Run is
@@ -169,6 +176,12 @@ func (s *Shipper) Run(ctx context.Context) error {
 			continue
 		}
 		t := tail.New(s.cfg.Inputs[i].Config, start, s.log)
+		if s.kube != nil {
+			t.MultilineFor(func(path string) string {
+				m := tail.PathFields(path)
+				return s.kube.MultilinePreset(m["kubernetes.namespace"], m["kubernetes.pod.name"], m["kubernetes.pod.uid"], m["kubernetes.container.name"])
+			})
+		}
 		inputs.Add(1)
 		go func() {
 			defer inputs.Done()
