@@ -15,6 +15,7 @@ import (
 	"github.com/logweave/logweave/internal/deploytest"
 	"github.com/logweave/logweave/internal/estest"
 	"github.com/logweave/logweave/internal/kafkatest"
+	"github.com/logweave/logweave/internal/kubetest"
 )
 
 // The tests here run the pods of deploy/kubernetes on this machine's
@@ -43,12 +44,21 @@ type k8sContainer struct {
 			} `yaml:"secretKeyRef"`
 		} `yaml:"valueFrom"`
 	} `yaml:"env"`
-	VolumeMounts []struct {
-		Name      string `yaml:"name"`
-		MountPath string `yaml:"mountPath"`
-		ReadOnly  bool   `yaml:"readOnly"`
-	} `yaml:"volumeMounts"`
+	VolumeMounts    []k8sMount   `yaml:"volumeMounts"`
 	SecurityContext *k8sSecurity `yaml:"securityContext"`
+}
+
+type k8sMount struct {
+	Name      string `yaml:"name"`
+	MountPath string `yaml:"mountPath"`
+	ReadOnly  bool   `yaml:"readOnly"`
+}
+
+type k8sVolume struct {
+	Name      string                 `yaml:"name"`
+	EmptyDir  *struct{}              `yaml:"emptyDir"`
+	HostPath  *struct{ Path string } `yaml:"hostPath"`
+	ConfigMap *struct{ Name string } `yaml:"configMap"`
 }
 
 type k8sSecurity struct {
@@ -68,15 +78,11 @@ type k8sDoc struct {
 	Spec struct {
 		Template struct {
 			Spec struct {
-				SecurityContext *k8sSecurity   `yaml:"securityContext"`
-				InitContainers  []k8sContainer `yaml:"initContainers"`
-				Containers      []k8sContainer `yaml:"containers"`
-				Volumes         []struct {
-					Name      string                 `yaml:"name"`
-					EmptyDir  *struct{}              `yaml:"emptyDir"`
-					HostPath  *struct{ Path string } `yaml:"hostPath"`
-					ConfigMap *struct{ Name string } `yaml:"configMap"`
-				} `yaml:"volumes"`
+				SecurityContext              *k8sSecurity   `yaml:"securityContext"`
+				AutomountServiceAccountToken *bool          `yaml:"automountServiceAccountToken"`
+				InitContainers               []k8sContainer `yaml:"initContainers"`
+				Containers                   []k8sContainer `yaml:"containers"`
+				Volumes                      []k8sVolume    `yaml:"volumes"`
 			} `yaml:"spec"`
 		} `yaml:"template"`
 	} `yaml:"spec"`
@@ -108,6 +114,7 @@ type pod struct {
 	env              map[string]string            // added to every container
 	configMaps       map[string]map[string]string // keys replaced in a ConfigMap (where Kafka and Elasticsearch are)
 	aliases          []string                     // DNS names of the pod's containers (its Service's)
+	api              *kubetest.APIServer          // for a pod with a service account token
 }
 
 // runPod starts the containers of a Deployment's or DaemonSet's pod
@@ -137,6 +144,25 @@ func runPod(t *testing.T, d *dockerNet, p pod) {
 		t.Fatalf("%s: no %s %s", p.file, p.kind, p.name)
 	}
 	ps := spec.Spec.Template.Spec
+	if a := ps.AutomountServiceAccountToken; a == nil || *a {
+		// As the kubelet does: the account's token and CA, and where the
+		// API server is, in every container.
+		if p.api == nil {
+			t.Fatalf("%s mounts a service account token: give it an API server", p.name)
+		}
+		if p.env == nil {
+			p.env = map[string]string{}
+		}
+		p.env["KUBERNETES_SERVICE_HOST"], p.env["KUBERNETES_SERVICE_PORT"] = p.api.Host(), p.api.Port()
+		ps.Volumes = append(ps.Volumes, k8sVolume{Name: "kube-api-access", HostPath: &struct{ Path string }{"kube-api-access"}})
+		if p.hostPaths == nil {
+			p.hostPaths = map[string]string{}
+		}
+		p.hostPaths["kube-api-access"] = p.api.Dir()
+		for i := range ps.Containers {
+			ps.Containers[i].VolumeMounts = append(ps.Containers[i].VolumeMounts, k8sMount{"kube-api-access", "/var/run/secrets/kubernetes.io/serviceaccount", true})
+		}
+	}
 	volumes := map[string]string{}
 	for _, v := range ps.Volumes {
 		dir := filepath.Join(d.data, "pod-"+p.name, v.Name)
@@ -296,8 +322,10 @@ func TestKubernetesManifestsOnADockerNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := t.TempDir()
+	api := kubetest.NewOn(t, gw, map[string]string{"shop/payments-7d9f8": `{"metadata":{"name":"payments-7d9f8","namespace":"shop","uid":"0a1b2c3d","annotations":{"logweave.io/multiline":"java"}}}`})
 	runPod(t, d, pod{file: "shipper-daemonset.yaml", kind: "DaemonSet", name: "logweave-shipper", podName: "logweave-shipper-x7k2p", node: "node-7", images: imgs,
-		hostPaths: map[string]string{"/var/log/pods": pods, "/var/lib/docker/containers": filepath.Join(root, "containers"), "/var/lib/logweave-shipper": state}})
+		hostPaths: map[string]string{"/var/log/pods": pods, "/var/lib/docker/containers": filepath.Join(root, "containers"), "/var/lib/logweave-shipper": state},
+		api:       api})
 
 	// The sidecar example.
 	runPod(t, d, pod{file: "sidecar-example.yaml", kind: "Deployment", name: "payments", podName: "payments-5c7d9-q2w4e", images: imgs})
@@ -317,6 +345,11 @@ func TestKubernetesManifestsOnADockerNode(t *testing.T) {
 		if strings.Contains(e.Get("message").String(), `"log":`) {
 			t.Errorf("the json-file line was not unwrapped: %s", e.Raw)
 		}
+	}
+	// The shipper asked the API server for the pod's annotations, with the
+	// token and CA its service account mounts.
+	if n := api.Gets.Load(); n != 1 {
+		t.Errorf("the shipper asked the API server %d times for the one pod, want once", n)
 	}
 	if b, err := os.ReadFile(filepath.Join(state, "checkpoints.json")); err != nil || !strings.Contains(string(b), "/var/log/pods/") {
 		t.Errorf("checkpoints on the node: %v %s", err, b)

@@ -18,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -37,6 +38,15 @@ type objects struct {
 	daemonSets  map[string]*appsv1.DaemonSet
 	namespaces  map[string]*corev1.Namespace
 	pdbs        map[string]*policyv1.PodDisruptionBudget
+	accounts    map[string]*corev1.ServiceAccount
+	roles       map[string]*rbacv1.ClusterRole
+	bindings    map[string]*rbacv1.ClusterRoleBinding
+}
+
+// count is how many objects there are.
+func (o *objects) count() int {
+	return len(o.configMaps) + len(o.services) + len(o.deployments) + len(o.daemonSets) + len(o.namespaces) + len(o.pdbs) +
+		len(o.accounts) + len(o.roles) + len(o.bindings)
 }
 
 // decode reads a multi-document YAML stream strictly into the API types
@@ -53,7 +63,8 @@ func decode(t *testing.T, name string, data []byte) *objects {
 func decodeAll(data []byte) (*objects, error) {
 	o := &objects{configMaps: map[string]*corev1.ConfigMap{}, services: map[string]*corev1.Service{},
 		deployments: map[string]*appsv1.Deployment{}, daemonSets: map[string]*appsv1.DaemonSet{}, namespaces: map[string]*corev1.Namespace{},
-		pdbs: map[string]*policyv1.PodDisruptionBudget{}}
+		pdbs: map[string]*policyv1.PodDisruptionBudget{}, accounts: map[string]*corev1.ServiceAccount{},
+		roles: map[string]*rbacv1.ClusterRole{}, bindings: map[string]*rbacv1.ClusterRoleBinding{}}
 	for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(data), -1) {
 		if strings.TrimSpace(stripComments(doc)) == "" {
 			continue
@@ -76,6 +87,12 @@ func decodeAll(data []byte) (*objects, error) {
 			obj = &appsv1.DaemonSet{}
 		case "policy/v1 PodDisruptionBudget":
 			obj = &policyv1.PodDisruptionBudget{}
+		case "v1 ServiceAccount":
+			obj = &corev1.ServiceAccount{}
+		case "rbac.authorization.k8s.io/v1 ClusterRole":
+			obj = &rbacv1.ClusterRole{}
+		case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":
+			obj = &rbacv1.ClusterRoleBinding{}
 		default:
 			return nil, fmt.Errorf("document %d: unexpected %s %s", i, tm.APIVersion, tm.Kind)
 		}
@@ -98,6 +115,12 @@ func decodeAll(data []byte) (*objects, error) {
 			o.daemonSets[v.Name] = v
 		case *policyv1.PodDisruptionBudget:
 			o.pdbs[v.Name] = v
+		case *corev1.ServiceAccount:
+			o.accounts[v.Name] = v
+		case *rbacv1.ClusterRole:
+			o.roles[v.Name] = v
+		case *rbacv1.ClusterRoleBinding:
+			o.bindings[v.Name] = v
 		}
 	}
 	return o, nil
@@ -154,7 +177,7 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 			t.Fatal(err)
 		}
 		o := decode(t, f, data)
-		total += len(o.configMaps) + len(o.services) + len(o.deployments) + len(o.daemonSets) + len(o.namespaces) + len(o.pdbs)
+		total += o.count()
 	}
 	slices.Sort(manifests)
 	res := slices.Clone(k.Resources)
@@ -163,7 +186,7 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 		t.Errorf("kustomization resources %v, files %v", res, manifests)
 	}
 	b := build(t)
-	if got := len(b.configMaps) + len(b.services) + len(b.deployments) + len(b.daemonSets) + len(b.namespaces) + len(b.pdbs); got != total {
+	if got := b.count(); got != total {
 		t.Errorf("kustomize build has %d objects, the files %d", got, total)
 	}
 	for _, name := range []string{"logweave-collector", "logweave-collector-env", "logweave-shipper", "logweave-shipper-sidecar"} {
@@ -217,6 +240,9 @@ func checkedPod(t *testing.T, o *objects, name string) namedSpec {
 	for _, s := range podSpecs(o) {
 		if s.name == name {
 			checkPod(t, s)
+			if s.AutomountServiceAccountToken == nil || *s.AutomountServiceAccountToken {
+				checkOnlyGetsPods(t, o, s)
+			}
 			return s
 		}
 	}
@@ -358,8 +384,8 @@ func equalQuantity(l corev1.ResourceList, name corev1.ResourceName, want string)
 // and nothing runs privileged.
 func checkPod(t *testing.T, s namedSpec) {
 	t.Helper()
-	if s.AutomountServiceAccountToken == nil || *s.AutomountServiceAccountToken {
-		t.Errorf("%s mounts a service account token; logweave does not use the Kubernetes API", s.name)
+	if (s.AutomountServiceAccountToken == nil || *s.AutomountServiceAccountToken) && s.ServiceAccountName == "" {
+		t.Errorf("%s mounts the default service account's token; a pod that uses the API has its own account", s.name)
 	}
 	vols := map[string]bool{}
 	for _, v := range s.Volumes {
@@ -376,6 +402,36 @@ func checkPod(t *testing.T, s namedSpec) {
 			sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") || (sc.Privileged != nil && *sc.Privileged) {
 			t.Errorf("%s/%s: want a read-only root, no privilege escalation, all capabilities dropped: %+v", s.name, c.Name, sc)
 		}
+	}
+}
+
+// checkOnlyGetsPods: the pod's service account exists, in its namespace,
+// and what its bindings grant is reading one pod at a time (get pods),
+// nothing more.
+func checkOnlyGetsPods(t *testing.T, o *objects, s namedSpec) {
+	t.Helper()
+	ns := ""
+	if d := o.daemonSets[strings.TrimPrefix(s.name, "daemonset/")]; d != nil {
+		ns = d.Namespace
+	}
+	if sa := o.accounts[s.ServiceAccountName]; sa == nil || sa.Namespace != ns {
+		t.Fatalf("%s: service account %q is not in the manifests (in namespace %q)", s.name, s.ServiceAccountName, ns)
+	}
+	var granted []rbacv1.PolicyRule
+	for _, b := range o.bindings {
+		for _, sub := range b.Subjects {
+			if sub.Kind == "ServiceAccount" && sub.Name == s.ServiceAccountName && sub.Namespace == ns {
+				r := o.roles[b.RoleRef.Name]
+				if b.RoleRef.Kind != "ClusterRole" || r == nil {
+					t.Fatalf("%s: binding %s names role %s %s, not in the manifests", s.name, b.Name, b.RoleRef.Kind, b.RoleRef.Name)
+				}
+				granted = append(granted, r.Rules...)
+			}
+		}
+	}
+	want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}}}
+	if fmt.Sprint(granted) != fmt.Sprint(want) {
+		t.Errorf("%s: its account is granted %+v, want only %+v", s.name, granted, want)
 	}
 }
 
@@ -485,6 +541,9 @@ func TestShipperDaemonSet(t *testing.T) {
 		t.Fatalf("shipper validate: %v", err)
 	}
 	checkProbes(t, c, cfg.HTTP.Listen, true)
+	if mounted := spec.AutomountServiceAccountToken != nil && *spec.AutomountServiceAccountToken; !cfg.Kubernetes.Annotations || !mounted {
+		t.Errorf("kubernetes.annotations %v with a service account token mounted %v: want both (pods' multiline annotations)", cfg.Kubernetes.Annotations, mounted)
+	}
 	if cfg.Host.Name != "from-spec.nodeName" {
 		t.Errorf("host.name %q, want the node's name", cfg.Host.Name)
 	}
