@@ -2,6 +2,7 @@ package tail_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -233,5 +234,72 @@ func TestMultilinePresetPerFile(t *testing.T) {
 	}
 	if !slices.Contains(got["java"], mixRecords[1]) || slices.Contains(got["java"], mixRecords[5]) {
 		t.Fatalf("java: want the Java trace joined and the Go panic not:\n%q", got["java"])
+	}
+}
+
+// Two containers' CRI logs written line by line, alternately, each with a
+// Java stack trace on stderr while stdout keeps logging between its
+// frames: each record holds its own file's and stream's lines only, and the
+// lines of the other stream come out apart, in order.
+func TestMultilineInterleavedContainers(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{}
+	for _, c := range []string{"pay", "cart"} {
+		d := filepath.Join(dir, "var/log/pods", "shop_"+c+"_u-"+c, c)
+		os.MkdirAll(d, 0o755)
+		files[c] = filepath.Join(d, "0.log")
+	}
+	script := func(c string) [][2]string { // stream, text
+		return [][2]string{
+			{"stderr", "2026-11-26 10:00:01.002 ERROR [" + c + "] failed"},
+			{"stdout", "2026-11-26 10:00:01.003 INFO [" + c + "] heartbeat 1"},
+			{"stderr", "java.lang.IllegalStateException: " + c + " broke"},
+			{"stdout", "2026-11-26 10:00:01.004 INFO [" + c + "] heartbeat 2"},
+			{"stderr", "\tat com.example." + c + ".Run(Run.java:1)"},
+			{"stderr", "\t... 7 more"},
+			{"stderr", "2026-11-26 10:00:02.000 INFO [" + c + "] next"},
+		}
+	}
+	cfg := tail.DefaultConfig()
+	cfg.Paths = []string{filepath.Join(dir, "var/log/pods/*/*/*.log")}
+	cfg.ScanInterval, cfg.PollInterval = 10*time.Millisecond, 5*time.Millisecond
+	cfg.Format = tail.FormatCRI
+	cfg.Multiline = tail.MultilineConfig{Preset: tail.PresetJava, Timeout: 300 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	lines := make(chan tail.Line, 100)
+	done := make(chan struct{})
+	go func() { tail.New(cfg, nil, quiet).Run(ctx, lines); close(done) }()
+	defer func() { cancel(); <-done }()
+	for i := range script("") {
+		for _, c := range []string{"pay", "cart"} {
+			l := script(c)[i]
+			appendTo(t, files[c], fmt.Sprintf("2026-11-26T10:00:01.%09dZ %s F %s\n", i, l[0], l[1]))
+			time.Sleep(7 * time.Millisecond) // the tailer reads between writes
+		}
+	}
+	got := map[string][]string{} // container/stream -> records
+	for n := 0; n < 2*4; n++ {
+		select {
+		case l := <-lines:
+			c := tail.PathFields(l.Path)["kubernetes.container.name"]
+			got[c+"/"+l.Stream] = append(got[c+"/"+l.Stream], string(l.Data))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d records: %q", n, got)
+		}
+	}
+	for _, c := range []string{"pay", "cart"} {
+		s := script(c)
+		wantErr := []string{s[0][1] + "\n" + s[2][1] + "\n" + s[4][1] + "\n" + s[5][1], s[6][1]}
+		if e := got[c+"/stderr"]; !slices.Equal(e, wantErr) {
+			t.Errorf("%s stderr:\n got %q\nwant %q", c, e, wantErr)
+		}
+		if o := got[c+"/stdout"]; !slices.Equal(o, []string{s[1][1], s[3][1]}) {
+			t.Errorf("%s stdout: %q", c, o)
+		}
+	}
+	select {
+	case l := <-lines:
+		t.Fatalf("an extra record: %q", l.Data)
+	case <-time.After(500 * time.Millisecond):
 	}
 }
