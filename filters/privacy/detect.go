@@ -16,9 +16,10 @@ package privacy
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -56,28 +57,46 @@ var (
 
 // Find returns the personal data of the given kinds (nil: AllKinds) in s,
 // in order, not overlapping (where two kinds overlap, the one earlier in
-// AllKinds wins: a JWT is not also read for emails).
+// AllKinds wins: a JWT is not also read for emails). Unknown kinds are
+// ignored (Validate names them).
 func Find(s string, kinds []Kind) []Match {
+	f, _ := NewFinder(kinds)
+	return f.Append(nil, s)
+}
+
+// Finder finds a set of kinds; its zero value finds none.
+type Finder struct{ want [7]bool } // by index in AllKinds
+
+// NewFinder finds kinds (nil: AllKinds); an unknown kind is an error.
+func NewFinder(kinds []Kind) (Finder, error) {
 	if kinds == nil {
 		kinds = AllKinds
 	}
-	want := map[Kind]bool{}
+	var f Finder
 	for _, k := range kinds {
-		want[k] = true
+		i := slices.Index(AllKinds, k)
+		if i < 0 {
+			return f, fmt.Errorf("%q is not one of email, credit_card, iban, ipv4, ipv6, jwt, bearer_token", k)
+		}
+		f.want[i] = true
 	}
-	var out []Match
-	taken := func(a, b int) bool {
-		for _, m := range out {
+	return f, nil
+}
+
+// Append appends what Find would return to dst.
+func (f *Finder) Append(dst []Match, s string) []Match {
+	if len(s) < 6 { // the shortest: a@b.co, 1.2.3.4
+		return dst
+	}
+	base := len(dst)
+	out := dst
+	add := func(k Kind, a, b int) {
+		for _, m := range out[base:] {
 			if a < m.End && m.Start < b {
-				return true
+				return
 			}
 		}
-		return false
-	}
-	add := func(k Kind, a, b int) {
-		if !taken(a, b) {
-			out = append(out, Match{k, a, b})
-		}
+		out = append(out, Match{k, a, b})
 	}
 	// One pass of counts lets most kinds be ruled out without a regexp
 	// (a clean message costs a scan, not seven).
@@ -94,8 +113,8 @@ func Find(s string, kinds []Kind) []Match {
 			upper++
 		}
 	}
-	for _, k := range AllKinds {
-		if !want[k] {
+	for i, k := range AllKinds {
+		if !f.want[i] {
 			continue
 		}
 		switch {
@@ -164,7 +183,9 @@ func Find(s string, kinds []Kind) []Match {
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+	if len(out)-base > 1 {
+		slices.SortFunc(out[base:], func(a, b Match) int { return a.Start - b.Start })
+	}
 	return out
 }
 

@@ -1,0 +1,457 @@
+package privacy
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/logweave/logweave/pipeline"
+)
+
+var redactions = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "logweave_privacy_redactions_total",
+	Help: "Personal data redacted before anything was stored: kind is what detection found (email, credit_card, ...) or field (a configured field), action what was done.",
+}, []string{"kind", "action"})
+
+// Redactor applies a privacy Config to encoded documents. Safe for
+// concurrent use.
+type Redactor struct {
+	finder  Finder
+	scan    bool // some kinds are looked for
+	action  string
+	rules   []rule
+	allow   map[string]bool
+	keys    []string
+	pool    sync.Pool // of *scratch
+	counter map[[2]string]prometheus.Counter
+}
+
+type rule struct {
+	glob   string
+	action string
+}
+
+// New returns the redactor of a validated Config.
+func New(c Config) (*Redactor, error) {
+	if err := c.Validate("privacy"); err != nil {
+		return nil, err
+	}
+	f, _ := NewFinder(c.Detect.Kinds)
+	r := &Redactor{finder: f, scan: f != Finder{}, action: c.Detect.Action, keys: c.Key,
+		allow: map[string]bool{"@timestamp": true, "event.id": true, "tags": true}, counter: map[[2]string]prometheus.Counter{}}
+	for _, a := range c.Detect.AllowFields {
+		r.allow[a] = true
+	}
+	for _, fr := range c.Fields {
+		for _, p := range fr.Paths {
+			r.rules = append(r.rules, rule{p, fr.Action})
+		}
+	}
+	for _, k := range AllKinds {
+		for _, a := range []string{Mask, Pseudonymize, DropField} {
+			r.counter[[2]string{string(k), a}] = redactions.WithLabelValues(string(k), a)
+		}
+	}
+	r.counter[[2]string{"unreadable", Drop}] = redactions.WithLabelValues("unreadable", Drop)
+	for _, a := range []string{Pseudonymize, TruncateIP, Drop, Mask} {
+		r.counter[[2]string{"field", a}] = redactions.WithLabelValues("field", a)
+	}
+	r.pool.New = func() any {
+		s := &scratch{}
+		if len(r.keys) > 0 {
+			s.mac = hmac.New(sha256.New, []byte(r.keys[0]))
+		}
+		return s
+	}
+	return r, nil
+}
+
+// Pseudonyms are value's pseudonyms under every key, newest first: what
+// erase searches for.
+func (r *Redactor) Pseudonyms(value string) []string {
+	out := make([]string, 0, len(r.keys))
+	for _, k := range r.keys {
+		out = append(out, pseudonym(hmac.New(sha256.New, []byte(k)), value))
+	}
+	return out
+}
+
+// pseudonym is the first 16 bytes of HMAC-SHA256(key, value), in hex: 128
+// bits, so two values share one with odds of about n²/2¹²⁹.
+func pseudonym(mac hash.Hash, value string) string {
+	mac.Reset()
+	mac.Write([]byte(value))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(mac.Sum(sum[:0])[:16])
+}
+
+// ruleFor is the action configured for the field at path ("" none).
+func (r *Redactor) ruleFor(path string) string {
+	for _, ru := range r.rules {
+		if globMatch(ru.glob, path) {
+			return ru.action
+		}
+	}
+	return ""
+}
+
+// globMatch: * matches any run of bytes (dots too).
+func globMatch(glob, s string) bool {
+	if !strings.Contains(glob, "*") {
+		return glob == s
+	}
+	parts := strings.Split(glob, "*")
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
+}
+
+// scratch is one redaction's working memory.
+type scratch struct {
+	mac     hash.Hash
+	path    []byte
+	str     []byte
+	matches []Match
+	text    []byte
+}
+
+// Redact returns doc (a JSON object, as the collector encodes it) with the
+// configured fields and everything detection finds redacted, appended to
+// dst, and how many redactions were made; with none, doc itself is
+// returned and dst is untouched. A redacted document gets
+// labels.redacted: true.
+func (r *Redactor) Redact(dst, doc []byte) (out []byte, n int) {
+	s := r.pool.Get().(*scratch)
+	defer r.pool.Put(s)
+	defer func() {
+		// Not JSON after all (the collector encodes only JSON): nothing
+		// of it is kept rather than something unredacted.
+		if p := recover(); p != nil {
+			r.counter[[2]string{"unreadable", Drop}].Inc()
+			out, n = append(dst[:len(dst):len(dst)], unreadable...), 1
+		}
+	}()
+	w := walker{r: r, s: s, src: doc, out: dst, labelsAt: -1, redactedAt: -1}
+	s.path = s.path[:0]
+	i := skipSpace(doc, 0)
+	if i >= len(doc) || doc[i] != '{' {
+		return doc, 0
+	}
+	w.object(i, 0)
+	if w.n == 0 {
+		return doc, 0
+	}
+	out = w.out
+	switch {
+	case w.redactedAt >= 0: // labels.redacted was there: now it is true
+		out = append(out[:w.redactedAt:w.redactedAt], append([]byte("true"), out[w.redactedEnd:]...)...)
+	case w.labelsAt >= 0:
+		ins := `"redacted":true`
+		if !w.labelsEmpty {
+			ins += ","
+		}
+		out = append(out[:w.labelsAt:w.labelsAt], append([]byte(ins), out[w.labelsAt:]...)...)
+	case !w.labelsOther:
+		end := len(out) - 1 // the document's closing brace
+		ins := `,"labels":{"redacted":true}}`
+		if w.topEmpty {
+			ins = ins[1:]
+		}
+		out = append(out[:end], ins...)
+	}
+	return out, w.n
+}
+
+// unreadable stands for a document that could not be scanned.
+const unreadable = `{"message":"[a document that could not be scanned for personal data was dropped]","tags":["_privacyfailure"],"labels":{"redacted":true}}`
+
+type walker struct {
+	r   *Redactor
+	s   *scratch
+	src []byte
+	out []byte
+	n   int // redactions
+	// where labels.redacted goes: after the top-level labels object's {
+	labelsAt, redactedAt, redactedEnd int
+	labelsEmpty, labelsOther          bool // labels is {} / labels is not an object
+	topEmpty                          bool
+}
+
+func (w *walker) count(kind, action string) {
+	w.n++
+	w.r.counter[[2]string{kind, action}].Inc()
+}
+
+// object copies the object at src[i] ('{') to out, redacting, and returns
+// the index after it.
+func (w *walker) object(i, depth int) int {
+	w.out = append(w.out, '{')
+	i++
+	first := true
+	for {
+		i = skipSpace(w.src, i)
+		if w.src[i] == '}' {
+			break
+		}
+		if w.src[i] == ',' {
+			i = skipSpace(w.src, i+1)
+		}
+		ks := i
+		ke, escaped := scanString(w.src, i)
+		key := w.src[ks+1 : ke-1]
+		if escaped {
+			key = pipeline.AppendUnescaped(nil, key)
+		}
+		i = skipSpace(w.src, ke)
+		i = skipSpace(w.src, i+1) // the colon
+		vs := i
+		ve := scanValue(w.src, vs)
+		i = ve
+		pathLen := len(w.s.path)
+		if pathLen > 0 {
+			w.s.path = append(w.s.path, '.')
+		}
+		w.s.path = append(w.s.path, key...)
+		path := string(w.s.path) // maps and rules want strings; short
+		val := w.src[vs:ve]
+		act := w.r.ruleFor(path)
+		if act == Drop {
+			w.count("field", Drop)
+			w.s.path = w.s.path[:pathLen]
+			continue
+		}
+		mark := len(w.out)
+		if !first {
+			w.out = append(w.out, ',')
+		}
+		w.out = append(w.out, w.src[ks:ke]...)
+		w.out = append(w.out, ':')
+		keep := true
+		switch {
+		case act != "":
+			w.field(act, val)
+		case w.r.allow[path]:
+			w.out = append(w.out, val...)
+		case depth == 0 && path == "labels":
+			if val[0] == '{' {
+				w.labelsAt = len(w.out) + 1
+				w.labelsEmpty = isEmptyObject(val)
+				w.object(vs, depth+1)
+			} else {
+				w.labelsOther = true
+				w.out = append(w.out, val...)
+			}
+		case depth == 1 && path == "labels.redacted":
+			w.redactedAt = len(w.out)
+			w.out = append(w.out, val...)
+			w.redactedEnd = len(w.out)
+		default:
+			keep = w.value(vs, ve, depth)
+		}
+		if !keep { // drop_field: detection found something
+			w.out = w.out[:mark]
+		} else {
+			first = false
+		}
+		w.s.path = w.s.path[:pathLen]
+	}
+	if depth == 0 {
+		w.topEmpty = first
+	}
+	w.out = append(w.out, '}')
+	return i + 1
+}
+
+// value copies the value at src[i:e], scanning its strings; false: drop
+// it.
+func (w *walker) value(i, e, depth int) bool {
+	switch w.src[i] {
+	case '{':
+		w.object(i, depth+1)
+	case '[':
+		w.array(i, depth)
+	case '"':
+		return w.str(w.src[i:e])
+	default:
+		w.out = append(w.out, w.src[i:e]...)
+	}
+	return true
+}
+
+// array copies the array at src[i], scanning its strings; an element
+// detection says to drop is left out.
+func (w *walker) array(i, depth int) {
+	w.out = append(w.out, '[')
+	first := true
+	for i = skipSpace(w.src, i+1); w.src[i] != ']'; i = skipSpace(w.src, i) {
+		if w.src[i] == ',' {
+			i = skipSpace(w.src, i+1)
+		}
+		e := scanValue(w.src, i)
+		mark := len(w.out)
+		if !first {
+			w.out = append(w.out, ',')
+		}
+		if w.value(i, e, depth) {
+			first = false
+		} else {
+			w.out = w.out[:mark]
+		}
+		i = e
+	}
+	w.out = append(w.out, ']')
+}
+
+// text is a string token's content, unescaped.
+func (w *walker) text(tok []byte) string {
+	c := tok[1 : len(tok)-1]
+	for _, b := range c {
+		if b == '\\' {
+			w.s.str = pipeline.AppendUnescaped(w.s.str[:0], c)
+			return b2s(w.s.str)
+		}
+	}
+	return b2s(c)
+}
+
+// str copies a string, with what detection finds in it redacted; false:
+// drop its field.
+func (w *walker) str(tok []byte) bool {
+	if !w.r.scan || len(tok) < 8 {
+		w.out = append(w.out, tok...)
+		return true
+	}
+	s := w.text(tok)
+	w.s.matches = w.r.finder.Append(w.s.matches[:0], s)
+	if len(w.s.matches) == 0 {
+		w.out = append(w.out, tok...)
+		return true
+	}
+	for _, m := range w.s.matches {
+		w.count(string(m.Kind), w.r.action)
+	}
+	if w.r.action == DropField {
+		return false
+	}
+	t := w.s.text[:0]
+	at := 0
+	for _, m := range w.s.matches {
+		t = append(t, s[at:m.Start]...)
+		if w.r.action == Pseudonymize {
+			t = append(t, w.pseudonym(s[m.Start:m.End])...)
+		} else {
+			t = append(append(append(t, '['), m.Kind...), ']')
+		}
+		at = m.End
+	}
+	t = append(t, s[at:]...)
+	w.s.text = t
+	w.out = pipeline.AppendJSONString(w.out, b2s(t))
+	return true
+}
+
+func (w *walker) pseudonym(v string) string { return pseudonym(w.s.mac, v) }
+
+// field applies a configured action to a field's value: to a string or a
+// number, or to every string (and number) inside an object or array.
+func (w *walker) field(act string, val []byte) {
+	switch val[0] {
+	case '{', '[':
+		open, end := val[0], byte('}')
+		if open == '[' {
+			end = ']'
+		}
+		w.out = append(w.out, open)
+		first := true
+		for i := skipSpace(val, 1); val[i] != end; i = skipSpace(val, i) {
+			if val[i] == ',' {
+				i = skipSpace(val, i+1)
+			}
+			if !first {
+				w.out = append(w.out, ',')
+			}
+			first = false
+			if open == '{' {
+				ke, _ := scanString(val, i)
+				w.out = append(append(w.out, val[i:ke]...), ':')
+				i = skipSpace(val, skipSpace(val, ke)+1)
+			}
+			e := scanValue(val, i)
+			w.field(act, val[i:e])
+			i = e
+		}
+		w.out = append(w.out, end)
+		return
+	case 't', 'f', 'n':
+		w.out = append(w.out, val...)
+		return
+	}
+	var v string
+	if val[0] == '"' {
+		v = w.text(val)
+	} else {
+		v = b2s(val) // a number, pseudonymised as its text
+	}
+	switch act {
+	case Pseudonymize:
+		w.out = pipeline.AppendJSONString(w.out, w.pseudonym(v))
+	case Mask:
+		w.out = append(w.out, `"[redacted]"`...)
+	case TruncateIP:
+		t, ok := truncateIPs(w.s.text[:0], v)
+		if !ok {
+			w.out = append(w.out, val...)
+			return
+		}
+		w.s.text = t
+		w.out = pipeline.AppendJSONString(w.out, b2s(t))
+	}
+	w.count("field", act)
+}
+
+// truncateIPs keeps the addresses in v (one, or a list such as
+// X-Forwarded-For's) to their /24 or /48 network; ok false: none in it.
+func truncateIPs(dst []byte, v string) ([]byte, bool) {
+	if ip, err := netip.ParseAddr(v); err == nil {
+		return append(dst, truncated(ip)...), true
+	}
+	ms := Find(v, []Kind{IPv4, IPv6})
+	if len(ms) == 0 {
+		return dst, false
+	}
+	at := 0
+	for _, m := range ms {
+		dst = append(dst, v[at:m.Start]...)
+		ip, _ := netip.ParseAddr(v[m.Start:m.End])
+		dst = append(dst, truncated(ip)...)
+		at = m.End
+	}
+	return append(dst, v[at:]...), true
+}
+
+func truncated(ip netip.Addr) string {
+	bits := 24
+	if ip.Is6() && !ip.Is4In6() {
+		bits = 48
+	}
+	p, _ := ip.Unmap().Prefix(bits)
+	return p.Addr().String()
+}
+
+func isEmptyObject(v []byte) bool { return skipSpace(v, 1) < len(v) && v[skipSpace(v, 1)] == '}' }
