@@ -19,6 +19,7 @@ import (
 	"github.com/logweave/logweave/buffer"
 	"github.com/logweave/logweave/correlate"
 	"github.com/logweave/logweave/filters"
+	"github.com/logweave/logweave/filters/privacy"
 	"github.com/logweave/logweave/inputs/beats"
 	"github.com/logweave/logweave/inputs/forward"
 	"github.com/logweave/logweave/inputs/ingest"
@@ -212,10 +213,18 @@ func NewRole(cfg *Config, role string, log *slog.Logger) (c *Collector, err erro
 		)
 	}
 	mux := http.NewServeMux()
+	var redactor *privacy.Redactor
+	if cfg.Privacy != nil {
+		if redactor, err = privacy.New(*cfg.Privacy); err != nil {
+			c.ln.Close()
+			return nil, err
+		}
+	}
 	newProcessor := func() *filters.Processor {
 		p := filters.NewProcessor(idx, cfg.Correlation.RequestIDFields, cfg.Filters.Text)
 		p.TraceFields = cfg.Correlation.TracesIndex != ""
 		p.TimeRange = cfg.Filters.Timestamp
+		p.Privacy = redactor
 		return p
 	}
 	if ingesting && cfg.GELF.Listen != "" {

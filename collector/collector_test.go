@@ -237,3 +237,42 @@ func TestStartFailureSaysWhy(t *testing.T) {
 	}
 	again.Shutdown(context.Background())
 }
+
+// privacy: present turns redaction on with its defaults; a pseudonym key
+// from the environment, one or a list; validation names what is wrong.
+func TestPrivacyConfig(t *testing.T) {
+	key := strings.Repeat("k", 32)
+	env := func(k string) (string, bool) {
+		if k == "LOGWEAVE_PSEUDONYM_KEY" {
+			return key, true
+		}
+		return "", false
+	}
+	for in, want := range map[string]string{
+		"privacy: {fields: [{paths: [user.id], action: pseudonymize}]}":             "privacy.key: pseudonymize needs a key",
+		"privacy: {key: short, fields: [{paths: [user.id], action: pseudonymize}]}": "privacy.key[0]: 5 bytes",
+		"privacy: {detect: {kinds: [phone]}}":                                       "privacy.detect.kinds",
+		"privacy: {detect: {action: hash}}":                                         "privacy.detect.action",
+		"privacy: {fields: [{paths: [a], action: encrypt}]}":                        "privacy.fields[0].action",
+		"privacy: {detect: {kind: [email]}}":                                        `unknown field "kind"`,
+	} {
+		err := pipeline.ParseConfigEnv([]byte(in), collector.DefaultConfig(), env)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want an error mentioning %q", in, err, want)
+		}
+	}
+	c := collector.DefaultConfig()
+	if err := pipeline.ParseConfigEnv([]byte("privacy: {}"), c, env); err != nil || c.Privacy == nil ||
+		c.Privacy.Detect.Action != "mask" || c.Privacy.Detect.Kinds != nil || len(c.Privacy.Detect.AllowFields) != 4 {
+		t.Fatalf("privacy: {} → %v %+v", err, c.Privacy)
+	}
+	c = collector.DefaultConfig()
+	yml := "privacy:\n  key: [\"${LOGWEAVE_PSEUDONYM_KEY}\", " + strings.Repeat("o", 40) + "]\n  fields:\n    - {paths: [user.id], action: pseudonymize}\n  detect: {kinds: []}\n"
+	if err := pipeline.ParseConfigEnv([]byte(yml), c, env); err != nil || len(c.Privacy.Key) != 2 || c.Privacy.Key[0] != key ||
+		c.Privacy.Detect.Kinds == nil || len(c.Privacy.Detect.Kinds) != 0 {
+		t.Fatalf("%s→ %v %+v", yml, err, c.Privacy)
+	}
+	if c := collector.DefaultConfig(); pipeline.ParseConfigEnv(nil, c, env) != nil || c.Privacy != nil {
+		t.Fatal("privacy on by default")
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/logweave/logweave/deploy/kibana"
 	"github.com/logweave/logweave/filters"
+	"github.com/logweave/logweave/filters/privacy"
 	"github.com/logweave/logweave/inputs/beats"
 	"github.com/logweave/logweave/inputs/forward"
 	"github.com/logweave/logweave/inputs/gelf"
@@ -29,15 +30,18 @@ type Config struct {
 	Elasticsearch elasticsearch.Config `yaml:"elasticsearch"`
 	FileOutput    file.Config          `yaml:"file_output"`
 	Filters       FiltersConfig        `yaml:"filters"`
-	Correlation   CorrelationConfig    `yaml:"correlation"`
-	Indexer       IndexerConfig        `yaml:"indexer"`
-	Kafka         kafka.Config         `yaml:"kafka"`
-	GELF          gelf.Config          `yaml:"gelf"`
-	Forward       forward.Config       `yaml:"forward"`
-	Syslog        syslog.Config        `yaml:"syslog"`
-	Beats         beats.Config         `yaml:"beats"`
-	OTLP          otlp.Config          `yaml:"otlp"`
-	Kibana        kibana.Config        `yaml:"kibana"`
+	// Privacy: present, personal data is redacted before anything is
+	// stored (filters/privacy); absent, off.
+	Privacy     *privacy.Config   `yaml:"privacy"`
+	Correlation CorrelationConfig `yaml:"correlation"`
+	Indexer     IndexerConfig     `yaml:"indexer"`
+	Kafka       kafka.Config      `yaml:"kafka"`
+	GELF        gelf.Config       `yaml:"gelf"`
+	Forward     forward.Config    `yaml:"forward"`
+	Syslog      syslog.Config     `yaml:"syslog"`
+	Beats       beats.Config      `yaml:"beats"`
+	OTLP        otlp.Config       `yaml:"otlp"`
+	Kibana      kibana.Config     `yaml:"kibana"`
 	// SummaryInterval: every so often one log line says what was received,
 	// delivered and is waiting (0: never).
 	SummaryInterval time.Duration `yaml:"summary_interval"`
@@ -186,6 +190,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Filters.Timestamp.Validate("filters.timestamp"); err != nil {
 		return err
+	}
+	if c.Privacy != nil {
+		if err := c.Privacy.Validate("privacy"); err != nil {
+			return err
+		}
 	}
 	if err := c.FileOutput.Validate("file_output"); err != nil {
 		return err

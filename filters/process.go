@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"github.com/logweave/logweave/filters/privacy"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -31,6 +32,9 @@ type Processor struct {
 	// (Record.Trace), found here, so that traces are assembled without
 	// parsing the documents again. Off when traces are.
 	TraceFields bool
+	// Privacy redacts the encoded document (privacy:), before anything
+	// is stored and before the trace fields are taken from it; nil: off.
+	Privacy *privacy.Redactor
 }
 
 // TimeRange is the collector's `filters.timestamp` section: an event whose
@@ -141,6 +145,12 @@ func (p *Processor) Process(env *pipeline.Envelope, ev *pipeline.Event, dst []by
 	var idx [64]byte
 	// The document, then what the correlator needs of it, in one buffer.
 	doc := ev.Encode(dst)
+	if p.Privacy != nil {
+		if red, n := p.Privacy.Redact(nil, doc); n > 0 {
+			doc = append(doc[:0], red...)
+			ev.Encoded(red)
+		}
+	}
 	all := doc
 	if p.TraceFields {
 		tf := ev.TraceFields()

@@ -72,6 +72,13 @@ func (e *Event) SetDoc(doc []byte) {
 	e.Doc, e.top, e.topOK = doc, e.top[:0], false
 }
 
+// Encoded makes doc, an encoding of the event with its edits and tags in
+// it (and then changed: redacted), the event's document: reads see doc
+// alone from here on, not the edits it holds.
+func (e *Event) Encoded(doc []byte) {
+	e.Doc, e.top, e.topOK, e.edits, e.Tags = doc, e.top[:0], false, e.edits[:0], e.Tags[:0]
+}
+
 // Set records that the field at the dotted path takes the raw JSON value.
 // A later Set of the same path wins (Get and Encode look for the last one);
 // the field keeps the place of the first.

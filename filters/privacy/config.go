@@ -54,6 +54,18 @@ func DefaultConfig() Config {
 	return Config{Detect: DetectConfig{Action: Mask, AllowFields: []string{"trace.id", "http.request.id", "event.id", "span.id"}}}
 }
 
+// UnmarshalYAML fills the section's defaults first: `privacy: {}` scans
+// for every kind and masks.
+func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Config
+	p := plain(DefaultConfig())
+	if err := unmarshal(&p); err != nil {
+		return err
+	}
+	*c = Config(p)
+	return nil
+}
+
 // Keys is one key or a list of them, newest first.
 type Keys []string
 
