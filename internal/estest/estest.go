@@ -51,6 +51,9 @@ type Server struct {
 	// OmitItemStatus answers bulk items without their "status" (a broken
 	// proxy or filter).
 	OmitItemStatus atomic.Bool
+	// KeepBodies keeps every request's body as received (decompressed),
+	// for Bodies.
+	KeepBodies atomic.Bool
 
 	mu        sync.Mutex
 	fault     ItemFault
@@ -61,6 +64,15 @@ type Server struct {
 	items     int
 	seq       int64            // the last sequence number given
 	seqNos    map[string]int64 // index+"\x00"+id -> the document's
+	bodies    [][]byte
+}
+
+// Bodies are the request bodies received while KeepBodies was set, with
+// their method and path first.
+func (s *Server) Bodies() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]byte(nil), s.bodies...)
 }
 
 // New starts a server on a loopback port.
@@ -227,6 +239,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, 400, "parse_exception", err.Error())
 		return
+	}
+	if s.KeepBodies.Load() {
+		s.mu.Lock()
+		s.bodies = append(s.bodies, append([]byte(r.Method+" "+r.URL.String()+"\n"), body...))
+		s.mu.Unlock()
 	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	last := parts[len(parts)-1]

@@ -98,3 +98,44 @@ func (c *Cluster) Committed(t testing.TB, group string) (committed, end int64) {
 	}
 	return committed, end
 }
+
+// Records returns every record of the topic, as its key, headers and
+// value joined (for tests that look for bytes in what Kafka holds).
+func (c *Cluster) Records(t testing.TB) [][]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl := &kgo.Client{Addr: kgo.TCP(c.Brokers...), Timeout: 10 * time.Second}
+	reqs := make([]kgo.OffsetRequest, 0, c.Partitions)
+	for p := range c.Partitions {
+		reqs = append(reqs, kgo.LastOffsetOf(p))
+	}
+	lo, err := cl.ListOffsets(ctx, &kgo.ListOffsetsRequest{Topics: map[string][]kgo.OffsetRequest{c.Topic: reqs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, p := range lo.Topics[c.Topic] {
+		if p.LastOffset <= 0 {
+			continue
+		}
+		r := kgo.NewReader(kgo.ReaderConfig{Brokers: c.Brokers, Topic: c.Topic, Partition: p.Partition, MaxWait: 100 * time.Millisecond})
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				r.Close()
+				t.Fatalf("partition %d: %v", p.Partition, err)
+			}
+			rec := append([]byte(nil), m.Key...)
+			for _, h := range m.Headers {
+				rec = append(append(append(rec, '\n'), h.Key...), h.Value...)
+			}
+			out = append(out, append(append(rec, '\n'), m.Value...))
+			if m.Offset >= p.LastOffset-1 {
+				break
+			}
+		}
+		r.Close()
+	}
+	return out
+}
