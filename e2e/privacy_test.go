@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,7 +79,7 @@ func TestPrivacyNothingUnredactedAnywhere(t *testing.T) {
 				`{"@timestamp":"2026-12-06T10:00:00.010Z","service":"orders","level":"info","request_id":"` + privRID + `","message":"order placed by alice@example.com","user":{"id":"alice@example.com"},"password":"hunter2"}`,
 				`{"@timestamp":"2026-12-06T10:00:00.020Z","service":"payments","level":"error","request_id":"` + privRID + `","message":"card 4111 1111 1111 1111 declined, refund to DE89370400440532013000","user":{"id":"alice@example.com"},"db":{"password":"hunter2","host":"db-1"}}`,
 				`2026-12-06 10:00:00.030 INFO [auth] login from 198.51.100.23 Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U request_id=` + privRID,
-				`{"@timestamp":"2026-12-06T10:00:00.040Z","service":"orders","request_id":"` + privRID + `","message":"reject-me for alice@example.com"}`,
+				`{"@timestamp":"2026-12-06T10:00:00.040Z","service":"orders","request_id":"` + privRID + `","message":"reject-me for alice@example.com","user":{"id":"alice@example.com"}}`,
 				`{"@timestamp":"2026-12-06T10:00:01.000Z","service":"orders","request_id":"` + privOther + `","message":"hello","user":{"id":"dave@example.com"}}`,
 			}
 			file := filepath.Join(dir, "logs", "app.log")
@@ -201,6 +202,71 @@ func TestPrivacyNothingUnredactedAnywhere(t *testing.T) {
 			if redacted < 5 {
 				t.Errorf("%d documents labelled redacted, want the 5 indexed ones with personal data", redacted)
 			}
+			if through == "buffer" {
+				checkErase(t, es, p, alice)
+			}
 		})
+	}
+}
+
+// checkErase runs `collector erase` for alice: without -yes it only
+// counts; with it her two log documents, her dead letter and her request's
+// trace go, and nothing of anyone else's.
+func checkErase(t *testing.T, es *estest.Server, p privacy.Config, alice string) {
+	bin, _ := buildBinaries(t)
+	cfgFile := filepath.Join(t.TempDir(), "collector.yaml")
+	yml := fmt.Sprintf("elasticsearch: {urls: [%q]}\nbuffer: {path: %q}\nprivacy:\n  key: [%q]\n  fields:\n    - {paths: [user.id, user.email], action: pseudonymize}\n",
+		es.URL, t.TempDir(), p.Key[0])
+	os.WriteFile(cfgFile, []byte(yml), 0o600)
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(bin, append([]string{"erase", "-c", cfgFile, "-field", "user.id", "-value", "alice@example.com", "-log-format", "json"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	count := func() (logs, traces, dead int, aliceLeft bool) {
+		for _, idx := range es.Indices() {
+			for _, d := range es.Docs(idx) {
+				switch {
+				case strings.HasPrefix(idx, "traces-"):
+					traces++
+				case strings.HasPrefix(idx, "logweave-deadletter-"):
+					dead++
+				default:
+					logs++
+				}
+				if bytes.Contains(d, []byte(alice)) {
+					aliceLeft = true
+				}
+			}
+		}
+		return
+	}
+	logs, traces, dead, _ := count()
+	out, code := run()
+	if code != 1 || !strings.Contains(out, "4 documents would be deleted; run again with -yes") || !strings.Contains(out, "Elasticsearch snapshots") {
+		t.Fatalf("erase without -yes: exit %d\n%s", code, out)
+	}
+	if out2, code := run("-dry-run"); code != 0 || !strings.Contains(out2, "dry run: 4 documents") {
+		t.Fatalf("erase -dry-run: exit %d\n%s", code, out2)
+	}
+	if l, tr, d, _ := count(); l != logs || tr != traces || d != dead {
+		t.Fatal("erase deleted without -yes")
+	}
+	out, code = run("-yes")
+	if code != 0 || !strings.Contains(out, "deleted 4 documents") || strings.Contains(out, "alice@example.com\"") {
+		t.Fatalf("erase -yes: exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, `"event.action":"privacy-erase"`) || !strings.Contains(out, alice) {
+		t.Errorf("no audit event naming the pseudonym:\n%s", out)
+	}
+	l, tr, d, left := count()
+	if left || l != logs-2 || tr != traces-1 || d != dead-1 {
+		t.Fatalf("after erase: %d logs (of %d), %d traces (of %d), %d dead letters (of %d), alice left %v\n%s", l, logs, tr, traces, d, dead, left, out)
 	}
 }

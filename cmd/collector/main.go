@@ -14,6 +14,8 @@
 //	                                 Elasticsearch or, without it, the file output
 //	collector traces -c FILE [-errors] [-slowest N] [-since 1h] [-limit 20]
 //	                                 list traces, latest (or slowest) first
+//	collector erase -c FILE -field user.id -value V [-dry-run] [-yes]
+//	                                 delete one person's documents (GDPR art. 17)
 //	collector health -c FILE    ask the running collector's /readyz (exit 0 when
 //	                                 ready): a container health check without a shell
 package main
@@ -51,8 +53,9 @@ func main() {
 func run(args []string) int {
 	var role, format, pprofAddr string
 	var wait, since time.Duration
-	var errorsOnly bool
+	var errorsOnly, dryRun, yes bool
 	var slowest, limit int
+	var eraseField, eraseValue string
 	program.Subs = []cli.Sub{
 		{Name: "run", Summary: "run the collector", Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&role, "role", collector.RoleAll, "all, ingest or index (ingest and index need Kafka)")
@@ -70,6 +73,12 @@ func run(args []string) int {
 			fs.IntVar(&slowest, "slowest", 0, "the N slowest instead of the latest")
 			fs.DurationVar(&since, "since", 0, "only requests that started within this long, e.g. 1h")
 			fs.IntVar(&limit, "limit", 20, "how many")
+		}},
+		{Name: "erase", Summary: "delete one person's documents (GDPR art. 17), found by the pseudonyms of a value", NeedsConfig: true, Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&eraseField, "field", "", "the field that names the person, as pseudonymised, e.g. user.id")
+			fs.StringVar(&eraseValue, "value", "", "its value before pseudonymisation, e.g. alice@example.com")
+			fs.BoolVar(&dryRun, "dry-run", false, "print what would be deleted and stop")
+			fs.BoolVar(&yes, "yes", false, "delete; without it erase prints what it would delete and stops")
 		}},
 		{Name: "health", Summary: "ask the running collector's /readyz; exit 0 when ready (a container health check)"},
 		{Name: "version", Summary: "print the name, version, commit and Go version"},
@@ -106,6 +115,8 @@ func run(args []string) int {
 		return trace(cfg, cmd.Args[0], format, log)
 	case "traces":
 		return traces(cfg, traceview.ListOptions{Errors: errorsOnly, Since: since, Slowest: slowest, Limit: limit, Now: time.Now()}, log)
+	case "erase":
+		return erase(cfg, eraseField, eraseValue, dryRun, yes, os.Stdout, log)
 	case "health":
 		return cli.Health("collector", cfg.HTTP.Listen, cfg.HTTP.TLS.Cert != "")
 	}

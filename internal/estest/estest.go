@@ -65,6 +65,7 @@ type Server struct {
 	seq       int64            // the last sequence number given
 	seqNos    map[string]int64 // index+"\x00"+id -> the document's
 	bodies    [][]byte
+	tasks     []int // documents deleted by each _delete_by_query task
 }
 
 // Bodies are the request bodies received while KeepBodies was set, with
@@ -264,6 +265,31 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"_shards":{"total":1,"successful":1,"failed":0}}`)
 	case len(parts) == 2 && last == "_count":
 		fmt.Fprintf(w, `{"count":%d}`, len(s.search(parts[0], body, -1)))
+	case len(parts) == 2 && last == "_delete_by_query":
+		hits := s.search(parts[0], body, -1)
+		s.mu.Lock()
+		for _, h := range hits {
+			delete(s.indices[h.index], h.id)
+		}
+		s.tasks = append(s.tasks, len(hits))
+		n := len(s.tasks)
+		s.mu.Unlock()
+		fmt.Fprintf(w, `{"task":"estest:%d"}`, n)
+	case len(parts) == 2 && parts[0] == "_tasks":
+		var n int
+		fmt.Sscanf(parts[1], "estest:%d", &n)
+		s.mu.Lock()
+		ok := n >= 1 && n <= len(s.tasks)
+		var deleted int
+		if ok {
+			deleted = s.tasks[n-1]
+		}
+		s.mu.Unlock()
+		if !ok {
+			writeError(w, 404, "resource_not_found_exception", "task "+parts[1]+" not found")
+			return
+		}
+		fmt.Fprintf(w, `{"completed":true,"task":{"status":{"total":%d,"deleted":%d,"version_conflicts":0}},"response":{"deleted":%d,"failures":[]}}`, deleted, deleted, deleted)
 	case len(parts) == 2 && last == "_search":
 		s.writeSearch(w, parts[0], body)
 	case len(parts) == 3 && parts[1] == "_doc" && r.Method == http.MethodGet:
@@ -562,7 +588,7 @@ func (s *Server) search(pattern string, body []byte, size int) []hit {
 					v = gjson.GetBytes(d, strings.ReplaceAll(field, ".", `\.`))
 				}
 				if values != nil {
-					if !values[v.String()] {
+					if !matchAny(v, values) {
 						continue
 					}
 				} else if !matchValue(v, value) {
@@ -599,6 +625,19 @@ func (s *Server) search(pattern string, body []byte, size int) []hit {
 		hits = hits[:size]
 	}
 	return hits
+}
+
+// matchAny: a terms query, on a value or any element of an array.
+func matchAny(v gjson.Result, values map[string]bool) bool {
+	if v.IsArray() {
+		for _, e := range v.Array() {
+			if values[e.String()] {
+				return true
+			}
+		}
+		return false
+	}
+	return v.Exists() && values[v.String()]
 }
 
 func matchValue(v gjson.Result, want string) bool {

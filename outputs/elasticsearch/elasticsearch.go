@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -304,6 +305,7 @@ func (o *Output) deadLetter(f failure) pipeline.Record {
 	if truncated {
 		b = fmt.Appendf(b, `,"original_bytes":%d,"original_truncated":true`, len(f.rec.Doc))
 	}
+	b = appendValues(b, original)
 	b = append(b, `}}`...)
 	id := f.rec.ID
 	if !pipeline.ValidID(id) {
@@ -311,6 +313,49 @@ func (o *Output) deadLetter(f failure) pipeline.Record {
 		id = pipeline.EventID("", "deadletter", 0, 0, []byte(id))
 	}
 	return pipeline.Record{ID: id, Index: o.dlq.Format(now), Key: f.rec.Key, Doc: b}
+}
+
+// maxDeadLetterValues bounds logweave.values of a dead letter.
+const maxDeadLetterValues = 256
+
+// appendValues adds logweave.values: the original's string and number
+// values, distinct, each at most 1 KiB, so that a dead letter is found by a
+// value it holds (collector erase looks for a person's pseudonyms there:
+// event.original is not indexed).
+func appendValues(b, doc []byte) []byte {
+	if !gjson.ValidBytes(doc) {
+		return b
+	}
+	seen := map[string]bool{}
+	var walk func(r gjson.Result)
+	walk = func(r gjson.Result) {
+		switch {
+		case len(seen) >= maxDeadLetterValues:
+		case r.IsObject() || r.IsArray():
+			r.ForEach(func(_, v gjson.Result) bool { walk(v); return len(seen) < maxDeadLetterValues })
+		case r.Type == gjson.String || r.Type == gjson.Number:
+			if v := r.String(); v != "" && len(v) <= 1024 {
+				seen[v] = true
+			}
+		}
+	}
+	walk(gjson.ParseBytes(doc))
+	if len(seen) == 0 {
+		return b
+	}
+	vals := make([]string, 0, len(seen))
+	for v := range seen {
+		vals = append(vals, v)
+	}
+	sort.Strings(vals) // a dead letter written again is the same document
+	b = append(b, `,"values":[`...)
+	for i, v := range vals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = pipeline.AppendJSONString(b, v)
+	}
+	return append(b, ']')
 }
 
 // bulk sends recs once, in requests of about flush_bytes, up to workers

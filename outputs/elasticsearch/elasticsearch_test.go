@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -136,6 +137,10 @@ func TestWriteRetriesItem429AndDeadLettersMappingErrors(t *testing.T) {
 		gjson.GetBytes(d, "logweave.target_index").String() != "logs-2026.11.26" ||
 		gjson.Get(gjson.GetBytes(d, "event.original").String(), "message").String() != "m3" {
 		t.Fatalf("dead-letter doc: %s", d)
+	}
+	// Its values are indexed (event.original is not): erase finds it by one.
+	if vals := gjson.GetBytes(d, "logweave.values").Array(); len(vals) == 0 || !slices.ContainsFunc(vals, func(v gjson.Result) bool { return v.String() == "m3" }) {
+		t.Fatalf("logweave.values: %s", d)
 	}
 }
 

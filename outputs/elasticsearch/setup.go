@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/tidwall/gjson"
@@ -98,6 +99,7 @@ func (o *Output) DeadLetterTemplateBody() map[string]any {
 						"target_index": kw,
 						"status":       map[string]any{"type": "integer"},
 						"event_id":     kw,
+						"values":       kw, // the original's values, for collector erase
 					}},
 				},
 			},
@@ -189,6 +191,79 @@ func (o *Output) Search(ctx context.Context, index string, body []byte) ([]byte,
 		return nil, fmt.Errorf("search %s: %s", index, out)
 	}
 	return out, nil
+}
+
+// Count counts the documents of index (a pattern) that query (a query
+// clause, JSON) matches.
+func (o *Output) Count(ctx context.Context, index string, query []byte) (int64, error) {
+	res, err := esapi.CountRequest{Index: []string{index}, Body: bytes.NewReader([]byte(`{"query":` + string(query) + `}`)),
+		AllowNoIndices: esapi.BoolPtr(true), IgnoreUnavailable: esapi.BoolPtr(true)}.Do(ctx, o.client)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	out, err := io.ReadAll(res.Body)
+	if err != nil {
+		return 0, err
+	}
+	if res.IsError() {
+		return 0, fmt.Errorf("count %s: %s", index, out)
+	}
+	return gjson.GetBytes(out, "count").Int(), nil
+}
+
+// DeleteByQuery deletes the documents of index (a pattern) that query
+// matches, sliced (slices=auto), going on past version conflicts, as a
+// task it polls: progress is called with what is done so far.
+func (o *Output) DeleteByQuery(ctx context.Context, index string, query []byte, progress func(deleted, total int64)) (deleted, conflicts int64, err error) {
+	res, err := esapi.DeleteByQueryRequest{Index: []string{index}, Body: bytes.NewReader([]byte(`{"query":` + string(query) + `}`)),
+		Slices: "auto", Conflicts: "proceed", Refresh: esapi.BoolPtr(true), WaitForCompletion: esapi.BoolPtr(false),
+		AllowNoIndices: esapi.BoolPtr(true), IgnoreUnavailable: esapi.BoolPtr(true)}.Do(ctx, o.client)
+	if err != nil {
+		return 0, 0, err
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		return 0, 0, err
+	}
+	if res.IsError() {
+		return 0, 0, fmt.Errorf("delete_by_query %s: %s", index, body)
+	}
+	task := gjson.GetBytes(body, "task").String()
+	if task == "" {
+		return 0, 0, fmt.Errorf("delete_by_query %s: no task in %s", index, body)
+	}
+	for {
+		res, err := esapi.TasksGetRequest{TaskID: task}.Do(ctx, o.client)
+		if err != nil {
+			return deleted, conflicts, err
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			return deleted, conflicts, err
+		}
+		if res.IsError() {
+			return deleted, conflicts, fmt.Errorf("task %s: %s", task, body)
+		}
+		st := gjson.GetBytes(body, "task.status")
+		deleted, conflicts = st.Get("deleted").Int(), st.Get("version_conflicts").Int()
+		if progress != nil {
+			progress(deleted, st.Get("total").Int())
+		}
+		if gjson.GetBytes(body, "completed").Bool() {
+			if f := gjson.GetBytes(body, "response.failures"); len(f.Array()) > 0 {
+				return deleted, conflicts, fmt.Errorf("delete_by_query %s: %d failures, the first: %s", index, len(f.Array()), f.Array()[0].Raw)
+			}
+			return deleted, conflicts, nil
+		}
+		select {
+		case <-ctx.Done():
+			return deleted, conflicts, fmt.Errorf("task %s still running (GET _tasks/%s to follow it): %w", task, task, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // Lookup returns the documents in the indices of pattern (Logstash-style)
