@@ -16,6 +16,7 @@ import (
 
 	"github.com/logweave/logweave/collector"
 	"github.com/logweave/logweave/filters/privacy"
+	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/internal/estest"
 	"github.com/logweave/logweave/internal/kafkatest"
 	"github.com/logweave/logweave/shipper"
@@ -268,5 +269,78 @@ func checkErase(t *testing.T, es *estest.Server, p privacy.Config, alice string)
 	l, tr, d, left := count()
 	if left || l != logs-2 || tr != traces-1 || d != dead-1 {
 		t.Fatalf("after erase: %d logs (of %d), %d traces (of %d), %d dead letters (of %d), alice left %v\n%s", l, logs, tr, traces, d, dead, left, out)
+	}
+}
+
+// privacy: in the shipper, for data that must not leave the node: a file's
+// lines and a GELF sender's messages are redacted before they are sent or
+// spooled; the collector (without privacy) and Elasticsearch receive
+// nothing of the personal data, and nor does the shipper's spool on disk.
+func TestShipperRedactsBeforeLeavingTheNode(t *testing.T) {
+	dir := t.TempDir()
+	es := estest.New()
+	defer es.Close()
+	es.KeepBodies.Store(true)
+	col := startCollector(t, dir, es.URL)
+	defer stopCollector(t, col)
+	file := filepath.Join(dir, "logs", "app.log")
+	os.MkdirAll(filepath.Dir(file), 0o755)
+	os.WriteFile(file, []byte(`{"message":"order by alice@example.com","user":{"id":"alice@example.com"},"password":"hunter2"}`+"\n"+
+		"2026-12-06 10:00:00.030 INFO [auth] login from 198.51.100.23\n"), 0o644)
+	p := privacy.DefaultConfig()
+	p.Key = privacy.Keys{strings.Repeat("k", 32)}
+	p.Fields = []privacy.FieldRule{{Paths: []string{"user.id"}, Action: privacy.Pseudonymize}, {Paths: []string{"password"}, Action: privacy.Drop}}
+	cfg := shipper.DefaultConfig()
+	cfg.Privacy = &p
+	cfg.Collector.URLs = []string{"http://" + col.Addr()}
+	cfg.Collector.Linger = 20 * time.Millisecond
+	cfg.State.Path = filepath.Join(dir, "shipper")
+	in := shipper.InputConfig{Type: "file", Config: defaultTail()}
+	in.Paths = []string{file}
+	in.ScanInterval, in.PollInterval = 50*time.Millisecond, 20*time.Millisecond
+	g := shipper.InputConfig{Type: "gelf", GELF: gelf.DefaultConfig(), Spool: shipper.DefaultSpoolConfig()}
+	g.GELF.Listen = freeUDPAddr(t)
+	cfg.Inputs = []shipper.InputConfig{in, g}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sh := runShipperConfig(t, cfg)
+	conn, err := net.Dial("udp", g.GELF.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(conn, `{"version":"1.1","host":"web-1","short_message":"card 4111 1111 1111 1111 declined","_user_email":"carol@example.com"}`)
+	conn.Close()
+	eventually(t, 20*time.Second, "3 events indexed", func() bool { return es.Count("logs-*") >= 3 })
+	sh.stop(t)
+	for _, b := range es.Bodies() {
+		for _, s := range pii {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("Elasticsearch received %q: %.400s", s, b)
+			}
+		}
+	}
+	filepath.WalkDir(cfg.State.Path, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(path)
+			for _, s := range pii {
+				if bytes.Contains(b, []byte(s)) {
+					t.Errorf("the shipper's %s holds %q", path, s)
+				}
+			}
+		}
+		return nil
+	})
+	red, _ := privacy.New(p)
+	found := false
+	for _, idx := range es.IndicesMatching("logs-*") {
+		for _, d := range es.Docs(idx) {
+			if gjson.GetBytes(d, "user.id").String() == red.Pseudonyms("alice@example.com")[0] && gjson.GetBytes(d, "labels.redacted").Bool() {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Error("alice's event without her pseudonym or labels.redacted")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/logweave/logweave/filters/privacy"
 	"github.com/logweave/logweave/inputs/forward"
 	"github.com/logweave/logweave/inputs/gelf"
 	"github.com/logweave/logweave/inputs/syslog"
@@ -24,6 +25,9 @@ type Config struct {
 	HTTP      HTTPConfig       `yaml:"http"`
 	// Kubernetes: per-pod settings from annotations (kubemeta).
 	Kubernetes kubemeta.Config `yaml:"kubernetes"`
+	// Privacy: present, personal data is redacted before a line is sent
+	// or spooled (filters/privacy), for data that must not leave the node.
+	Privacy *privacy.Config `yaml:"privacy"`
 	// QueueSize bounds the lines read ahead of the sender.
 	QueueSize int `yaml:"queue_size"`
 	// SummaryInterval: every so often one log line says what was read,
@@ -159,6 +163,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Kubernetes.Validate("kubernetes"); err != nil {
 		return err
+	}
+	if c.Privacy != nil {
+		if err := c.Privacy.Validate("privacy"); err != nil {
+			return err
+		}
 	}
 	if c.SummaryInterval < 0 {
 		return fmt.Errorf("summary_interval: must not be negative (0 turns the summary off)")

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/logweave/logweave/filters/privacy"
 	"github.com/logweave/logweave/inputs/tail"
 	"github.com/logweave/logweave/internal/fsutil"
 	"github.com/logweave/logweave/kubemeta"
@@ -28,8 +29,9 @@ type Shipper struct {
 	log  *slog.Logger
 	host string
 
-	listeners []listener       // by input index; nil for file inputs
-	kube      *kubemeta.Client // pods' annotations; nil unless kubernetes.annotations
+	listeners []listener        // by input index; nil for file inputs
+	kube      *kubemeta.Client  // pods' annotations; nil unless kubernetes.annotations
+	red       *privacy.Redactor // privacy:; nil: off
 
 	mu          sync.Mutex
 	checkpoints map[string]tail.Checkpoint
@@ -64,6 +66,11 @@ func New(cfg *Config, log *slog.Logger) (*Shipper, error) {
 			return nil, fmt.Errorf("state: %s is damaged: %w", s.statePath(), err)
 		}
 	}
+	if cfg.Privacy != nil {
+		if s.red, err = privacy.New(*cfg.Privacy); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Kubernetes.Annotations {
 		if s.kube, err = kubemeta.New(cfg.Kubernetes, log); err != nil {
 			return nil, err
@@ -88,6 +95,9 @@ func New(cfg *Config, log *slog.Logger) (*Shipper, error) {
 		if err != nil {
 			s.closeListeners()
 			return nil, fmt.Errorf("inputs[%d]: %w", i, err)
+		}
+		if s.red != nil {
+			l.redactWith(s.red)
 		}
 		s.listeners[i] = l
 	}
@@ -205,6 +215,9 @@ func (s *Shipper) Run(ctx context.Context) error {
 			at := l.Time
 			if at.IsZero() {
 				at = time.Now()
+			}
+			if s.red != nil {
+				l.Data, _ = s.red.RedactLine(nil, l.Data)
 			}
 			it := collector.Item{
 				Envelope: pipeline.Envelope{

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/logweave/logweave/buffer"
+	"github.com/logweave/logweave/filters/privacy"
 	"github.com/logweave/logweave/internal/recvqueue"
 	"github.com/logweave/logweave/outputs/collector"
 	"github.com/logweave/logweave/pipeline"
@@ -53,7 +54,11 @@ type listener interface {
 	refusing() string
 	// close stops receiving (if run did not) and closes the spool.
 	close()
+	// redactWith redacts every message before it is spooled.
+	redactWith(r *privacy.Redactor)
 }
+
+func (s *spool) redactWith(r *privacy.Redactor) { s.red = r }
 
 // spool keeps what a listening input received on disk until a collector
 // acknowledged it: such senders cannot send again (GELF, syslog) or are
@@ -71,6 +76,7 @@ type spool struct {
 	wg     sync.WaitGroup
 
 	refuse atomic.Pointer[error] // why the spool refuses now; nil when it takes messages
+	red    *privacy.Redactor     // privacy:, before anything is spooled; nil: off
 }
 
 func spoolDir(state, input string, i int) string {
@@ -94,6 +100,9 @@ func openSpool(input, dir string, cfg SpoolConfig, host string, log *slog.Logger
 func (s *spool) Receive(_ context.Context, _ string, envs []pipeline.Envelope) error {
 	recs := make([][]byte, len(envs))
 	for i := range envs {
+		if s.red != nil {
+			envs[i].Line, _ = s.red.RedactLine(nil, envs[i].Line)
+		}
 		recs[i] = envs[i].AppendJSON(nil)
 	}
 	err := s.appendRecs(recs)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/tidwall/gjson"
 
 	"github.com/logweave/logweave/pipeline"
 )
@@ -337,33 +338,70 @@ func (w *walker) str(tok []byte) bool {
 		w.out = append(w.out, tok...)
 		return true
 	}
-	s := w.text(tok)
-	w.s.matches = w.r.finder.Append(w.s.matches[:0], s)
-	if len(w.s.matches) == 0 {
+	t, n := w.r.redactText(w.s, w.text(tok), w.r.action)
+	w.n += n
+	switch {
+	case n == 0:
 		w.out = append(w.out, tok...)
-		return true
-	}
-	for _, m := range w.s.matches {
-		w.count(string(m.Kind), w.r.action)
-	}
-	if w.r.action == DropField {
+	case w.r.action == DropField:
 		return false
+	default:
+		w.out = pipeline.AppendJSONString(w.out, b2s(t))
 	}
-	t := w.s.text[:0]
+	return true
+}
+
+// redactText returns s with what detection finds masked or pseudonymised
+// (in sc.text), and how many it found (0: t is not set); with drop_field
+// the matches are counted and t is s masked.
+func (r *Redactor) redactText(sc *scratch, s, action string) (t []byte, n int) {
+	sc.matches = r.finder.Append(sc.matches[:0], s)
+	if len(sc.matches) == 0 {
+		return nil, 0
+	}
+	for _, m := range sc.matches {
+		r.counter[[2]string{string(m.Kind), action}].Inc()
+	}
+	t = sc.text[:0]
 	at := 0
-	for _, m := range w.s.matches {
+	for _, m := range sc.matches {
 		t = append(t, s[at:m.Start]...)
-		if w.r.action == Pseudonymize {
-			t = append(t, w.pseudonym(s[m.Start:m.End])...)
+		if action == Pseudonymize {
+			t = append(t, pseudonym(sc.mac, s[m.Start:m.End])...)
+		} else if action == DropField {
+			t = append(t, "[redacted]"...)
 		} else {
 			t = append(append(append(t, '['), m.Kind...), ']')
 		}
 		at = m.End
 	}
 	t = append(t, s[at:]...)
-	w.s.text = t
-	w.out = pipeline.AppendJSONString(w.out, b2s(t))
-	return true
+	sc.text = t
+	return t, len(sc.matches)
+}
+
+// RedactLine redacts a line as the shipper read it: a JSON object as
+// Redact does; any other text by detection, masked or pseudonymised
+// (drop_field masks: a text line is one field). It returns the line
+// itself when nothing was found.
+func (r *Redactor) RedactLine(dst, line []byte) ([]byte, int) {
+	if i := skipSpace(line, 0); i < len(line) && line[i] == '{' && gjson.ValidBytes(line) {
+		return r.Redact(dst, line)
+	}
+	if !r.scan {
+		return line, 0
+	}
+	sc := r.pool.Get().(*scratch)
+	defer r.pool.Put(sc)
+	a := r.action
+	if a == DropField {
+		a = Mask
+	}
+	t, n := r.redactText(sc, b2s(line), a)
+	if n == 0 {
+		return line, 0
+	}
+	return append(dst, t...), n
 }
 
 func (w *walker) pseudonym(v string) string { return pseudonym(w.s.mac, v) }

@@ -210,3 +210,23 @@ func TestRedactUnreadable(t *testing.T) {
 		}
 	}
 }
+
+// The shipper's lines: JSON objects as documents, anything else as text.
+func TestRedactLine(t *testing.T) {
+	r := newRedactor(t, nil)
+	for in, want := range map[string]string{
+		`{"user":{"id":"alice"},"message":"from 10.0.0.9"}`:                `{"user":{"id":"` + r.Pseudonyms("alice")[0] + `"},"message":"from [ipv4]","labels":{"redacted":true}}`,
+		`2026-12-06 10:00:00 INFO login alice@example.com from 198.51.100.23`: `2026-12-06 10:00:00 INFO login [email] from [ipv4]`,
+		`{not json, alice@example.com`:                                       `{not json, [email]`,
+		`nothing to see here 1.2.3`:                                           `nothing to see here 1.2.3`,
+	} {
+		got, n := r.RedactLine(nil, []byte(in))
+		if string(got) != want || (n == 0) != (in == want) {
+			t.Errorf("%s:\n got %s (%d)\nwant %s", in, got, n, want)
+		}
+	}
+	drop := newRedactor(t, func(c *Config) { c.Detect.Action = DropField })
+	if got, _ := drop.RedactLine(nil, []byte("mail alice@example.com now")); string(got) != "mail [email] now" {
+		t.Errorf("drop_field on a text line: %s", got)
+	}
+}
