@@ -115,7 +115,8 @@ func delivered(addr string) int64 {
 // (testdata/floor: read, validate JSON, pick 5 fields, write NDJSON) run
 // on the same file in the same invocation. Variants: the defaults (disk
 // buffer, file output, traces on), Elasticsearch output against a counting
-// server, traces off.
+// server, traces off, and the defaults with privacy: {} (every string
+// scanned for personal data, masked).
 //
 // `make test` runs it on 20,000 lines to keep it working; `make bench-e2e`
 // on 1,000,000 (LOGWEAVE_BENCH_LINES). LOGWEAVE_BENCH_DIR keeps the corpus,
@@ -159,9 +160,10 @@ func TestEndToEndCost(t *testing.T) {
 	}
 	var results []result
 	for _, v := range []struct {
-		name       string
-		es, traces bool
-	}{{"defaults (disk buffer, file output, traces)", false, true}, {"elasticsearch output (counting server)", true, true}, {"traces off", false, false}} {
+		name                string
+		es, traces, privacy bool
+	}{{"defaults (disk buffer, file output, traces)", false, true, false}, {"elasticsearch output (counting server)", true, true, false},
+		{"traces off", false, false, false}, {"defaults + privacy: {} (detection, mask)", false, true, true}} {
 		vdir := filepath.Join(dir, strconv.Itoa(len(results)))
 		os.MkdirAll(vdir, 0o755)
 		addr := freeTCPAddr(t)
@@ -173,6 +175,9 @@ func TestEndToEndCost(t *testing.T) {
 		}
 		if !v.traces {
 			colCfg += "correlation: {traces_index: \"\"}\n"
+		}
+		if v.privacy {
+			colCfg += "privacy: {}\n"
 		}
 		col := spawnCollector(t, filepath.Join(vdir, "collector.log"), collectorBin, writeFile(t, vdir, "collector.yaml", colCfg), addr)
 		shCfg := fmt.Sprintf("collector: {urls: [\"http://%s\"]}\nstate: {path: %q}\ninputs: [{type: file, paths: [%q]}]\n", addr, filepath.Join(vdir, "state"), file)
