@@ -203,6 +203,14 @@ func TestPrivacyNothingUnredactedAnywhere(t *testing.T) {
 			if redacted < 5 {
 				t.Errorf("%d documents labelled redacted, want the 5 indexed ones with personal data", redacted)
 			}
+			metrics := get(t, "http://"+col.Addr()+"/metrics", "")
+			for _, m := range []string{`logweave_privacy_redactions_total{action="mask",kind="email"}`, `logweave_privacy_redactions_total{action="pseudonymize",kind="field"}`,
+				`logweave_privacy_redactions_total{action="truncate_ip",kind="field"}`, `logweave_privacy_redactions_total{action="drop",kind="field"}`,
+				`logweave_privacy_redactions_total{action="mask",kind="credit_card"}`} {
+				if !strings.Contains(metrics, m) || strings.Contains(metrics, m+" 0\n") {
+					t.Errorf("metric %s missing or 0", m)
+				}
+			}
 			if through == "buffer" {
 				checkErase(t, es, p, alice)
 			}

@@ -102,18 +102,14 @@ func (f *Finder) Append(dst []Match, s string) []Match {
 	}
 	// One pass of counts lets most kinds be ruled out without a regexp
 	// (a clean message costs a scan, not seven).
-	var digits, dots, colons, upper int
+	var n [nClasses]int
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == '.':
-			dots++
-		case c == ':':
-			colons++
-		case c >= 'A' && c <= 'Z':
-			upper++
-		}
+		n[byteClass[s[i]]]++
+	}
+	digits, dots, colons, upper := n[clDigit], n[clDot], n[clColon], n[clUpper]
+	if digits < 4 && n[clAt] == 0 && colons < 2 && n[clPercent] == 0 &&
+		(n[clE] == 0 || !strings.Contains(s, "eyJ")) && (n[clB] == 0 || len(s) < 15 || !containsFold(s, "bearer")) {
+		return out // no kind can match: most strings
 	}
 	for i, k := range AllKinds {
 		if !f.want[i] {
@@ -121,7 +117,8 @@ func (f *Finder) Append(dst []Match, s string) []Match {
 		}
 		switch {
 		case k == CreditCard && digits < 13, k == IBAN && (upper < 2 || digits < 4), k == IPv4 && (dots < 3 || digits < 4),
-			k == IPv6 && colons < 2, k == BearerToken && !containsFold(s, "bearer"):
+			k == IPv6 && colons < 2, k == BearerToken && (n[clB] == 0 || !containsFold(s, "bearer")),
+			k == Email && n[clAt] == 0 && n[clPercent] == 0, k == JWT && n[clE] == 0:
 			continue
 		}
 		switch k {
@@ -195,6 +192,31 @@ func (f *Finder) Append(dst []Match, s string) []Match {
 	}
 	return out
 }
+
+// Byte classes counted in one pass over a string.
+const (
+	clOther = iota
+	clDigit
+	clDot
+	clColon
+	clUpper
+	clAt
+	clPercent
+	clB // b or B: bearer
+	clE // e: eyJ, a JWT's start
+	nClasses
+)
+
+var byteClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = clDigit
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = clUpper
+	}
+	t['.'], t[':'], t['@'], t['%'], t['b'], t['B'], t['e'] = clDot, clColon, clAt, clPercent, clB, clB, clE
+	return t
+}()
 
 // bounded: the match is not part of a longer token of in's bytes.
 func bounded(s string, a, b int, in func(byte) bool) bool {

@@ -27,8 +27,8 @@ type Redactor struct {
 	finder  Finder
 	scan    bool // some kinds are looked for
 	action  string
-	rules   []rule
-	allow   map[string]bool
+	exact   map[string]string // path -> action, or allowed (never scanned)
+	stars   []rule            // rules whose paths have a *
 	keys    []string
 	pool    sync.Pool // of *scratch
 	counter map[[2]string]prometheus.Counter
@@ -36,6 +36,7 @@ type Redactor struct {
 
 type rule struct {
 	glob   string
+	parts  []string // glob split at its stars; one part: no star
 	action string
 }
 
@@ -46,13 +47,18 @@ func New(c Config) (*Redactor, error) {
 	}
 	f, _ := NewFinder(c.Detect.Kinds)
 	r := &Redactor{finder: f, scan: f != Finder{}, action: c.Detect.Action, keys: c.Key,
-		allow: map[string]bool{"@timestamp": true, "event.id": true, "tags": true}, counter: map[[2]string]prometheus.Counter{}}
+		exact: map[string]string{"@timestamp": allowed, "event.id": allowed, "tags": allowed}, counter: map[[2]string]prometheus.Counter{}}
 	for _, a := range c.Detect.AllowFields {
-		r.allow[a] = true
+		r.exact[a] = allowed
 	}
-	for _, fr := range c.Fields {
+	for i := len(c.Fields) - 1; i >= 0; i-- { // the first rule for a path wins
+		fr := c.Fields[i]
 		for _, p := range fr.Paths {
-			r.rules = append(r.rules, rule{p, fr.Action})
+			if strings.Contains(p, "*") {
+				r.stars = append([]rule{{glob: p, parts: strings.Split(p, "*"), action: fr.Action}}, r.stars...)
+			} else {
+				r.exact[p] = fr.Action
+			}
 		}
 	}
 	for _, k := range AllKinds {
@@ -93,22 +99,29 @@ func pseudonym(mac hash.Hash, value string) string {
 	return hex.EncodeToString(mac.Sum(sum[:0])[:16])
 }
 
-// ruleFor is the action configured for the field at path ("" none).
+// allowed marks a path never scanned (allow_fields).
+const allowed = "allow"
+
+// ruleFor is the action configured for the field at path: a rule's, or
+// allowed, or "" (scan it).
 func (r *Redactor) ruleFor(path string) string {
-	for _, ru := range r.rules {
-		if globMatch(ru.glob, path) {
-			return ru.action
+	if a, ok := r.exact[path]; ok {
+		return a
+	}
+	for i := range r.stars {
+		if globMatch(r.stars[i].parts, path) {
+			return r.stars[i].action
 		}
 	}
 	return ""
 }
 
-// globMatch: * matches any run of bytes (dots too).
-func globMatch(glob, s string) bool {
-	if !strings.Contains(glob, "*") {
-		return glob == s
+// globMatch: the glob's parts (split at its stars) match s, a star
+// matching any run of bytes (dots too).
+func globMatch(parts []string, s string) bool {
+	if len(parts) == 1 {
+		return parts[0] == s
 	}
-	parts := strings.Split(glob, "*")
 	if !strings.HasPrefix(s, parts[0]) {
 		return false
 	}
@@ -222,19 +235,17 @@ func (w *walker) object(i, depth int) int {
 		i = skipSpace(w.src, ke)
 		i = skipSpace(w.src, i+1) // the colon
 		vs := i
-		ve := scanValue(w.src, vs)
-		i = ve
 		pathLen := len(w.s.path)
 		if pathLen > 0 {
 			w.s.path = append(w.s.path, '.')
 		}
 		w.s.path = append(w.s.path, key...)
-		path := string(w.s.path) // maps and rules want strings; short
-		val := w.src[vs:ve]
+		path := b2s(w.s.path) // valid until the path changes: only looked up with
 		act := w.r.ruleFor(path)
 		if act == Drop {
 			w.count("field", Drop)
 			w.s.path = w.s.path[:pathLen]
+			i = scanValue(w.src, vs)
 			continue
 		}
 		mark := len(w.out)
@@ -245,12 +256,15 @@ func (w *walker) object(i, depth int) int {
 		w.out = append(w.out, ':')
 		keep := true
 		switch {
+		case act == allowed:
+			i = scanValue(w.src, vs)
+			w.out = append(w.out, w.src[vs:i]...)
 		case act != "":
-			w.field(act, val)
-		case w.r.allow[path]:
-			w.out = append(w.out, val...)
+			i = scanValue(w.src, vs)
+			w.field(act, w.src[vs:i])
 		case depth == 0 && path == "labels":
-			if val[0] == '{' {
+			i = scanValue(w.src, vs)
+			if val := w.src[vs:i]; val[0] == '{' {
 				w.labelsAt = len(w.out) + 1
 				w.labelsEmpty = isEmptyObject(val)
 				w.object(vs, depth+1)
@@ -259,11 +273,12 @@ func (w *walker) object(i, depth int) int {
 				w.out = append(w.out, val...)
 			}
 		case depth == 1 && path == "labels.redacted":
+			i = scanValue(w.src, vs)
 			w.redactedAt = len(w.out)
-			w.out = append(w.out, val...)
+			w.out = append(w.out, w.src[vs:i]...)
 			w.redactedEnd = len(w.out)
 		default:
-			keep = w.value(vs, ve, depth)
+			i, keep = w.value(vs, depth)
 		}
 		if !keep { // drop_field: detection found something
 			w.out = w.out[:mark]
@@ -279,44 +294,45 @@ func (w *walker) object(i, depth int) int {
 	return i + 1
 }
 
-// value copies the value at src[i:e], scanning its strings; false: drop
-// it.
-func (w *walker) value(i, e, depth int) bool {
+// value copies the value at src[i], scanning its strings, and returns the
+// index after it; keep false: drop it.
+func (w *walker) value(i, depth int) (end int, keep bool) {
 	switch w.src[i] {
 	case '{':
-		w.object(i, depth+1)
+		return w.object(i, depth+1), true
 	case '[':
-		w.array(i, depth)
+		return w.array(i, depth), true
 	case '"':
-		return w.str(w.src[i:e])
-	default:
-		w.out = append(w.out, w.src[i:e]...)
+		e, _ := scanString(w.src, i)
+		return e, w.str(w.src[i:e])
 	}
-	return true
+	e := scanValue(w.src, i)
+	w.out = append(w.out, w.src[i:e]...)
+	return e, true
 }
 
-// array copies the array at src[i], scanning its strings; an element
-// detection says to drop is left out.
-func (w *walker) array(i, depth int) {
+// array copies the array at src[i], scanning its strings, and returns the
+// index after it; an element detection says to drop is left out.
+func (w *walker) array(i, depth int) int {
 	w.out = append(w.out, '[')
 	first := true
 	for i = skipSpace(w.src, i+1); w.src[i] != ']'; i = skipSpace(w.src, i) {
 		if w.src[i] == ',' {
 			i = skipSpace(w.src, i+1)
 		}
-		e := scanValue(w.src, i)
 		mark := len(w.out)
 		if !first {
 			w.out = append(w.out, ',')
 		}
-		if w.value(i, e, depth) {
+		var keep bool
+		if i, keep = w.value(i, depth); keep {
 			first = false
 		} else {
 			w.out = w.out[:mark]
 		}
-		i = e
 	}
 	w.out = append(w.out, ']')
+	return i + 1
 }
 
 // text is a string token's content, unescaped.
