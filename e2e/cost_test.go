@@ -120,7 +120,8 @@ func delivered(addr string) int64 {
 //
 // `make test` runs it on 20,000 lines to keep it working; `make bench-e2e`
 // on 1,000,000 (LOGWEAVE_BENCH_LINES). LOGWEAVE_BENCH_DIR keeps the corpus,
-// configurations and logs there.
+// configurations and logs there; LOGWEAVE_BENCH_VARIANTS picks variants by
+// index, in order (0,3,0,3: the defaults and privacy, alternately).
 func TestEndToEndCost(t *testing.T) {
 	n := 20_000
 	if s := os.Getenv("LOGWEAVE_BENCH_LINES"); s != "" {
@@ -159,11 +160,25 @@ func TestEndToEndCost(t *testing.T) {
 		wall               time.Duration
 	}
 	var results []result
-	for _, v := range []struct {
+	type variant struct {
 		name                string
 		es, traces, privacy bool
-	}{{"defaults (disk buffer, file output, traces)", false, true, false}, {"elasticsearch output (counting server)", true, true, false},
-		{"traces off", false, false, false}, {"defaults + privacy: {} (detection, mask)", false, true, true}} {
+	}
+	variants := []variant{{"defaults (disk buffer, file output, traces)", false, true, false}, {"elasticsearch output (counting server)", true, true, false},
+		{"traces off", false, false, false}, {"defaults + privacy: {} (detection, mask)", false, true, true}}
+	if s := os.Getenv("LOGWEAVE_BENCH_VARIANTS"); s != "" {
+		// e.g. 0,3,0,3: the defaults and privacy, twice, alternately
+		var picked []variant
+		for _, f := range strings.Split(s, ",") {
+			i, err := strconv.Atoi(f)
+			if err != nil || i < 0 || i >= len(variants) {
+				t.Fatalf("LOGWEAVE_BENCH_VARIANTS=%q", s)
+			}
+			picked = append(picked, variants[i])
+		}
+		variants = picked
+	}
+	for _, v := range variants {
 		vdir := filepath.Join(dir, strconv.Itoa(len(results)))
 		os.MkdirAll(vdir, 0o755)
 		addr := freeTCPAddr(t)

@@ -3,6 +3,7 @@ package filters
 import (
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -146,7 +147,7 @@ func (p *Processor) Process(env *pipeline.Envelope, ev *pipeline.Event, dst []by
 	// The document, then what the correlator needs of it, in one buffer.
 	doc := ev.Encode(dst)
 	if p.Privacy != nil {
-		if red, n := p.Privacy.Redact(nil, doc); n > 0 {
+		if red, n := p.Privacy.RedactEvent(nil, doc, b2s(env.Line), b2s(env.Fields), env.Host, env.Path); n > 0 {
 			doc = append(doc[:0], red...)
 			ev.Encoded(red)
 		}
@@ -164,3 +165,5 @@ func (p *Processor) Process(env *pipeline.Envelope, ev *pipeline.Event, dst []by
 		Trace: all[len(doc):],
 	}
 }
+
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

@@ -15,12 +15,14 @@ package privacy
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // Kind is a kind of personal data.
@@ -87,7 +89,7 @@ func NewFinder(kinds []Kind) (Finder, error) {
 
 // Append appends what Find would return to dst.
 func (f *Finder) Append(dst []Match, s string) []Match {
-	if len(s) < 6 { // the shortest: a@b.co, 1.2.3.4
+	if len(s) < 3 { // the shortest: ::1
 		return dst
 	}
 	base := len(dst)
@@ -117,7 +119,7 @@ func (f *Finder) Append(dst []Match, s string) []Match {
 		}
 		switch {
 		case k == CreditCard && digits < 13, k == IBAN && (upper < 2 || digits < 4), k == IPv4 && (dots < 3 || digits < 4),
-			k == IPv6 && colons < 2, k == BearerToken && (n[clB] == 0 || !containsFold(s, "bearer")),
+			k == IPv6 && colons < 6 && !strings.Contains(s, "::"), k == BearerToken && (n[clB] == 0 || !containsFold(s, "bearer")),
 			k == Email && n[clAt] == 0 && n[clPercent] == 0, k == JWT && n[clE] == 0:
 			continue
 		}
@@ -376,3 +378,195 @@ func digitRun(s string, i int) (int, int) {
 	}
 	return -1, -1
 }
+
+// Possible reports whether Append could find anything in s or in any part
+// of it between two bytes that are neither letters, digits nor . : % @ -
+// (a JSON document's strings, between quotes): false lets a whole
+// document pass with one look, instead of each of its strings. It is
+// cheap where Append is not: rare bytes are found with IndexByte, digits
+// are looked at in one pass, and a regular expression runs only over the
+// few short runs that could hold an address or an IBAN.
+func (f *Finder) Possible(s string) bool {
+	w := &f.want // by index in AllKinds: JWT, bearer, email, IBAN, card, IPv6, IPv4
+	if w[2] && (emailAt(s) || strings.Contains(s, "%40")) || w[0] && jwtAt(s) || w[1] && bearerAt(s) || w[5] && ipv6At(s) {
+		return true
+	}
+	if !w[3] && !w[4] && !w[6] {
+		return false
+	}
+	// One pass over the digits and dots for the rest: cards (13 to 19
+	// digits, single spaces or dashes between), IBANs (two capitals, two
+	// digits, ...), IPv4 addresses (at a dot between digits).
+	run, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		if run == 0 {
+			// Past what holds no digit and no dot, eight bytes at a time
+			// (most of a message's words, a document's keys).
+			for i+8 <= len(s) {
+				x := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+				if hasBetween(x, '0'-1, '9'+1) || hasZero(x^(lo8*'.')) {
+					break
+				}
+				i += 8
+			}
+			for i < len(s) && !digitOrDot[s[i]] {
+				i++
+			}
+			if i == len(s) {
+				break
+			}
+		}
+		c := s[i]
+		if c-'0' < 10 {
+			if w[3] && i >= 3 && s[i-1]-'0' < 10 && s[i-2]-'A' < 26 && s[i-3]-'A' < 26 {
+				j := i + 1
+				for j < len(s) && isIBANByte(s[j]) {
+					j++
+				}
+				if len(ibanFinder.Append(nil, s[i-3:j])) > 0 {
+					return true
+				}
+			}
+			if run == 0 {
+				if i > 0 && isAlnumOrDash(s[i-1]) {
+					continue // not where a number starts (Append's digitRun skips it too)
+				}
+				start = i
+			}
+			run++
+			continue
+		}
+		if c == '.' && w[6] && i > 0 && s[i-1]-'0' < 10 && i+1 < len(s) && s[i+1]-'0' < 10 {
+			a, b := i, i+1
+			for a > 0 && isIPv4Byte(s[a-1]) {
+				a--
+			}
+			for b < len(s) && isIPv4Byte(s[b]) {
+				b++
+			}
+			if b-a >= 7 && strings.Count(s[a:b], ".") >= 3 && len(ipv4Finder.Append(nil, s[max(0, a-9):b])) > 0 {
+				return true
+			}
+		}
+		if run > 0 {
+			if (c == ' ' || c == '-') && i+1 < len(s) && s[i+1]-'0' < 10 {
+				continue // within a card number's groups
+			}
+			if w[4] && run >= 13 && run <= 19 && cardValid(s[start:i]) {
+				return true
+			}
+			run = 0
+		}
+	}
+	return w[4] && run >= 13 && run <= 19 && cardValid(s[start:])
+}
+
+var digitOrDot = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	t['.'] = true
+	return t
+}()
+
+// ipv6At: an IPv6 address has "::" or at least six colons between hex
+// digits; a document's colons mostly follow a key's quote.
+func ipv6At(s string) bool {
+	for i := 0; i < len(s); {
+		j := strings.IndexByte(s[i:], ':')
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		i = at + 1
+		if at == 0 || at+1 == len(s) || !(isIPv6Byte(s[at-1]) && isIPv6Byte(s[at+1]) || s[at+1] == ':') {
+			continue
+		}
+		a, b := at, at+1
+		for a > 0 && isIPv6Byte(s[a-1]) {
+			a--
+		}
+		for b < len(s) && isIPv6Byte(s[b]) {
+			b++
+		}
+		if r := s[a:b]; (strings.Count(r, ":") >= 6 || strings.Contains(r, "::")) && len(ipv6Finder.Append(nil, r)) > 0 {
+			return true
+		}
+		i = b
+	}
+	return false
+}
+
+const lo8 = 0x0101010101010101
+
+// hasZero: a byte of x is zero.
+func hasZero(x uint64) bool { return (x-lo8)&^x&(lo8*0x80) != 0 }
+
+// hasBetween: a byte of x (below 128) is greater than m and less than n
+// (both at most 128).
+func hasBetween(x, m, n uint64) bool {
+	return (lo8*(127+n)-x&(lo8*127))&^x&(x&(lo8*127)+lo8*(127-m))&(lo8*0x80) != 0
+}
+
+// bearerAt: "bearer" in any case; b is rarer than e.
+func bearerAt(s string) bool {
+	for _, b := range []byte{'b', 'B'} {
+		for i := 0; i < len(s); {
+			j := strings.IndexByte(s[i:], b)
+			if j < 0 {
+				break
+			}
+			if at := i + j; at+6 <= len(s) && strings.EqualFold(s[at:at+6], "bearer") {
+				return true
+			}
+			i += j + 1
+		}
+	}
+	return false
+}
+
+// jwtAt: "eyJ" (a JWT's header, base64 of `{"`) somewhere in s; J is rare.
+func jwtAt(s string) bool {
+	for i := 0; i < len(s); {
+		j := strings.IndexByte(s[i:], 'J')
+		if j < 0 {
+			return false
+		}
+		if at := i + j; at >= 2 && s[at-2] == 'e' && s[at-1] == 'y' {
+			return true
+		}
+		i += j + 1
+	}
+	return false
+}
+
+var (
+	ipv4Finder = Finder{want: [7]bool{6: true}}
+	ipv6Finder = Finder{want: [7]bool{5: true}}
+	ibanFinder = Finder{want: [7]bool{3: true}}
+)
+
+// emailAt: an @ between a character an address's local part may end with
+// and one its domain may start with ("@timestamp" is a key, not an address).
+func emailAt(s string) bool {
+	for i := 0; i < len(s); {
+		j := strings.IndexByte(s[i:], '@')
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		if at > 0 && at+1 < len(s) && (isAlnum(s[at-1]) || strings.IndexByte("._%+-", s[at-1]) >= 0) && isAlnum(s[at+1]) {
+			return true
+		}
+		i = at + 1
+	}
+	return false
+}
+
+func isDigit(c byte) bool    { return c >= '0' && c <= '9' }
+func isUpper(c byte) bool    { return c >= 'A' && c <= 'Z' }
+func isIPv4Byte(c byte) bool { return isDigit(c) || c == '.' }
+func isIPv6Byte(c byte) bool {
+	return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.'
+}
+func isIBANByte(c byte) bool { return isDigit(c) || isUpper(c) || c == ' ' }

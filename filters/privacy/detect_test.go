@@ -107,3 +107,59 @@ func BenchmarkFind(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPossible: a whole encoded document with nothing to find, as the
+// collector writes one (the one look most documents get).
+func BenchmarkPossible(b *testing.B) {
+	doc := `{"service":{"name":"auth"},"request_id":"0837c5947545934724500037d0b21571","http":{"method":"POST","path":"/api/checkout","status":201,"request":{"id":"0837c5947545934724500037d0b21571"}},"duration_ms":93.100,"user_id":"u-55750","message":"handled step 8 of /api/checkout: lorem ipsum dolor sit amet lorem ipsum dolor sit amet lorem ipsum dolor sit amet lorem ipsum dolor sit amet lorem ipsum dolor sit amet","log":{"level":"debug","file":{"path":"/var/log/pods/shop_auth-7d9f_0a1b/auth/0.log"},"offset":1555},"@timestamp":"2026-12-06T12:49:07.665Z","trace":{"id":"0837c5947545934724500037d0b21571"},"host":{"name":"node-7"},"event":{"id":"ufYVVFFOibAivp82m2Cjd6EfRXI"}}`
+	f, _ := privacy.NewFinder(nil)
+	if f.Possible(doc) {
+		b.Fatal("possible")
+	}
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		f.Possible(doc)
+	}
+}
+
+// Possible never says no where Append finds something: in the string
+// itself, and in a JSON document holding it as a value.
+func FuzzPossible(f *testing.F) {
+	f.Add("alice@example.com 4111111111111111 DE89370400440532013000 10.0.0.1 ::1 Bearer abcdefgh12")
+	f.Add("host-10.0.0.1 x")
+	f.Add("iban=FR1420041010050500013M02606,")
+	f.Add("peer [2001:db8:85a3::8a2e:370:7334]:443")
+	f.Fuzz(func(t *testing.T, s string) {
+		fd, _ := privacy.NewFinder(nil)
+		if len(fd.Append(nil, s)) == 0 {
+			return
+		}
+		if !fd.Possible(s) {
+			t.Fatalf("Append finds %v in %q, Possible says no", fd.Append(nil, s), s)
+		}
+		if !strings.ContainsAny(s, "\\\"") {
+			if doc := `{"@timestamp":"2026-12-06T10:00:00.000Z","a":"` + s + `","n":12}`; !fd.Possible(doc) {
+				t.Fatalf("Append finds %v in %q, Possible says no for %s", fd.Append(nil, s), s, doc)
+			}
+		}
+	})
+}
+
+// Every true positive of the corpus, in a document, is possible.
+func TestPossibleOnTheCorpus(t *testing.T) {
+	data, err := os.ReadFile("testdata/corpus.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, _ := privacy.NewFinder(nil)
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		kinds, text, ok := strings.Cut(line, "\t")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		doc := `{"message":"` + strings.ReplaceAll(text, `"`, `'`) + `","level":"info"}`
+		if got := fd.Possible(doc); got != (kinds != "-") && kinds != "-" {
+			t.Errorf("%s: Possible %v for %s", kinds, got, doc)
+		}
+	}
+}

@@ -203,9 +203,15 @@ func FuzzRedact(f *testing.F) {
 // Not JSON (never from the collector's encoder): nothing of it is kept.
 func TestRedactUnreadable(t *testing.T) {
 	r := newRedactor(t, nil)
-	for _, doc := range []string{`{"message":"alice@example.com`, `{"a":`, `{"a"`, `{`} {
+	for _, doc := range []string{`{"message":"alice@example.com`, `{"a":"4111 1111 1111 1111`, `{"user":{"id":`} {
 		got, n := r.Redact(nil, []byte(doc))
 		if n != 1 || string(got) != unreadable {
+			t.Errorf("%q: %d %s", doc, n, got)
+		}
+	}
+	// With nothing in it that could be redacted, it is passed on as it is.
+	for _, doc := range []string{`{"a":`, `{"a"`, `{`} {
+		if got, n := r.Redact(nil, []byte(doc)); n != 0 || string(got) != doc {
 			t.Errorf("%q: %d %s", doc, n, got)
 		}
 	}
@@ -247,5 +253,23 @@ func BenchmarkRedact(b *testing.B) {
 				r.Redact(buf[:0], []byte(doc))
 			}
 		})
+	}
+}
+
+// RedactEvent rules detection out on the event's sources, rules on the
+// document.
+func TestRedactEvent(t *testing.T) {
+	r := newRedactor(t, nil)
+	line := `127.0.0.1 - - "GET /x?email=bob%40example.com"`
+	doc := `{"message":"x","url":{"query":"email=bob@example.com"}}`
+	if got, n := r.RedactEvent(nil, []byte(doc), line, "", "host", "/var/log/app.log"); n == 0 || strings.Contains(string(got), "bob@") {
+		t.Fatalf("from a line with an address: %s", got)
+	}
+	clean := `{"message":"hello","source":{"ip":"203.0.113.7"}}` // source.ip made by a filter from a line the sources hold
+	if got, n := r.RedactEvent(nil, []byte(clean), "hello 203.0.113.7", "", "h", ""); n == 0 || !strings.Contains(string(got), "203.0.113.0") {
+		t.Fatalf("a rule's field: %s", got)
+	}
+	if got, n := r.RedactEvent(nil, []byte(`{"message":"hello"}`), "hello", `{"kubernetes.pod.name":"web-1"}`, "h", "/p"); n != 0 || string(got) != `{"message":"hello"}` {
+		t.Fatalf("clean: %d %s", n, got)
 	}
 }
