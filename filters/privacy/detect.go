@@ -15,14 +15,12 @@ package privacy
 
 import (
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
-	"unsafe"
 )
 
 // Kind is a kind of personal data.
@@ -388,36 +386,18 @@ func digitRun(s string, i int) (int, int) {
 // few short runs that could hold an address or an IBAN.
 func (f *Finder) Possible(s string) bool {
 	w := &f.want // by index in AllKinds: JWT, bearer, email, IBAN, card, IPv6, IPv4
-	if w[2] && (emailAt(s) || strings.Contains(s, "%40")) || w[0] && jwtAt(s) || w[1] && bearerAt(s) || w[5] && ipv6At(s) {
-		return true
-	}
-	if !w[3] && !w[4] && !w[6] {
-		return false
-	}
-	// One pass over the digits and dots for the rest: cards (13 to 19
-	// digits, single spaces or dashes between), IBANs (two capitals, two
-	// digits, ...), IPv4 addresses (at a dot between digits).
-	run, start := 0, 0
+	run, start, v6end := 0, 0, 0
 	for i := 0; i < len(s); i++ {
-		if run == 0 {
-			// Past what holds no digit and no dot, eight bytes at a time
-			// (most of a message's words, a document's keys).
-			for i+8 <= len(s) {
-				x := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
-				if hasBetween(x, '0'-1, '9'+1) || hasZero(x^(lo8*'.')) {
-					break
-				}
-				i += 8
-			}
-			for i < len(s) && !digitOrDot[s[i]] {
-				i++
-			}
-			if i == len(s) {
-				break
-			}
-		}
 		c := s[i]
-		if c-'0' < 10 {
+		k := possibleClass[c]
+		if k == 0 {
+			if run > 0 && !cardGoesOn(w[4], s, i, &run, start) {
+				return true
+			}
+			continue
+		}
+		switch k {
+		case pDigit:
 			if w[3] && i >= 3 && s[i-1]-'0' < 10 && s[i-2]-'A' < 26 && s[i-3]-'A' < 26 {
 				j := i + 1
 				for j < len(s) && isIBANByte(s[j]) {
@@ -435,133 +415,95 @@ func (f *Finder) Possible(s string) bool {
 			}
 			run++
 			continue
-		}
-		if c == '.' && w[6] && i > 0 && s[i-1]-'0' < 10 && i+1 < len(s) && s[i+1]-'0' < 10 {
-			a, b := i, i+1
-			for a > 0 && isIPv4Byte(s[a-1]) {
-				a--
+		case pDot:
+			if w[6] && i > 0 && s[i-1]-'0' < 10 && i+1 < len(s) && s[i+1]-'0' < 10 {
+				a, b := i, i+1
+				for a > 0 && isIPv4Byte(s[a-1]) {
+					a--
+				}
+				for b < len(s) && isIPv4Byte(s[b]) {
+					b++
+				}
+				if b-a >= 7 && strings.Count(s[a:b], ".") >= 3 && len(ipv4Finder.Append(nil, s[max(0, a-9):b])) > 0 {
+					return true
+				}
 			}
-			for b < len(s) && isIPv4Byte(s[b]) {
-				b++
+		case pColon:
+			// An IPv6 address has "::" or at least six colons between
+			// hex digits; a document's colons mostly follow a quote.
+			if w[5] && i >= v6end && i > 0 && i+1 < len(s) && (isIPv6Byte(s[i-1]) && isIPv6Byte(s[i+1]) || s[i+1] == ':') {
+				a, b := i, i+1
+				for a > 0 && isIPv6Byte(s[a-1]) {
+					a--
+				}
+				for b < len(s) && isIPv6Byte(s[b]) {
+					b++
+				}
+				v6end = b
+				if r := s[a:b]; (strings.Count(r, ":") >= 6 || strings.Contains(r, "::")) && len(ipv6Finder.Append(nil, r)) > 0 {
+					return true
+				}
 			}
-			if b-a >= 7 && strings.Count(s[a:b], ".") >= 3 && len(ipv4Finder.Append(nil, s[max(0, a-9):b])) > 0 {
+		case pAt: // between what an address's local part may end with and its domain's start
+			if w[2] && i > 0 && i+1 < len(s) && (isAlnum(s[i-1]) || strings.IndexByte("._%+-", s[i-1]) >= 0) && isAlnum(s[i+1]) {
+				return true
+			}
+		case pPercent:
+			if w[2] && strings.HasPrefix(s[i:], "%40") {
+				return true
+			}
+		case pJ: // eyJ: base64 of {", a JWT's header
+			if w[0] && i >= 2 && s[i-2] == 'e' && s[i-1] == 'y' {
+				return true
+			}
+		case pB:
+			if w[1] && i+6 <= len(s) && strings.EqualFold(s[i:i+6], "bearer") {
 				return true
 			}
 		}
-		if run > 0 {
-			if (c == ' ' || c == '-') && i+1 < len(s) && s[i+1]-'0' < 10 {
-				continue // within a card number's groups
-			}
-			if w[4] && run >= 13 && run <= 19 && cardValid(s[start:i]) {
-				return true
-			}
-			run = 0
+		if run > 0 && !cardGoesOn(w[4], s, i, &run, start) {
+			return true
 		}
 	}
 	return w[4] && run >= 13 && run <= 19 && cardValid(s[start:])
 }
 
-var digitOrDot = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
+// cardGoesOn is called at a byte that is not a digit within a run of
+// digits: a single space or dash between digits goes on; otherwise the
+// run ends, and false says it is a card number.
+func cardGoesOn(card bool, s string, i int, run *int, start int) bool {
+	if c := s[i]; (c == ' ' || c == '-') && i+1 < len(s) && s[i+1]-'0' < 10 {
+		return true
 	}
-	t['.'] = true
+	n := *run
+	*run = 0
+	return !(card && n >= 13 && n <= 19 && cardValid(s[start:i]))
+}
+
+// Byte classes of Possible: all others are 0.
+const (
+	pDigit = 1 + iota
+	pDot
+	pColon
+	pAt
+	pPercent
+	pJ
+	pB
+)
+
+var possibleClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = pDigit
+	}
+	t['.'], t[':'], t['@'], t['%'], t['J'], t['b'], t['B'] = pDot, pColon, pAt, pPercent, pJ, pB, pB
 	return t
 }()
-
-// ipv6At: an IPv6 address has "::" or at least six colons between hex
-// digits; a document's colons mostly follow a key's quote.
-func ipv6At(s string) bool {
-	for i := 0; i < len(s); {
-		j := strings.IndexByte(s[i:], ':')
-		if j < 0 {
-			return false
-		}
-		at := i + j
-		i = at + 1
-		if at == 0 || at+1 == len(s) || !(isIPv6Byte(s[at-1]) && isIPv6Byte(s[at+1]) || s[at+1] == ':') {
-			continue
-		}
-		a, b := at, at+1
-		for a > 0 && isIPv6Byte(s[a-1]) {
-			a--
-		}
-		for b < len(s) && isIPv6Byte(s[b]) {
-			b++
-		}
-		if r := s[a:b]; (strings.Count(r, ":") >= 6 || strings.Contains(r, "::")) && len(ipv6Finder.Append(nil, r)) > 0 {
-			return true
-		}
-		i = b
-	}
-	return false
-}
-
-const lo8 = 0x0101010101010101
-
-// hasZero: a byte of x is zero.
-func hasZero(x uint64) bool { return (x-lo8)&^x&(lo8*0x80) != 0 }
-
-// hasBetween: a byte of x (below 128) is greater than m and less than n
-// (both at most 128).
-func hasBetween(x, m, n uint64) bool {
-	return (lo8*(127+n)-x&(lo8*127))&^x&(x&(lo8*127)+lo8*(127-m))&(lo8*0x80) != 0
-}
-
-// bearerAt: "bearer" in any case; b is rarer than e.
-func bearerAt(s string) bool {
-	for _, b := range []byte{'b', 'B'} {
-		for i := 0; i < len(s); {
-			j := strings.IndexByte(s[i:], b)
-			if j < 0 {
-				break
-			}
-			if at := i + j; at+6 <= len(s) && strings.EqualFold(s[at:at+6], "bearer") {
-				return true
-			}
-			i += j + 1
-		}
-	}
-	return false
-}
-
-// jwtAt: "eyJ" (a JWT's header, base64 of `{"`) somewhere in s; J is rare.
-func jwtAt(s string) bool {
-	for i := 0; i < len(s); {
-		j := strings.IndexByte(s[i:], 'J')
-		if j < 0 {
-			return false
-		}
-		if at := i + j; at >= 2 && s[at-2] == 'e' && s[at-1] == 'y' {
-			return true
-		}
-		i += j + 1
-	}
-	return false
-}
 
 var (
 	ipv4Finder = Finder{want: [7]bool{6: true}}
 	ipv6Finder = Finder{want: [7]bool{5: true}}
 	ibanFinder = Finder{want: [7]bool{3: true}}
 )
-
-// emailAt: an @ between a character an address's local part may end with
-// and one its domain may start with ("@timestamp" is a key, not an address).
-func emailAt(s string) bool {
-	for i := 0; i < len(s); {
-		j := strings.IndexByte(s[i:], '@')
-		if j < 0 {
-			return false
-		}
-		at := i + j
-		if at > 0 && at+1 < len(s) && (isAlnum(s[at-1]) || strings.IndexByte("._%+-", s[at-1]) >= 0) && isAlnum(s[at+1]) {
-			return true
-		}
-		i = at + 1
-	}
-	return false
-}
 
 func isDigit(c byte) bool    { return c >= '0' && c <= '9' }
 func isUpper(c byte) bool    { return c >= 'A' && c <= 'Z' }
