@@ -175,3 +175,15 @@ func (m *Member) Value() gjson.Result { return gjson.Parse(b2s(m.Val)) }
 
 // Members returns the top-level members of a JSON object.
 func Members(obj []byte) []Member { return members(nil, obj) }
+
+// SkipSpace, ScanString and ScanValue walk JSON text by hand, for a
+// package that rewrites documents the collector encoded (filters/privacy):
+// each returns the index after what it read (ScanString also whether the
+// string holds escapes), -1 when the text ends first.
+func SkipSpace(b []byte, i int) int { return skipSpace(b, i) }
+
+// ScanString: see SkipSpace.
+func ScanString(b []byte, i int) (end int, escaped bool) { return scanString(b, i) }
+
+// ScanValue: see SkipSpace.
+func ScanValue(b []byte, i int) int { return scanValue(b, i) }

@@ -203,7 +203,7 @@ func (r *Redactor) redact(s *scratch, dst, doc []byte) (out []byte, n int) {
 	w := walker{r: r, s: s, src: doc, out: s.out[:0], labelsAt: -1, redactedAt: -1}
 	defer func() { s.out = w.out[:0] }()
 	s.path = s.path[:0]
-	i := skipSpace(doc, 0)
+	i := pipeline.SkipSpace(doc, 0)
 	if i >= len(doc) || doc[i] != '{' {
 		return doc, 0
 	}
@@ -281,21 +281,21 @@ func (w *walker) object(i, depth int) int {
 	i++
 	first := true
 	for {
-		i = skipSpace(w.src, i)
+		i = pipeline.SkipSpace(w.src, i)
 		if w.src[i] == '}' {
 			break
 		}
 		if w.src[i] == ',' {
-			i = skipSpace(w.src, i+1)
+			i = pipeline.SkipSpace(w.src, i+1)
 		}
 		ks := i
-		ke, escaped := scanString(w.src, i)
+		ke, escaped := pipeline.ScanString(w.src, i)
 		key := w.src[ks+1 : ke-1]
 		if escaped {
 			key = pipeline.AppendUnescaped(nil, key)
 		}
-		i = skipSpace(w.src, ke)
-		i = skipSpace(w.src, i+1) // the colon
+		i = pipeline.SkipSpace(w.src, ke)
+		i = pipeline.SkipSpace(w.src, i+1) // the colon
 		vs := i
 		pathLen := len(w.s.path)
 		if pathLen > 0 {
@@ -307,7 +307,7 @@ func (w *walker) object(i, depth int) int {
 		if act == Drop {
 			w.count("field", Drop)
 			w.s.path = w.s.path[:pathLen]
-			i = scanValue(w.src, vs)
+			i = pipeline.ScanValue(w.src, vs)
 			continue
 		}
 		mark := len(w.out)
@@ -319,13 +319,13 @@ func (w *walker) object(i, depth int) int {
 		keep := true
 		switch {
 		case act == allowed:
-			i = scanValue(w.src, vs)
+			i = pipeline.ScanValue(w.src, vs)
 			w.out = append(w.out, w.src[vs:i]...)
 		case act != "":
-			i = scanValue(w.src, vs)
+			i = pipeline.ScanValue(w.src, vs)
 			w.field(act, w.src[vs:i])
 		case depth == 0 && path == "labels":
-			i = scanValue(w.src, vs)
+			i = pipeline.ScanValue(w.src, vs)
 			if val := w.src[vs:i]; val[0] == '{' {
 				w.labelsAt = len(w.out) + 1
 				w.labelsEmpty = isEmptyObject(val)
@@ -335,7 +335,7 @@ func (w *walker) object(i, depth int) int {
 				w.out = append(w.out, val...)
 			}
 		case depth == 1 && path == "labels.redacted":
-			i = scanValue(w.src, vs)
+			i = pipeline.ScanValue(w.src, vs)
 			w.redactedAt = len(w.out)
 			w.out = append(w.out, w.src[vs:i]...)
 			w.redactedEnd = len(w.out)
@@ -365,10 +365,10 @@ func (w *walker) value(i, depth int) (end int, keep bool) {
 	case '[':
 		return w.array(i, depth), true
 	case '"':
-		e, _ := scanString(w.src, i)
+		e, _ := pipeline.ScanString(w.src, i)
 		return e, w.str(w.src[i:e])
 	}
-	e := scanValue(w.src, i)
+	e := pipeline.ScanValue(w.src, i)
 	w.out = append(w.out, w.src[i:e]...)
 	return e, true
 }
@@ -378,9 +378,9 @@ func (w *walker) value(i, depth int) (end int, keep bool) {
 func (w *walker) array(i, depth int) int {
 	w.out = append(w.out, '[')
 	first := true
-	for i = skipSpace(w.src, i+1); w.src[i] != ']'; i = skipSpace(w.src, i) {
+	for i = pipeline.SkipSpace(w.src, i+1); w.src[i] != ']'; i = pipeline.SkipSpace(w.src, i) {
 		if w.src[i] == ',' {
-			i = skipSpace(w.src, i+1)
+			i = pipeline.SkipSpace(w.src, i+1)
 		}
 		mark := len(w.out)
 		if !first {
@@ -463,7 +463,7 @@ func (r *Redactor) redactText(sc *scratch, s, action string) (t []byte, n int) {
 // (drop_field masks: a text line is one field). It returns the line
 // itself when nothing was found.
 func (r *Redactor) RedactLine(dst, line []byte) ([]byte, int) {
-	if i := skipSpace(line, 0); i < len(line) && line[i] == '{' && gjson.ValidBytes(line) {
+	if i := pipeline.SkipSpace(line, 0); i < len(line) && line[i] == '{' && gjson.ValidBytes(line) {
 		return r.Redact(dst, line)
 	}
 	if !r.scan {
@@ -495,20 +495,20 @@ func (w *walker) field(act string, val []byte) {
 		}
 		w.out = append(w.out, open)
 		first := true
-		for i := skipSpace(val, 1); val[i] != end; i = skipSpace(val, i) {
+		for i := pipeline.SkipSpace(val, 1); val[i] != end; i = pipeline.SkipSpace(val, i) {
 			if val[i] == ',' {
-				i = skipSpace(val, i+1)
+				i = pipeline.SkipSpace(val, i+1)
 			}
 			if !first {
 				w.out = append(w.out, ',')
 			}
 			first = false
 			if open == '{' {
-				ke, _ := scanString(val, i)
+				ke, _ := pipeline.ScanString(val, i)
 				w.out = append(append(w.out, val[i:ke]...), ':')
-				i = skipSpace(val, skipSpace(val, ke)+1)
+				i = pipeline.SkipSpace(val, pipeline.SkipSpace(val, ke)+1)
 			}
-			e := scanValue(val, i)
+			e := pipeline.ScanValue(val, i)
 			w.field(act, val[i:e])
 			i = e
 		}
@@ -570,4 +570,6 @@ func truncated(ip netip.Addr) string {
 	return p.Addr().String()
 }
 
-func isEmptyObject(v []byte) bool { return skipSpace(v, 1) < len(v) && v[skipSpace(v, 1)] == '}' }
+func isEmptyObject(v []byte) bool {
+	return pipeline.SkipSpace(v, 1) < len(v) && v[pipeline.SkipSpace(v, 1)] == '}'
+}
