@@ -340,15 +340,18 @@ func TestShipperRedactsBeforeLeavingTheNode(t *testing.T) {
 		return nil
 	})
 	red, _ := privacy.New(p)
-	found := false
+	found, text := false, false
 	for _, idx := range es.IndicesMatching("logs-*") {
 		for _, d := range es.Docs(idx) {
 			if gjson.GetBytes(d, "user.id").String() == red.Pseudonyms("alice@example.com")[0] && gjson.GetBytes(d, "labels.redacted").Bool() {
 				found = true
 			}
+			if gjson.GetBytes(d, "message").String() == "login from [ipv4]" && gjson.GetBytes(d, "labels.redacted").Bool() {
+				text = true // a text line: labelled through its envelope
+			}
 		}
 	}
-	if !found {
-		t.Error("alice's event without her pseudonym or labels.redacted")
+	if !found || !text {
+		t.Errorf("alice's event with her pseudonym and labels.redacted: %v; the text line masked and labelled: %v", found, text)
 	}
 }

@@ -4,6 +4,7 @@
 package shipper
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -216,8 +217,12 @@ func (s *Shipper) Run(ctx context.Context) error {
 			if at.IsZero() {
 				at = time.Now()
 			}
+			flds := fields.of(l)
 			if s.red != nil {
-				l.Data, _ = s.red.RedactLine(nil, l.Data)
+				var n int
+				if l.Data, n = s.red.RedactLine(nil, l.Data); n > 0 && !bytes.HasPrefix(l.Data, []byte("{")) {
+					flds = redactedField(flds) // a JSON line says so itself
+				}
 			}
 			it := collector.Item{
 				Envelope: pipeline.Envelope{
@@ -227,7 +232,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 					Path:   l.Path,
 					Offset: l.Offset,
 					Line:   l.Data,
-					Fields: fields.of(l),
+					Fields: flds,
 				},
 				Ack: l,
 			}
@@ -342,6 +347,20 @@ func (s *Shipper) save() error {
 // fieldCache holds the metadata fields derived from each file's path.
 type fieldCache struct {
 	byPath map[string][]byte
+}
+
+// redactedField adds labels.redacted: true to a line's envelope fields (a
+// copy: the cached fields are shared by the file's lines).
+func redactedField(f []byte) []byte {
+	const kv = `"labels.redacted":true`
+	if len(f) < 2 {
+		return []byte("{" + kv + "}")
+	}
+	out := append(make([]byte, 0, len(f)+len(kv)+1), f[:len(f)-1]...)
+	if len(f) > 2 {
+		out = append(out, ',')
+	}
+	return append(append(out, kv...), '}')
 }
 
 func newFieldCache() *fieldCache { return &fieldCache{byPath: map[string][]byte{}} }
