@@ -40,6 +40,17 @@ const (
 // AllKinds is every kind, in the order they are looked for.
 var AllKinds = []Kind{JWT, BearerToken, Email, IBAN, CreditCard, IPv6, IPv4}
 
+// The kinds' places in AllKinds (and in a Finder's want).
+const (
+	iJWT = iota
+	iBearer
+	iEmail
+	iIBAN
+	iCard
+	iIPv6
+	iIPv4
+)
+
 // Match is one finding: s[Start:End] is of Kind.
 type Match struct {
 	Kind       Kind
@@ -385,20 +396,20 @@ func digitRun(s string, i int) (int, int) {
 // are looked at in one pass, and a regular expression runs only over the
 // few short runs that could hold an address or an IBAN.
 func (f *Finder) Possible(s string) bool {
-	w := &f.want // by index in AllKinds: JWT, bearer, email, IBAN, card, IPv6, IPv4
+	w := &f.want
 	run, start, v6end := 0, 0, 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		k := possibleClass[c]
 		if k == 0 {
-			if run > 0 && !cardGoesOn(w[4], s, i, &run, start) {
+			if run > 0 && !cardGoesOn(w[iCard], s, i, &run, start) {
 				return true
 			}
 			continue
 		}
 		switch k {
 		case pDigit:
-			if w[3] && i >= 3 && s[i-1]-'0' < 10 && s[i-2]-'A' < 26 && s[i-3]-'A' < 26 {
+			if w[iIBAN] && i >= 3 && s[i-1]-'0' < 10 && s[i-2]-'A' < 26 && s[i-3]-'A' < 26 {
 				j := i + 1
 				for j < len(s) && isIBANByte(s[j]) {
 					j++
@@ -416,7 +427,7 @@ func (f *Finder) Possible(s string) bool {
 			run++
 			continue
 		case pDot:
-			if w[6] && i > 0 && s[i-1]-'0' < 10 && i+1 < len(s) && s[i+1]-'0' < 10 {
+			if w[iIPv4] && i > 0 && s[i-1]-'0' < 10 && i+1 < len(s) && s[i+1]-'0' < 10 {
 				a, b := i, i+1
 				for a > 0 && isIPv4Byte(s[a-1]) {
 					a--
@@ -431,7 +442,7 @@ func (f *Finder) Possible(s string) bool {
 		case pColon:
 			// An IPv6 address has "::" or at least six colons between
 			// hex digits; a document's colons mostly follow a quote.
-			if w[5] && i >= v6end && i > 0 && i+1 < len(s) && (isIPv6Byte(s[i-1]) && isIPv6Byte(s[i+1]) || s[i+1] == ':') {
+			if w[iIPv6] && i >= v6end && i > 0 && i+1 < len(s) && (isIPv6Byte(s[i-1]) && isIPv6Byte(s[i+1]) || s[i+1] == ':') {
 				a, b := i, i+1
 				for a > 0 && isIPv6Byte(s[a-1]) {
 					a--
@@ -445,27 +456,27 @@ func (f *Finder) Possible(s string) bool {
 				}
 			}
 		case pAt: // between what an address's local part may end with and its domain's start
-			if w[2] && i > 0 && i+1 < len(s) && (isAlnum(s[i-1]) || strings.IndexByte("._%+-", s[i-1]) >= 0) && isAlnum(s[i+1]) {
+			if w[iEmail] && i > 0 && i+1 < len(s) && (isAlnum(s[i-1]) || strings.IndexByte("._%+-", s[i-1]) >= 0) && isAlnum(s[i+1]) {
 				return true
 			}
 		case pPercent:
-			if w[2] && strings.HasPrefix(s[i:], "%40") {
+			if w[iEmail] && strings.HasPrefix(s[i:], "%40") {
 				return true
 			}
 		case pJ: // eyJ: base64 of {", a JWT's header
-			if w[0] && i >= 2 && s[i-2] == 'e' && s[i-1] == 'y' {
+			if w[iJWT] && i >= 2 && s[i-2] == 'e' && s[i-1] == 'y' {
 				return true
 			}
 		case pB:
-			if w[1] && i+6 <= len(s) && strings.EqualFold(s[i:i+6], "bearer") {
+			if w[iBearer] && i+6 <= len(s) && strings.EqualFold(s[i:i+6], "bearer") {
 				return true
 			}
 		}
-		if run > 0 && !cardGoesOn(w[4], s, i, &run, start) {
+		if run > 0 && !cardGoesOn(w[iCard], s, i, &run, start) {
 			return true
 		}
 	}
-	return w[4] && run >= 13 && run <= 19 && cardValid(s[start:])
+	return w[iCard] && run >= 13 && run <= 19 && cardValid(s[start:])
 }
 
 // cardGoesOn is called at a byte that is not a digit within a run of
@@ -500,9 +511,9 @@ var possibleClass = func() (t [256]uint8) {
 }()
 
 var (
-	ipv4Finder = Finder{want: [7]bool{6: true}}
-	ipv6Finder = Finder{want: [7]bool{5: true}}
-	ibanFinder = Finder{want: [7]bool{3: true}}
+	ipv4Finder = Finder{want: [7]bool{iIPv4: true}}
+	ipv6Finder = Finder{want: [7]bool{iIPv6: true}}
+	ibanFinder = Finder{want: [7]bool{iIBAN: true}}
 )
 
 func isDigit(c byte) bool    { return c >= '0' && c <= '9' }

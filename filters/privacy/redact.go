@@ -154,22 +154,23 @@ type scratch struct {
 // returned and dst is untouched. A redacted document gets
 // labels.redacted: true.
 func (r *Redactor) Redact(dst, doc []byte) (out []byte, n int) {
-	s := r.pool.Get().(*scratch)
-	defer r.pool.Put(s)
 	if r.nothingFor(doc) {
 		return doc, 0
 	}
+	s := r.pool.Get().(*scratch)
+	defer r.pool.Put(s)
 	return r.redact(s, dst, doc)
 }
 
 // RedactEvent is Redact for a document made from sources (the line it was
 // read from, its envelope's fields, host and path): detection is ruled out
 // on the sources, about half the bytes of the document, since every string
-// a filter puts in a document is a part of them or made of their parts
-// (a time, a number, a URL-decoded query whose %40 was in the line) —
-// except the fields never scanned (event.id, @timestamp). Rules are
-// looked for in the document itself (normalise and the nginx filter name
-// fields the line does not).
+// a filter puts in a document is a part of them or made of their parts (a
+// time, a number, a key=value pair) — except the fields never scanned
+// (event.id, @timestamp). No filter decodes (URLs, base64): one that does
+// must hand its output to this check. Rules are looked for in the
+// document itself (normalise and the nginx filter name fields the line
+// does not).
 func (r *Redactor) RedactEvent(dst, doc []byte, sources ...string) (out []byte, n int) {
 	if !r.rulesMayApply(b2s(doc)) && r.clear(sources) {
 		return doc, 0
@@ -463,6 +464,9 @@ func (r *Redactor) redactText(sc *scratch, s, action string) (t []byte, n int) {
 // (drop_field masks: a text line is one field). It returns the line
 // itself when nothing was found.
 func (r *Redactor) RedactLine(dst, line []byte) ([]byte, int) {
+	if r.nothingFor(line) {
+		return line, 0 // most lines: one look, no validation
+	}
 	if i := pipeline.SkipSpace(line, 0); i < len(line) && line[i] == '{' && gjson.ValidBytes(line) {
 		return r.Redact(dst, line)
 	}
