@@ -138,7 +138,7 @@ func (e *Event) Get(path string) gjson.Result {
 			if e.edits[i].value == nil {
 				return gjson.Result{}
 			}
-			return gjson.Parse(b2s(e.edits[i].value))
+			return parseValue(e.edits[i].value)
 		}
 	}
 	if e.Doc == nil {
@@ -152,9 +152,12 @@ func (e *Event) Get(path string) gjson.Result {
 	for i := range e.top {
 		m := &e.top[i]
 		if m.Key == path {
-			return gjson.Parse(b2s(m.Val))
+			return parseValue(m.Val)
 		}
 		if nested && m.Key == head && len(m.Val) > 0 && m.Val[0] == '{' {
+			if seg, _, _ := strings.Cut(rest, "."); plainPath(rest) && !mayHoldKey(b2s(m.Val), seg) {
+				continue // most absent paths (http.response.status_code in an app's http) end here
+			}
 			r := getPath(m.Val, rest)
 			if !r.Exists() && strings.IndexByte(rest, '.') >= 0 && mayHoldKey(b2s(m.Val), rest) {
 				r = gjson.GetBytes(m.Val, escapeAll(rest)) // a literal dotted key: {"http":{"request.id":…}}
@@ -261,7 +264,7 @@ func getPath(obj []byte, path string) gjson.Result {
 	eachMember(obj, seg, func(v []byte) bool {
 		switch {
 		case !more:
-			r = gjson.Parse(b2s(v))
+			r = parseValue(v)
 			return true
 		case v[0] == '{':
 			r = getPath(v, rest)

@@ -171,7 +171,7 @@ func scanValue(b []byte, i int) int {
 }
 
 // Value parses the member's value (without copying it).
-func (m *Member) Value() gjson.Result { return gjson.Parse(b2s(m.Val)) }
+func (m *Member) Value() gjson.Result { return parseValue(m.Val) }
 
 // Members returns the top-level members of a JSON object.
 func Members(obj []byte) []Member { return members(nil, obj) }
