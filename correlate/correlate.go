@@ -191,13 +191,17 @@ func (t *Trace) Services() []string {
 // sortedSpans orders the spans by start, then by first arrival, in place
 // (their order means nothing else), and returns them.
 func (t *Trace) sortedSpans() []Span {
-	slices.SortStableFunc(t.Spans, func(a, b Span) int {
-		if a.Start != b.Start {
-			return cmp.Compare(a.Start, b.Start)
-		}
-		return cmp.Compare(a.firstArrive, b.firstArrive)
-	})
+	if !slices.IsSortedFunc(t.Spans, spanOrder) { // often they came in order
+		slices.SortStableFunc(t.Spans, spanOrder)
+	}
 	return t.Spans
+}
+
+func spanOrder(a, b Span) int {
+	if a.Start != b.Start {
+		return cmp.Compare(a.Start, b.Start)
+	}
+	return cmp.Compare(a.firstArrive, b.firstArrive)
 }
 
 // Duration is from the first event to the last.
@@ -623,7 +627,7 @@ func (t *Trace) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `","end":"`...)
 	dst = appendTime(dst, t.End)
 	dst = append(dst, `","duration_ms":`...)
-	dst = strconv.AppendFloat(dst, float64(t.Duration().Microseconds())/1000, 'f', -1, 64)
+	dst = appendMillis(dst, t.Duration().Microseconds())
 	dst = append(dst, `,"event_count":`...)
 	dst = strconv.AppendInt(dst, int64(t.Events), 10)
 	dst = append(dst, `,"error":`...)
@@ -648,7 +652,7 @@ func (t *Trace) AppendJSON(dst []byte) []byte {
 		dst = append(dst, `","end":"`...)
 		dst = appendTime(dst, s.End.Time())
 		dst = append(dst, `","duration_ms":`...)
-		dst = strconv.AppendFloat(dst, float64(time.Duration(s.End-s.Start).Microseconds())/1000, 'f', -1, 64)
+		dst = appendMillis(dst, time.Duration(s.End-s.Start).Microseconds())
 		dst = append(dst, `,"event_count":`...)
 		dst = strconv.AppendInt(dst, int64(s.Events), 10)
 		dst = append(dst, `,"error_count":`...)
@@ -699,5 +703,25 @@ func appendHex16(dst []byte, h uint64) []byte {
 }
 
 func appendString(dst []byte, s string) []byte { return pipeline.AppendJSONString(dst, s) }
+
+// appendMillis appends us microseconds as milliseconds, the text
+// strconv.AppendFloat(float64(us)/1000, 'f', -1, 64) writes (a number of
+// thousandths has no shorter decimal), without its shortest-digits search.
+func appendMillis(dst []byte, us int64) []byte {
+	if us < 0 || us >= 1<<42 { // past ~50 days the float rounds otherwise
+		return strconv.AppendFloat(dst, float64(us)/1000, 'f', -1, 64)
+	}
+	dst = strconv.AppendInt(dst, us/1000, 10)
+	frac := us % 1000
+	if frac == 0 {
+		return dst
+	}
+	d := [3]byte{byte('0' + frac/100), byte('0' + frac/10%10), byte('0' + frac%10)}
+	n := 3
+	for d[n-1] == '0' {
+		n--
+	}
+	return append(append(dst, '.'), d[:n]...)
+}
 
 func appendTime(dst []byte, t time.Time) []byte { return pipeline.AppendTimestamp(dst, t) }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -81,5 +83,19 @@ func TestTwoIndexersWritingOneTraceBothCount(t *testing.T) {
 				t.Errorf("services %s", s)
 			}
 		})
+	}
+}
+
+func TestAppendMillisIsAppendFloat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for i := 0; i < 200000; i++ {
+		us := rng.Int64N(1 << uint(1+rng.IntN(54)))
+		if i%7 == 0 {
+			us = -us
+		}
+		want := strconv.AppendFloat(nil, float64(us)/1000, 'f', -1, 64)
+		if got := appendMillis(nil, us); string(got) != string(want) {
+			t.Fatalf("%d µs: got %s want %s", us, got, want)
+		}
 	}
 }
