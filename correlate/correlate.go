@@ -220,6 +220,63 @@ type Correlator struct {
 	// go: a new trace's slices start at that size, so a request of the
 	// usual shape allocates each once instead of growing 1, 2, 4, 8.
 	meanEvents, meanSpans int
+	// Traces (and part lists) the Writer is done with, to be reused:
+	// a new trace was its collector's largest allocation (~1.2 KB).
+	free      []*Trace
+	freeParts [][]partEvent
+}
+
+// maxFree bounds the traces and part lists kept for reuse; reuseCap the
+// size of what is kept (a large request's lists are let go).
+const (
+	maxFree  = 1024
+	reuseCap = 64
+)
+
+// recycle takes back a trace nothing refers to any more (written, or
+// merged into another), for a new trace to reuse its storage.
+func (c *Correlator) recycle(t *Trace) {
+	if t.parts != nil {
+		c.recycleParts(t.parts)
+	}
+	if len(c.free) >= maxFree || cap(t.ids) > reuseCap || cap(t.Spans) > reuseCap {
+		return
+	}
+	*t = Trace{ids: t.ids[:0], Spans: t.Spans[:0]}
+	c.free = append(c.free, t)
+}
+
+// recycleParts takes back the part list of a trace that no longer needs
+// it (written: its events were counted into its spans). The strings its
+// elements still hold are interned service names and levels.
+func (c *Correlator) recycleParts(p []partEvent) {
+	if len(c.freeParts) < maxFree && cap(p) <= reuseCap {
+		c.freeParts = append(c.freeParts, p[:0])
+	}
+}
+
+// newTrace returns an empty trace for id, reusing one let go when it can,
+// with room for about n events of k services.
+func (c *Correlator) newTrace(id string, ts time.Time, n, k int) *Trace {
+	var t *Trace
+	if last := len(c.free) - 1; last >= 0 {
+		t, c.free = c.free[last], c.free[:last]
+		t.ID, t.Start, t.End = id, ts, ts
+	} else {
+		t = &Trace{ID: id, Start: ts, End: ts}
+	}
+	if last := len(c.freeParts) - 1; last >= 0 && cap(c.freeParts[last]) >= n {
+		t.parts, c.freeParts = c.freeParts[last], c.freeParts[:last]
+	} else {
+		t.parts = make([]partEvent, 0, n)
+	}
+	if cap(t.ids) < min(n, idSetFrom) {
+		t.ids = make([]uint64, 0, min(n, idSetFrom))
+	}
+	if cap(t.Spans) < k {
+		t.Spans = make([]Span, 0, k)
+	}
+	return t
 }
 
 // Bytes is the estimated heap the open traces hold.
@@ -393,7 +450,7 @@ func (c *Correlator) AddFields(eventID string, f *pipeline.TraceFields, now time
 	} else {
 		id = strings.Clone(id)
 		n, k := c.meanEvents/16+1, c.meanSpans/16+1
-		t = &Trace{ID: id, Start: ts, End: ts, parts: make([]partEvent, 0, n), ids: make([]uint64, 0, min(n, idSetFrom)), Spans: make([]Span, 0, k)}
+		t = c.newTrace(id, ts, n, k)
 		c.open[id] = t
 	}
 	t.lastSeen = now

@@ -194,8 +194,9 @@ func (t *Writer) writeChunk(ctx context.Context, traces []*Trace) {
 	}
 	recs := t.records(len(traces))
 	for i, tr := range traces {
-		if base := t.written[tr.ID]; base != nil {
+		if base := t.written[tr.ID]; base != nil && base != tr {
 			base.Merge(tr) // on a failed write, base keeps the part: the next part's write carries it
+			t.corr.recycle(tr)
 			tr = base
 		}
 		recs[i] = pipeline.Record{ID: tr.ID, Key: tr.ID, Index: t.indexOf(tr.Start)}
@@ -209,7 +210,10 @@ func (t *Writer) writeChunk(ctx context.Context, traces []*Trace) {
 	}
 	tracesWritten.Add(float64(len(recs)))
 	for _, tr := range traces {
-		tr.parts = nil // only a part being merged needs its events one by one
+		if tr.parts != nil { // only a part being merged needs its events one by one
+			t.corr.recycleParts(tr.parts)
+			tr.parts = nil
+		}
 		if prev, ok := t.written[tr.ID]; ok {
 			t.writtenBytes -= int(prev.cost)
 		} else {
@@ -221,8 +225,10 @@ func (t *Writer) writeChunk(ctx context.Context, traces []*Trace) {
 	}
 	for t.writtenBytes > rememberBytes && len(t.order) > 0 {
 		id := t.order[0]
-		t.writtenBytes -= int(t.written[id].cost)
+		old := t.written[id]
+		t.writtenBytes -= int(old.cost)
 		delete(t.written, id)
+		t.corr.recycle(old)
 		t.order = t.order[1:]
 	}
 }
