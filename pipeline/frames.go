@@ -115,8 +115,9 @@ func CountFrames(body []byte) (int, error) {
 	return n, r.Err()
 }
 
-// FrameReader decodes a batch body. Line and Fields alias the body; Host,
-// Path and Format are copied once per change, ID once per record.
+// FrameReader decodes a batch body. ID, Line and Fields alias the body
+// (keep the body while they are in use); Host, Path and Format are copied
+// once per change.
 type FrameReader struct {
 	b, all             []byte
 	host, path, format string
@@ -151,7 +152,7 @@ func (r *FrameReader) Next(e *Envelope) bool {
 	if f.flags&frameFormat != 0 {
 		r.format = string(f.format)
 	}
-	*e = Envelope{ID: string(f.id), Host: r.host, Path: r.path, Offset: f.offset, Fields: r.fields, Format: r.format, Line: f.line}
+	*e = Envelope{ID: b2s(f.id), Host: r.host, Path: r.path, Offset: f.offset, Fields: r.fields, Format: r.format, Line: f.line}
 	if len(e.Fields) == 0 {
 		e.Fields = nil
 	}
