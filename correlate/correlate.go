@@ -265,18 +265,40 @@ func (c *Correlator) newTrace(id string, ts time.Time, n, k int) *Trace {
 	} else {
 		t = &Trace{ID: id, Start: ts, End: ts}
 	}
-	if last := len(c.freeParts) - 1; last >= 0 && cap(c.freeParts[last]) >= n {
+	// Storage is reused at about the size a new trace would get (the
+	// byte budget counts capacities: larger would hold fewer traces).
+	if last := len(c.freeParts) - 1; last >= 0 && fits(cap(c.freeParts[last]), n) {
 		t.parts, c.freeParts = c.freeParts[last], c.freeParts[:last]
 	} else {
 		t.parts = make([]partEvent, 0, n)
 	}
-	if cap(t.ids) < min(n, idSetFrom) {
+	if !fits(cap(t.ids), min(n, idSetFrom)) {
 		t.ids = make([]uint64, 0, min(n, idSetFrom))
 	}
-	if cap(t.Spans) < k {
+	if !fits(cap(t.Spans), k) {
 		t.Spans = make([]Span, 0, k)
 	}
 	return t
+}
+
+// fits reports whether storage of capacity c serves for n, at most twice.
+func fits(c, n int) bool { return c >= n && c <= 2*n }
+
+// absorb folds o, a later part of the same request let go in the same
+// batch (evicted, then again), into t, keeping its events one by one: the
+// two are written, or merged into what was written, as one part.
+func (t *Trace) absorb(o *Trace) {
+	for i := range o.parts {
+		e := &o.parts[i]
+		if t.counted(e.id) {
+			continue
+		}
+		t.parts = append(t.parts, *e)
+		t.add(e.span())
+	}
+	if t.Entry == nil {
+		t.Entry = o.Entry
+	}
 }
 
 // Bytes is the estimated heap the open traces hold.

@@ -12,6 +12,8 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/logweave/logweave/correlate"
+	"github.com/logweave/logweave/internal/estest"
+	"github.com/logweave/logweave/outputs/elasticsearch"
 	"github.com/logweave/logweave/pipeline"
 )
 
@@ -23,13 +25,7 @@ import (
 func TestReusedTracesCountExactly(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	services := []string{"gateway", "auth", "orders", "inventory", "payment", "shipping"}
-	type req struct {
-		id    string
-		left  int
-		late  bool
-		count int
-		svcs  map[string]bool
-	}
+	type req = reqTrace
 	byID := map[string]*req{}
 	var open, late []*req
 	var recs []pipeline.Record
@@ -67,39 +63,75 @@ func TestReusedTracesCountExactly(t *testing.T) {
 			add(late[len(late)-300+rng.IntN(250)])
 		}
 	}
-	store := lastDocs{}
-	w, err := correlate.NewWriter(correlate.WriterConfig{Index: "traces-%{+yyyy.MM.dd}",
-		Config: correlate.Config{Window: time.Hour, MaxBytes: 256 << 10}}, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
+	// 96 KiB: requests are let go while still active, some twice in one
+	// batch (their parts are then written as one).
+	for _, budget := range []int64{96 << 10, 256 << 10} {
+		srv := estest.New()
+		defer srv.Close()
+		esCfg := elasticsearch.DefaultConfig()
+		esCfg.URLs = []string{srv.URL}
+		es, err := elasticsearch.New(esCfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := lastDocs{}
+		for _, name := range []string{"file output", "elasticsearch"} {
+			var out correlate.Store = files
+			if name == "elasticsearch" {
+				out = es
+			}
+			w, err := correlate.NewWriter(correlate.WriterConfig{Index: "traces-%{+yyyy.MM.dd}",
+				Config: correlate.Config{Window: time.Hour, MaxBytes: budget}}, out, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, now := context.Background(), time.Now()
+			for off := 0; off < len(recs); off += 1000 {
+				w.Add(ctx, recs[off:min(off+1000, len(recs))], now)
+			}
+			w.Flush(ctx)
+			name = fmt.Sprintf("%s, max_memory %d KiB", name, budget>>10)
+			if out == es {
+				checkTraces(t, name, byID, srv.Docs("traces-2026.12.06"))
+			} else {
+				checkTraces(t, name, byID, files)
+			}
+		}
 	}
-	ctx, now := context.Background(), time.Now()
-	for off := 0; off < len(recs); off += 1000 {
-		w.Add(ctx, recs[off:min(off+1000, len(recs))], now)
-	}
-	w.Flush(ctx)
+}
+
+type reqTrace struct {
+	id    string
+	left  int
+	late  bool
+	count int
+	svcs  map[string]bool
+}
+
+func checkTraces(t *testing.T, name string, byID map[string]*reqTrace, store map[string][]byte) {
+	t.Helper()
 	for id, r := range byID {
 		if r.count == 0 { // made when the events ran out
 			delete(byID, id)
 		}
 	}
 	if len(store) != len(byID) {
-		t.Fatalf("%d trace documents, want %d", len(store), len(byID))
+		t.Fatalf("%s: %d trace documents, want %d", name, len(store), len(byID))
 	}
 	for id, r := range byID {
 		doc := gjson.ParseBytes(store[id])
 		if got := int(doc.Get("event_count").Int()); got != r.count {
-			t.Fatalf("%s: event_count %d, want %d: %s", id, got, r.count, store[id])
+			t.Fatalf("%s: %s: event_count %d, want %d: %s", name, id, got, r.count, store[id])
 		}
 		sum := 0
 		for _, s := range doc.Get("spans").Array() {
 			if !r.svcs[s.Get("service").String()] {
-				t.Fatalf("%s: span of %s, a service it never saw: %s", id, s.Get("service"), store[id])
+				t.Fatalf("%s: %s: span of %s, a service it never saw: %s", name, id, s.Get("service"), store[id])
 			}
 			sum += int(s.Get("event_count").Int())
 		}
 		if sum != r.count || len(doc.Get("spans").Array()) != len(r.svcs) {
-			t.Fatalf("%s: spans count %d events of %d services, want %d of %d: %s", id, sum, len(doc.Get("spans").Array()), r.count, len(r.svcs), store[id])
+			t.Fatalf("%s: %s: spans count %d events of %d services, want %d of %d: %s", name, id, sum, len(doc.Get("spans").Array()), r.count, len(r.svcs), store[id])
 		}
 	}
 }

@@ -177,11 +177,36 @@ const traceWriteChunk = 500
 func (t *Writer) write(ctx context.Context, traces []*Trace) {
 	tracesOpen.Set(float64(t.corr.Open()))
 	tracesOpenBytes.Set(float64(t.corr.Bytes()))
+	traces = t.coalesce(traces)
 	for len(traces) > traceWriteChunk {
 		t.writeChunk(ctx, traces[:traceWriteChunk])
 		traces = traces[traceWriteChunk:]
 	}
 	t.writeChunk(ctx, traces)
+}
+
+// coalesce makes the parts of one request let go more than once in one
+// batch one part (the first's place): written apart, the later would
+// overwrite the earlier (the file output) or conflict with it
+// (Elasticsearch).
+func (t *Writer) coalesce(traces []*Trace) []*Trace {
+	if len(traces) < 2 {
+		return traces
+	}
+	first := make(map[string]*Trace, len(traces))
+	n := 0
+	for _, tr := range traces {
+		if f := first[tr.ID]; f != nil {
+			f.absorb(tr)
+			t.corr.recycle(tr)
+			continue
+		}
+		first[tr.ID] = tr
+		traces[n] = tr
+		n++
+	}
+	clear(traces[n:])
+	return traces[:n]
 }
 
 func (t *Writer) writeChunk(ctx context.Context, traces []*Trace) {
@@ -273,6 +298,13 @@ func (t *Writer) encode(recs []pipeline.Record, traces []*Trace) {
 // is read and merged again, after a pause that lets a document written a
 // moment ago become searchable.
 func (t *Writer) writeConditional(ctx context.Context, parts []*Trace) {
+	// However it ends, nothing refers to the parts afterwards: their
+	// storage goes to new traces.
+	defer func(all []*Trace) {
+		for _, p := range all {
+			t.corr.recycle(p)
+		}
+	}(slices.Clone(parts))
 	backoff := 100 * time.Millisecond
 	pause := func() bool {
 		select {
