@@ -165,8 +165,9 @@ func (s *Shipper) setRunning(v bool) {
 // Run ships until ctx ends, then delivers what it holds (for up to 5 s)
 // and saves the checkpoints.
 func (s *Shipper) Run(ctx context.Context) error {
-	lines := make(chan tail.Line, s.cfg.QueueSize)
-	items := make(chan collector.Item, 512) // a run of items per switch to the sender, not one
+	// What the inputs read ahead of the sender (queue_size), taken by the
+	// sender in runs: a run of items per switch to it, not one.
+	items := make(chan collector.Item, s.cfg.QueueSize)
 	s.mu.Lock()
 	start := make(map[string]tail.Checkpoint, len(s.checkpoints))
 	for k, v := range s.checkpoints {
@@ -196,57 +197,9 @@ func (s *Shipper) Run(ctx context.Context) error {
 		inputs.Add(1)
 		go func() {
 			defer inputs.Done()
-			t.Run(inCtx, lines)
+			t.RunFunc(inCtx, s.fileItems(items))
 		}()
 	}
-	// Turn lines into envelopes for the sender.
-	fields := newFieldCache()
-	go func() {
-		for {
-			var l tail.Line
-			select { // a line waiting is taken without parking (most are)
-			case l = <-lines:
-			default:
-				select {
-				case <-ctx.Done():
-					return
-				case l = <-lines:
-				}
-			}
-			at := l.Time
-			if at.IsZero() {
-				at = time.Now()
-			}
-			flds := fields.of(l)
-			if s.red != nil {
-				var n int
-				if l.Data, n = s.red.RedactLine(nil, l.Data); n > 0 && !bytes.HasPrefix(l.Data, []byte("{")) {
-					flds = redactedField(flds) // a JSON line says so itself
-				}
-			}
-			it := collector.Item{
-				Envelope: pipeline.Envelope{
-					ID:     pipeline.EventID(s.host, l.FileID, l.Offset, 0, l.Data),
-					ReadAt: at,
-					Host:   s.host,
-					Path:   l.Path,
-					Offset: l.Offset,
-					Line:   l.Data,
-					Fields: flds,
-				},
-				Ack: l,
-			}
-			select {
-			case items <- it:
-			default:
-				select {
-				case items <- it:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
 	sender, err := collector.NewSender(s.cfg.Collector, s.log)
 	if err != nil {
 		stopInputs()
@@ -293,13 +246,62 @@ func (s *Shipper) Run(ctx context.Context) error {
 	return s.save()
 }
 
+// fileItems turns a file input's lines into envelopes for the sender, on
+// the tailer's goroutine (one per input: its caches are its own).
+func (s *Shipper) fileItems(items chan<- collector.Item) tail.Emit {
+	fields := newFieldCache()
+	var marks []tail.Line // the lines' acknowledgement marks, allocated in runs
+	return func(ctx context.Context, l tail.Line) error {
+		at := l.Time
+		if at.IsZero() {
+			at = time.Now()
+		}
+		flds := fields.of(l)
+		if s.red != nil {
+			var n int
+			if l.Data, n = s.red.RedactLine(nil, l.Data); n > 0 && !bytes.HasPrefix(l.Data, []byte("{")) {
+				flds = redactedField(flds) // a JSON line says so itself
+			}
+		}
+		if len(marks) == cap(marks) {
+			marks = make([]tail.Line, 0, 256)
+		}
+		marks = append(marks, tail.Line{FileID: l.FileID, Path: l.Path, End: l.End, Fingerprint: l.Fingerprint, FingerprintLen: l.FingerprintLen})
+		it := collector.Item{
+			Envelope: pipeline.Envelope{
+				ID:     pipeline.EventID(s.host, l.FileID, l.Offset, 0, l.Data),
+				ReadAt: at,
+				Host:   s.host,
+				Path:   l.Path,
+				Offset: l.Offset,
+				Line:   l.Data,
+				Fields: flds,
+			},
+			// A pointer: an Ack holding the Line itself was an allocation
+			// per line.
+			Ack: &marks[len(marks)-1],
+		}
+		select { // room in the queue (the usual case): no select on ctx too
+		case items <- it:
+			return nil
+		default:
+		}
+		select {
+		case items <- it:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // ack advances checkpoints past an acknowledged batch and saves them.
 func (s *Shipper) ack(batch []collector.Item) {
 	s.mu.Lock()
 	var commits []spoolMark
 	for _, it := range batch {
 		switch a := it.Ack.(type) {
-		case tail.Line:
+		case *tail.Line:
 			// Batches are acknowledged in order and a file's lines are
 			// read in order, so the last line of a file in the batch is
 			// its mark.

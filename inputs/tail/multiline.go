@@ -157,7 +157,7 @@ func (rec *mlRecord) finish() Line {
 // send hands a line on, through multiline joining when configured. The
 // record's checkpoint is its last line's; until it is complete, no line of
 // the file carries a checkpoint past its start (safeEnd).
-func (t *Tailer) send(ctx context.Context, out chan<- Line, f *follower, l Line) error {
+func (t *Tailer) send(ctx context.Context, out Emit, f *follower, l Line) error {
 	if f.rule == nil {
 		return f.emit(ctx, out, l)
 	}
@@ -210,7 +210,7 @@ func (t *Tailer) send(ctx context.Context, out chan<- Line, f *follower, l Line)
 }
 
 // flushMultiline emits records that waited longer than the timeout.
-func (t *Tailer) flushMultiline(ctx context.Context, out chan<- Line) error {
+func (t *Tailer) flushMultiline(ctx context.Context, out Emit) error {
 	timeout := t.cfg.Multiline.Timeout
 	if timeout <= 0 { // off in the input's config, but a file's preset is on
 		timeout = time.Second

@@ -259,9 +259,33 @@ func FileID(fi os.FileInfo) string {
 	return fi.Name()
 }
 
-// Run emits lines on out until ctx ends. Sending blocks when out is full, so
-// a slow collector stops the reading (backpressure) instead of growing memory.
+// Emit takes one line the tailer read, on the tailer's goroutine. It
+// blocks while the line cannot be taken (backpressure: a slow collector
+// stops the reading instead of growing memory) and returns ctx's error
+// when ctx ends first.
+type Emit func(ctx context.Context, l Line) error
+
+// Run emits lines on out until ctx ends. Sending blocks when out is full.
 func (t *Tailer) Run(ctx context.Context, out chan<- Line) error {
+	return t.RunFunc(ctx, func(ctx context.Context, l Line) error {
+		select { // room in the queue (the usual case): no select on ctx too
+		case out <- l:
+			return nil
+		default:
+		}
+		select {
+		case out <- l:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+}
+
+// RunFunc hands each line to emit until ctx ends. Without a channel in
+// between, a line's next stage (the shipper's envelope) runs on the
+// tailer's goroutine: no switch between goroutines per line.
+func (t *Tailer) RunFunc(ctx context.Context, out Emit) error {
 	defer func() {
 		for _, f := range t.files {
 			f.f.Close()
@@ -639,7 +663,7 @@ func (t *Tailer) maintain() {
 }
 
 // readFile reads what is new in one file and emits its complete lines.
-func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan<- Line) (int, error) {
+func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out Emit) (int, error) {
 	n, err := f.f.ReadAt(buf, f.offset)
 	if n == 0 {
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -718,7 +742,7 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out chan
 
 // emitLine decodes a container log line (docker, cri) and joins split
 // parts; a line of another shape is shipped raw.
-func (t *Tailer) emitLine(ctx context.Context, out chan<- Line, f *follower, start, end int64, line []byte, trunc bool) error {
+func (t *Tailer) emitLine(ctx context.Context, out Emit, f *follower, start, end int64, line []byte, trunc bool) error {
 	if t.cfg.Format == "" || t.cfg.Format == FormatRaw {
 		return t.send(ctx, out, f, Line{FileID: f.id, Path: f.path, Offset: start, End: end, Data: line, Truncated: trunc})
 	}
@@ -775,17 +799,7 @@ func (f *follower) safeEnd(end int64) int64 {
 }
 
 // emit sends a line of f, stamped with f's fingerprint.
-func (f *follower) emit(ctx context.Context, out chan<- Line, l Line) error {
+func (f *follower) emit(ctx context.Context, out Emit, l Line) error {
 	l.Fingerprint, l.FingerprintLen = f.fp, f.fpLen
-	select { // room in the queue (the usual case): no select on ctx too
-	case out <- l:
-		return nil
-	default:
-	}
-	select {
-	case out <- l:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return out(ctx, l)
 }
