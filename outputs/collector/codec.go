@@ -68,12 +68,17 @@ func (c Codec) legacy() Codec {
 	return c
 }
 
-func (c Codec) encode(body []byte) []byte {
+// encode compresses body into dst's storage when it is large enough (dst
+// may be nil); with no compression it returns body.
+func (c Codec) encode(dst, body []byte) []byte {
 	switch c {
 	case CodecS2:
-		return s2.Encode(nil, body)
+		if cap(dst) < s2.MaxEncodedLen(len(body)) {
+			dst = nil // s2 allocates what it needs
+		}
+		return s2.Encode(dst[:cap(dst)], body)
 	case CodecZstd:
-		return zstdEncoder.EncodeAll(body, make([]byte, 0, len(body)/8))
+		return zstdEncoder.EncodeAll(body, dst[:0])
 	case CodecGzip:
 		var zb bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&zb, gzip.BestSpeed)

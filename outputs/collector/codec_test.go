@@ -27,7 +27,7 @@ func TestCodecConfigAndRoundTrip(t *testing.T) {
 		t.Fatal("collectors before the framing are not sent a codec they know")
 	}
 	body := bytes.Repeat([]byte(`{"id":"x","line":"hello"}`+"\n"), 1000)
-	packed := CodecZstd.encode(body)
+	packed := CodecZstd.encode(nil, body)
 	if len(packed) >= len(body)/10 {
 		t.Fatalf("zstd packed %d bytes to %d", len(body), len(packed))
 	}
@@ -35,8 +35,26 @@ func TestCodecConfigAndRoundTrip(t *testing.T) {
 	if got, err := d.DecodeAll(packed, nil); err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("round trip: %v", err)
 	}
-	packed = CodecS2.encode(body)
+	packed = CodecS2.encode(nil, body)
 	if got, err := s2.Decode(nil, packed); err != nil || !bytes.Equal(got, body) || len(packed) >= len(body)/5 {
 		t.Fatalf("s2 round trip: %v, %d bytes to %d", err, len(body), len(packed))
+	}
+	// Reused storage (what the payload pool hands out): stale bytes in
+	// it, large enough or not, change nothing.
+	for _, c := range []Codec{CodecS2, CodecZstd} {
+		for _, room := range []int{0, 64, len(body), 2 * len(body)} {
+			stale := bytes.Repeat([]byte{0xee}, room)
+			packed := c.encode(stale, body)
+			var got []byte
+			var err error
+			if c == CodecS2 {
+				got, err = s2.Decode(nil, packed)
+			} else {
+				got, err = d.DecodeAll(packed, nil)
+			}
+			if err != nil || !bytes.Equal(got, body) {
+				t.Fatalf("%s into %d reused bytes: %v", c, room, err)
+			}
+		}
 	}
 }

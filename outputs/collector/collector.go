@@ -306,6 +306,23 @@ var batches = sync.Pool{New: func() any { return make([]Item, 0, 1000) }}
 // they grew to: starting each at batch_max_bytes held ~2 MiB for nothing.
 var bodies = sync.Pool{New: func() any { return make([]byte, 0, 256<<10) }}
 
+// payloads are compressed batch bodies, reused once no request reads them.
+var payloads = sync.Pool{New: func() any { return []byte(nil) }}
+
+// closingReader is a request body that says when the transport closed it
+// (it closes every request's body, also on errors), so that its storage
+// can be reused.
+type closingReader struct {
+	*bytes.Reader
+	once sync.Once
+	done func()
+}
+
+func (r *closingReader) Close() error {
+	r.once.Do(r.done)
+	return nil
+}
+
 // send delivers one batch (body: the items encoded, framed or NDJSON),
 // retrying until success or ctx ends.
 func (s *Sender) send(ctx context.Context, items []Item, body []byte, framed bool) error {
@@ -321,7 +338,23 @@ func (s *Sender) send(ctx context.Context, items []Item, body []byte, framed boo
 	if !framed {
 		codec = codec.legacy() // NDJSON goes to collectors of any version
 	}
-	payload := codec.encode(body)
+	// The compressed payload's storage is reused once every request that
+	// read it is closed (the transport may still be writing a body after
+	// the answer came): a fresh one per batch was the shipper's largest
+	// allocation (~1.2x the batch, zeroed).
+	var reading sync.WaitGroup
+	pooled := payloads.Get().([]byte)
+	payload := codec.encode(pooled, body)
+	defer func() {
+		keep := pooled
+		if codec.contentEncoding() != "" {
+			keep = payload // in pooled's storage, or in larger storage the codec made
+		}
+		go func() {
+			reading.Wait()
+			payloads.Put(keep[:0])
+		}()
+	}()
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		idx, closedIn := s.pick()
@@ -337,14 +370,15 @@ func (s *Sender) send(ctx context.Context, items []Item, body []byte, framed boo
 				nd = append(items[i].Envelope.AppendJSON(nd), '\n')
 			}
 			codec, framed = s.cfg.Compression.legacy(), false
-			payload = codec.encode(nd)
+			payload = codec.encode(nil, nd)
 		}
 		path := "/v1/events"
 		if framed {
 			path = "/v2/events"
 		}
 		url := strings.TrimRight(s.cfg.URLs[idx], "/") + path
-		wait, err := s.post(ctx, url, payload, framed, codec)
+		reading.Add(1)
+		wait, err := s.post(ctx, url, &closingReader{Reader: bytes.NewReader(payload), done: reading.Done}, len(payload), framed, codec)
 		if errors.Is(err, errNoFrames) {
 			s.log.Info("shipper: this collector does not take the binary framing (a version before it); sending it NDJSON", "url", pipeline.RedactURL(s.cfg.URLs[idx]))
 			s.setNDJSON(idx, true)
@@ -468,11 +502,13 @@ func (s *Sender) setNDJSON(i int, v bool) {
 }
 
 // post sends once. For a 429 it returns the wait the collector asked for.
-func (s *Sender) post(ctx context.Context, url string, payload []byte, framed bool, codec Codec) (time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+func (s *Sender) post(ctx context.Context, url string, payload *closingReader, n int, framed bool, codec Codec) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, payload)
 	if err != nil {
+		payload.Close()
 		return 0, err
 	}
+	req.ContentLength = int64(n)
 	if framed {
 		req.Header.Set("Content-Type", pipeline.FramesContentType)
 	} else {
