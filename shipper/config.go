@@ -28,7 +28,9 @@ type Config struct {
 	// Privacy: present, personal data is redacted before a line is sent
 	// or spooled (filters/privacy), for data that must not leave the node.
 	Privacy *privacy.Config `yaml:"privacy"`
-	// QueueSize bounds the lines read ahead of the sender.
+	// QueueSize bounds the lines (and messages) read ahead of the sender
+	// (default 1024: the sender takes up to a batch at a time; more held
+	// ~3 MiB more for no speed).
 	QueueSize int `yaml:"queue_size"`
 	// SummaryInterval: every so often one log line says what was read,
 	// sent and acknowledged (0: never).
@@ -140,7 +142,7 @@ func DefaultConfig() *Config {
 		Collector:       collector.DefaultConfig(),
 		Kubernetes:      kubemeta.DefaultConfig(),
 		State:           StateConfig{Path: "./data/shipper", FlushInterval: time.Second},
-		QueueSize:       4096,
+		QueueSize:       1024,
 		SummaryInterval: 30 * time.Second,
 	}
 }

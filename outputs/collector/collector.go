@@ -306,8 +306,9 @@ var batches = sync.Pool{New: func() any { return make([]Item, 0, 1000) }}
 // they grew to: starting each at batch_max_bytes held ~2 MiB for nothing.
 var bodies = sync.Pool{New: func() any { return make([]byte, 0, 256<<10) }}
 
-// payloads are compressed batch bodies, reused once no request reads them.
-var payloads = sync.Pool{New: func() any { return []byte(nil) }}
+// scratches take a batch as it is compressed; payloads the compressed
+// batch, reused once no request reads it.
+var scratches, payloads = sync.Pool{New: func() any { return []byte(nil) }}, sync.Pool{New: func() any { return []byte(nil) }}
 
 // closingReader is a request body that says when the transport closed it
 // (it closes every request's body, also on errors), so that its storage
@@ -327,33 +328,35 @@ func (r *closingReader) Close() error {
 // retrying until success or ctx ends.
 func (s *Sender) send(ctx context.Context, items []Item, body []byte, framed bool) error {
 	events := len(items)
-	defer func() {
-		if s.cfg.Compression.contentEncoding() != "" {
-			// Compressed: the requests held a copy, not this body
-			// (uncompressed, the transport may still be reading it).
-			bodies.Put(body[:0])
-		}
-	}()
 	codec := s.cfg.Compression
 	if !framed {
 		codec = codec.legacy() // NDJSON goes to collectors of any version
 	}
-	// The compressed payload's storage is reused once every request that
-	// read it is closed (the transport may still be writing a body after
-	// the answer came): a fresh one per batch was the shipper's largest
-	// allocation (~1.2x the batch, zeroed).
+	// The body is compressed into scratch storage (room for the worst
+	// case, ~1.2x the body), then copied into storage of its size (about
+	// a fifth), which is reused once every request that read it is closed
+	// (the transport may still be writing a body after the answer came).
+	// A fresh worst-case buffer per batch was the shipper's largest
+	// allocation; pooling those instead held ~2 MiB more.
 	var reading sync.WaitGroup
-	pooled := payloads.Get().([]byte)
-	payload := codec.encode(pooled, body)
+	payload := body
+	compressed := codec.contentEncoding() != ""
+	if compressed {
+		scratch := scratches.Get().([]byte)
+		enc := codec.encode(scratch, body)
+		payload = append(payloads.Get().([]byte)[:0], enc...)
+		scratches.Put(enc[:0]) // in scratch's storage, or in larger storage the codec made
+		bodies.Put(body[:0])   // the requests read the copy: the body takes the next batch
+	}
 	defer func() {
-		keep := pooled
-		if codec.contentEncoding() != "" {
-			keep = payload // in pooled's storage, or in larger storage the codec made
-		}
-		go func() {
+		go func(p []byte) {
 			reading.Wait()
-			payloads.Put(keep[:0])
-		}()
+			if compressed {
+				payloads.Put(p[:0])
+			} else {
+				bodies.Put(p[:0]) // the requests read the body itself
+			}
+		}(payload)
 	}()
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
