@@ -252,7 +252,10 @@ func (s *Shipper) fileItems(items chan<- collector.Item) tail.Emit {
 	fields := newFieldCache()
 	var marks []tail.Line // the lines' acknowledgement marks, allocated in runs
 	return func(ctx context.Context, l tail.Line) error {
-		at := l.Time
+		at := l.Time // the container runtime's
+		if at.IsZero() {
+			at = l.ReadAt
+		}
 		if at.IsZero() {
 			at = time.Now()
 		}

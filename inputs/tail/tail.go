@@ -104,6 +104,9 @@ type Line struct {
 	// For docker and cri files: the runtime's timestamp and stream.
 	Time   time.Time
 	Stream string
+	// ReadAt is when the read that took the line in was made (one clock
+	// reading per read, not per line).
+	ReadAt time.Time
 }
 
 // Checkpoint is the acknowledged position in one file.
@@ -744,11 +747,11 @@ func (t *Tailer) readFile(ctx context.Context, f *follower, buf []byte, out Emit
 // parts; a line of another shape is shipped raw.
 func (t *Tailer) emitLine(ctx context.Context, out Emit, f *follower, start, end int64, line []byte, trunc bool) error {
 	if t.cfg.Format == "" || t.cfg.Format == FormatRaw {
-		return t.send(ctx, out, f, Line{FileID: f.id, Path: f.path, Offset: start, End: end, Data: line, Truncated: trunc})
+		return t.send(ctx, out, f, Line{ReadAt: f.lastData, FileID: f.id, Path: f.path, Offset: start, End: end, Data: line, Truncated: trunc})
 	}
 	r, ok := decode(t.cfg.Format, line)
 	if !ok {
-		return t.send(ctx, out, f, Line{FileID: f.id, Path: f.path, Offset: start, End: f.safeEnd(end), Data: line, Truncated: trunc})
+		return t.send(ctx, out, f, Line{ReadAt: f.lastData, FileID: f.id, Path: f.path, Offset: start, End: f.safeEnd(end), Data: line, Truncated: trunc})
 	}
 	p := f.parts[r.stream]
 	if p == nil && r.partial {
@@ -782,7 +785,7 @@ func (t *Tailer) emitLine(ctx context.Context, out Emit, f *follower, start, end
 	if trunc {
 		truncatedLines.Inc()
 	}
-	return t.send(ctx, out, f, Line{FileID: f.id, Path: f.path, Offset: first, End: f.safeEnd(end), Data: text, Time: r.time, Stream: r.stream, Truncated: trunc})
+	return t.send(ctx, out, f, Line{ReadAt: f.lastData, FileID: f.id, Path: f.path, Offset: first, End: f.safeEnd(end), Data: text, Time: r.time, Stream: r.stream, Truncated: trunc})
 }
 
 // safeEnd is the checkpoint a line may carry: never past the start of a
