@@ -18,6 +18,7 @@ import (
 
 	"github.com/logweave/logweave/filters/privacy"
 	"github.com/logweave/logweave/inputs/tail"
+	"github.com/logweave/logweave/internal/chanx"
 	"github.com/logweave/logweave/internal/fsutil"
 	"github.com/logweave/logweave/kubemeta"
 	"github.com/logweave/logweave/outputs/collector"
@@ -284,17 +285,7 @@ func (s *Shipper) fileItems(items chan<- collector.Item) tail.Emit {
 			// per line.
 			Ack: &marks[len(marks)-1],
 		}
-		select { // room in the queue (the usual case): no select on ctx too
-		case items <- it:
-			return nil
-		default:
-		}
-		select {
-		case items <- it:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return chanx.Send(ctx, items, it)
 	}
 }
 

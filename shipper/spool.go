@@ -15,6 +15,7 @@ import (
 
 	"github.com/logweave/logweave/buffer"
 	"github.com/logweave/logweave/filters/privacy"
+	"github.com/logweave/logweave/internal/chanx"
 	"github.com/logweave/logweave/internal/recvqueue"
 	"github.com/logweave/logweave/outputs/collector"
 	"github.com/logweave/logweave/pipeline"
@@ -179,9 +180,7 @@ func (s *spool) feed(ctx context.Context, items chan<- collector.Item) {
 				it.Envelope = pipeline.Envelope{Line: r}
 			}
 			it.Envelope.Line = append([]byte(nil), it.Envelope.Line...)
-			select {
-			case items <- it:
-			case <-ctx.Done():
+			if chanx.Send(ctx, items, it) != nil {
 				return
 			}
 		}

@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/logweave/logweave/internal/chanx"
 	"github.com/logweave/logweave/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -270,19 +271,7 @@ type Emit func(ctx context.Context, l Line) error
 
 // Run emits lines on out until ctx ends. Sending blocks when out is full.
 func (t *Tailer) Run(ctx context.Context, out chan<- Line) error {
-	return t.RunFunc(ctx, func(ctx context.Context, l Line) error {
-		select { // room in the queue (the usual case): no select on ctx too
-		case out <- l:
-			return nil
-		default:
-		}
-		select {
-		case out <- l:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	return t.RunFunc(ctx, func(ctx context.Context, l Line) error { return chanx.Send(ctx, out, l) })
 }
 
 // RunFunc hands each line to emit until ctx ends. Without a channel in
