@@ -50,9 +50,8 @@ type Writer struct {
 	writtenBytes int               // their heap, bounded by rememberBytes
 
 	// Reused from chunk to chunk: the outputs copy what they write.
-	docs      []byte
-	recs      []pipeline.Record
-	indexName string // the last traces index named
+	docs []byte
+	recs []pipeline.Record
 }
 
 // Store is where the Writer puts trace documents: the indexer's output. A
@@ -224,7 +223,7 @@ func (t *Writer) writeChunk(ctx context.Context, traces []*Trace) {
 			t.corr.recycle(tr)
 			tr = base
 		}
-		recs[i] = pipeline.Record{ID: tr.ID, Key: tr.ID, Index: t.indexOf(tr.Start)}
+		recs[i] = pipeline.Record{ID: tr.ID, Key: tr.ID, Index: t.index.Name(tr.Start)}
 		traces[i] = tr
 	}
 	t.encode(recs, traces)
@@ -263,17 +262,6 @@ func (t *Writer) records(n int) []pipeline.Record {
 	t.recs = slices.Grow(t.recs[:0], n)[:n]
 	clear(t.recs)
 	return t.recs
-}
-
-// indexOf names the traces index of a trace that started at ts: the same
-// string as the last one's when the day is the same.
-func (t *Writer) indexOf(ts time.Time) string {
-	var b [64]byte
-	name := t.index.Append(b[:0], ts)
-	if string(name) != t.indexName {
-		t.indexName = string(name)
-	}
-	return t.indexName
 }
 
 // encode sets each record's document to its trace's, encoded into one
@@ -340,7 +328,7 @@ func (t *Writer) writeConditional(ctx context.Context, parts []*Trace) {
 				}
 				index, cond = d.Index, &pipeline.Condition{SeqNo: d.SeqNo, PrimaryTerm: d.PrimaryTerm}
 			} else {
-				index = t.indexOf(p.Start)
+				index = t.index.Name(p.Start)
 			}
 			recs[i], merged[i] = pipeline.Record{ID: p.ID, Key: p.ID, Index: index, Cond: cond}, tr
 		}

@@ -2,7 +2,6 @@ package filters
 
 import (
 	"fmt"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -37,8 +36,6 @@ type Processor struct {
 	// Privacy redacts the encoded document (privacy:), before anything
 	// is stored and before the trace fields are taken from it; nil: off.
 	Privacy *privacy.Redactor
-
-	lastIndex atomic.Pointer[string] // the index named last: most events name it again
 }
 
 // TimeRange is the collector's `filters.timestamp` section: an event whose
@@ -146,7 +143,6 @@ func (p *Processor) Process(env *pipeline.Envelope, ev *pipeline.Event, dst []by
 	}
 	ev.SetString("event.id", ev.ID)
 	indexTime := p.TimeRange.indexTime(ev)
-	var idx [64]byte
 	// The document, then what the correlator needs of it, in one buffer.
 	doc := ev.Encode(dst)
 	if p.Privacy != nil {
@@ -162,22 +158,11 @@ func (p *Processor) Process(env *pipeline.Envelope, ev *pipeline.Event, dst []by
 	}
 	return pipeline.Record{
 		ID:    ev.ID,
-		Index: p.indexName(p.Index.Append(idx[:0], indexTime)),
+		Index: p.Index.Name(indexTime),
 		Key:   ev.Key,
 		Doc:   all[:len(doc)],
 		Trace: all[len(doc):],
 	}
-}
-
-// indexName is name as a string, the one made last time when it is the
-// same (one string per day and input, not one per event).
-func (p *Processor) indexName(name []byte) string {
-	if last := p.lastIndex.Load(); last != nil && *last == string(name) {
-		return *last
-	}
-	s := string(name)
-	p.lastIndex.Store(&s)
-	return s
 }
 
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,6 +15,15 @@ import (
 type IndexPattern struct {
 	src   string
 	parts []patternPart
+
+	last atomic.Pointer[namedMinute] // the name Name gave last, and its minute
+}
+
+// namedMinute is an index name and the minute it is the name for (Unix
+// minutes: no token is finer than a minute).
+type namedMinute struct {
+	minute int64
+	name   string
 }
 
 type patternPart struct {
@@ -99,6 +109,25 @@ func PatternPrefix(pattern string) string {
 // Format returns the index name for an event stamped t.
 func (p *IndexPattern) Format(t time.Time) string {
 	return string(p.Append(nil, t))
+}
+
+// Name is Format, from the name it gave last when t is in the same minute
+// (most events name the index the previous one did): one string per
+// minute, not one formatting and one string per event. Safe for concurrent
+// use.
+func (p *IndexPattern) Name(t time.Time) string {
+	u := t.Unix()
+	minute := u / 60
+	if u%60 < 0 {
+		minute--
+	}
+	if last := p.last.Load(); last != nil && last.minute == minute {
+		return last.name
+	}
+	var buf [64]byte
+	name := string(p.Append(buf[:0], t))
+	p.last.Store(&namedMinute{minute: minute, name: name})
+	return name
 }
 
 // Append appends the index name for t to dst.
