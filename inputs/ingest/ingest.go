@@ -84,7 +84,6 @@ const (
 type scratch struct {
 	body  []byte
 	wire  []byte // an S2 body as sent
-	doc   []byte
 	recs  []pipeline.Record
 	docs  []byte
 	spans [][3]int // of each record in docs: Doc from [0] to [1], Trace to [2]
@@ -308,14 +307,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// tagged _gelfparsefailure.
 			s.env.Line, _ = gelf.Map(s.env.Line)
 		}
-		rec := h.Processor.Process(&s.env, &s.ev, s.doc[:0])
-		s.doc = rec.Doc[:0]
+		// Encoded straight into the batch's documents when they have
+		// room (copied in when it outgrew them).
+		start := len(s.docs)
+		rec := h.Processor.Process(&s.env, &s.ev, s.docs[start:])
+		if n := len(rec.Doc) + len(rec.Trace); n <= cap(s.docs)-start {
+			s.docs = s.docs[:start+n]
+		} else {
+			s.docs = append(s.docs, rec.Doc...)
+			s.docs = append(s.docs, rec.Trace...)
+		}
 		if s.ev.HasTag(filters.TagJSONParseFailure) {
 			failures++
 		}
-		start := len(s.docs)
-		s.docs = append(s.docs, rec.Doc...)
-		s.docs = append(s.docs, rec.Trace...)
 		s.spans = append(s.spans, [3]int{start, start + len(rec.Doc), len(s.docs)})
 		rec.Doc, rec.Trace = nil, nil
 		s.recs = append(s.recs, rec)
