@@ -112,31 +112,58 @@ func stripComments(b []byte) []byte {
 // ExpandEnv replaces ${VAR} and ${VAR:-default} in data. A variable that is
 // unset and has no default is an error naming it and its line, so a typo in
 // a variable name fails at start instead of shipping to the wrong place.
+// $${ stands for a literal ${. Comments are left as they are: a commented
+// out line naming a variable that is not set is not an error (the content
+// of block scalars, | and >, is expanded whole: a # there is text).
 func ExpandEnv(data []byte, lookup func(string) (string, bool)) ([]byte, error) {
 	if !bytes.Contains(data, []byte("${")) {
 		return data, nil
 	}
-	var out []byte
-	line := 1
-	for i := 0; i < len(data); i++ {
-		c := data[i]
-		if c == '\n' {
-			line++
+	out := make([]byte, 0, len(data))
+	block := -1 // the indentation of the line that opened a block scalar; -1: none
+	for n, line := range bytes.SplitAfter(data, []byte("\n")) {
+		indent := len(line) - len(bytes.TrimLeft(line, " "))
+		blank := len(bytes.TrimSpace(line)) == 0
+		text, comment := line, []byte(nil)
+		if block >= 0 && (blank || indent > block) {
+			// Block scalar content: all of it is the value.
+		} else {
+			block = -1
+			if i := commentStart(line); i >= 0 {
+				text, comment = line[:i], line[i:]
+			}
+			if blockIndicator(text) {
+				block = indent
+			}
 		}
-		if c == '$' && i+2 < len(data) && data[i+1] == '$' && data[i+2] == '{' {
+		var err error
+		if out, err = expandLine(out, text, n+1, lookup); err != nil {
+			return nil, err
+		}
+		out = append(out, comment...)
+	}
+	return out, nil
+}
+
+// expandLine appends text (one line, or its part before a comment) to out
+// with its variables replaced.
+func expandLine(out, text []byte, line int, lookup func(string) (string, bool)) ([]byte, error) {
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c == '$' && i+2 < len(text) && text[i+1] == '$' && text[i+2] == '{' {
 			out = append(out, '$', '{')
 			i += 2
 			continue
 		}
-		if c != '$' || i+1 >= len(data) || data[i+1] != '{' {
+		if c != '$' || i+1 >= len(text) || text[i+1] != '{' {
 			out = append(out, c)
 			continue
 		}
-		end := bytes.IndexByte(data[i:], '}')
+		end := bytes.IndexByte(text[i:], '}')
 		if end < 0 {
 			return nil, ConfigErrors{{Line: line, Msg: "unclosed ${"}}
 		}
-		expr := string(data[i+2 : i+end])
+		expr := string(text[i+2 : i+end])
 		name, def, hasDef := strings.Cut(expr, ":-")
 		if !validEnvName(name) {
 			return nil, ConfigErrors{{Line: line, Msg: fmt.Sprintf("invalid variable name %q in ${%s}", name, expr)}}
@@ -152,6 +179,61 @@ func ExpandEnv(data []byte, lookup func(string) (string, bool)) ([]byte, error) 
 		i += end
 	}
 	return out, nil
+}
+
+// commentStart is where a YAML comment starts in line (-1: none): a # at
+// the start or after a space or tab, outside quotes. A quote opens a quoted
+// scalar only where a value may start (a quote inside a plain value, as in
+// don't, is text); quoted scalars are taken to end on their line.
+func commentStart(line []byte) int {
+	var quote byte
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quote == '"' && c == '\\':
+			i++ // an escape: the next byte is text
+		case quote != 0 && c == quote:
+			if quote == '\'' && i+1 < len(line) && line[i+1] == '\'' {
+				i++ // '' is a quote inside single quotes
+				continue
+			}
+			quote = 0
+		case quote != 0:
+		case c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
+			return i
+		case (c == '"' || c == '\'') && valueStart(line[:i]):
+			quote = c
+		}
+	}
+	return -1
+}
+
+// valueStart reports whether a scalar may start after before: at the start
+// of the line, after "key: ", "- ", or inside flow [ { ,.
+func valueStart(before []byte) bool {
+	t := bytes.TrimRight(before, " \t")
+	if len(t) == 0 {
+		return true
+	}
+	switch t[len(t)-1] {
+	case ':', '-', '[', '{', ',', '?':
+		return len(t) < len(before) || t[len(t)-1] == '[' || t[len(t)-1] == '{' || t[len(t)-1] == ','
+	}
+	return false
+}
+
+// blockIndicator reports whether text (a line without its comment) ends in
+// a block scalar's header: "key: |", "- >-", "key: |2".
+func blockIndicator(text []byte) bool {
+	t := bytes.TrimRight(text, " \t\r\n")
+	i := len(t)
+	for i > 0 && (t[i-1] == '-' || t[i-1] == '+' || t[i-1] >= '1' && t[i-1] <= '9') {
+		i--
+	}
+	if i == 0 || t[i-1] != '|' && t[i-1] != '>' {
+		return false
+	}
+	return i == 1 || t[i-2] == ' ' || t[i-2] == '\t'
 }
 
 func validEnvName(s string) bool {

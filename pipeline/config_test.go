@@ -199,3 +199,39 @@ func TestConfigCheckerPlacesAndMasks(t *testing.T) {
 		t.Errorf("a shape error under a secret key shows it: %v", err)
 	}
 }
+
+// Comments are not expanded: a commented-out line naming a variable that is
+// not set loads. Values are, also where a # is text (in quotes, in a URL,
+// in a block scalar), and an unset variable in a value is still an error
+// on its line.
+func TestExpandEnvLeavesComments(t *testing.T) {
+	env := map[string]string{"X": "x"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	in := "# password: ${UNSET}\n" +
+		"a: 1 # was ${UNSET}\n" +
+		"  # indented ${UNSET}\n" +
+		"msg: don't # ${UNSET}\n" +
+		"q: \"x #${X}\" # ${UNSET}\n" +
+		"s: 'it''s #${X}' # ${UNSET}\n" +
+		"url: http://h/#${X}\n" +
+		"b: |\n  # ${X}\n\n  y ${X}\n" +
+		"c: ${X} # ${UNSET}\n"
+	want := "# password: ${UNSET}\n" +
+		"a: 1 # was ${UNSET}\n" +
+		"  # indented ${UNSET}\n" +
+		"msg: don't # ${UNSET}\n" +
+		"q: \"x #x\" # ${UNSET}\n" +
+		"s: 'it''s #x' # ${UNSET}\n" +
+		"url: http://h/#x\n" +
+		"b: |\n  # x\n\n  y x\n" +
+		"c: x # ${UNSET}\n"
+	got, err := pipeline.ExpandEnv([]byte(in), lookup)
+	if err != nil || string(got) != want {
+		t.Fatalf("got %q, %v\nwant %q", got, err, want)
+	}
+	_, err = pipeline.ExpandEnv([]byte("# ${UNSET}\na: 1\nb: ${UNSET} # x\n"), lookup)
+	var ce pipeline.ConfigErrors
+	if !errors.As(err, &ce) || ce[0].Line != 3 || !strings.Contains(ce[0].Msg, "UNSET is not set") {
+		t.Fatalf("an unset variable in a value: %v", err)
+	}
+}
