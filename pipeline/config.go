@@ -216,8 +216,10 @@ func valueStart(before []byte) bool {
 		return true
 	}
 	switch t[len(t)-1] {
-	case ':', '-', '[', '{', ',', '?':
-		return len(t) < len(before) || t[len(t)-1] == '[' || t[len(t)-1] == '{' || t[len(t)-1] == ','
+	case '[', '{', ',':
+		return true
+	case ':', '-', '?':
+		return len(t) < len(before) // an indicator, followed by a space
 	}
 	return false
 }

@@ -271,8 +271,8 @@ func (s *Shipper) fileItems(items chan<- collector.Item) tail.Emit {
 		if len(marks) == cap(marks) {
 			marks = make([]lineMark, 0, 256)
 		}
-		if file == nil || file.FileID != l.FileID || file.Path != l.Path || file.FingerprintLen != l.FingerprintLen || file.Fingerprint != l.Fingerprint {
-			file = &fileMark{FileID: l.FileID, Path: l.Path, Fingerprint: l.Fingerprint, FingerprintLen: l.FingerprintLen}
+		if file == nil || file.id != l.FileID || file.cp.Path != l.Path || file.cp.FingerprintLen != l.FingerprintLen || file.cp.Fingerprint != l.Fingerprint {
+			file = &fileMark{id: l.FileID, cp: tail.Checkpoint{Path: l.Path, Fingerprint: l.Fingerprint, FingerprintLen: l.FingerprintLen}}
 		}
 		marks = append(marks, lineMark{file: file, end: l.End})
 		it := collector.Item{
@@ -302,10 +302,11 @@ type lineMark struct {
 	end  int64
 }
 
-// fileMark is a file's identity, as its lines were read.
+// fileMark is a file's identity (its FileID, and its checkpoint but for
+// the offset), as its lines were read.
 type fileMark struct {
-	FileID, Path, Fingerprint string
-	FingerprintLen            int
+	id string
+	cp tail.Checkpoint
 }
 
 // ack advances checkpoints past an acknowledged batch and saves them.
@@ -318,8 +319,9 @@ func (s *Shipper) ack(batch []collector.Item) {
 			// Batches are acknowledged in order and a file's lines are
 			// read in order, so the last line of a file in the batch is
 			// its mark.
-			f := a.file
-			s.checkpoints[f.FileID] = tail.Checkpoint{Path: f.Path, Offset: a.end, Fingerprint: f.Fingerprint, FingerprintLen: f.FingerprintLen}
+			cp := a.file.cp
+			cp.Offset = a.end
+			s.checkpoints[a.file.id] = cp
 		case spoolMark:
 			if a.commit {
 				commits = append(commits, a)
